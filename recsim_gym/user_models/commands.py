@@ -1,0 +1,187 @@
+"""CLI verbs ``train-user-model``, ``eval-user-model`` and ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+from pathlib import Path
+from typing import Any
+
+from recsim_gym import __version__, assets
+from recsim_gym.cli import CLIError
+from recsim_gym.data.logs import LogData, LogFormatError, load_logs
+from recsim_gym.user_models.evaluation import default_eval_split, evaluate_bundle
+from recsim_gym.user_models.gan_user_model import UserModelConfig
+from recsim_gym.user_models.report import plot_curves, write_card
+from recsim_gym.user_models.storage import UserModelLoadError, read_bundle_config, save_bundle
+from recsim_gym.user_models.training import TrainConfig, train_user_model
+
+# Defaults of the shipped models (see BENCHMARKS.md "GAN user model": l2 chosen on validation users only).
+DEFAULT_L2 = 3e-3
+
+
+def load_dataset(dataset: str, data: str | None, resplit: int | None = None) -> LogData:
+    """Load a dataset's log (from ``--data`` or ``$RECSIM_GYM_DATA``), optionally re-splitting users."""
+    try:
+        path = assets.data_path(dataset, data)
+        logs = load_logs(path)
+    except (assets.AssetError, LogFormatError) as err:
+        raise CLIError(str(err)) from None
+    return logs.resplit(resplit) if resplit is not None else logs
+
+
+def train_and_save(
+    logs: LogData,
+    dataset: str,
+    out: str | Path,
+    model_config: UserModelConfig,
+    train_config: TrainConfig,
+    command: str,
+    progress: bool = True,
+    resplit: int | None = None,
+    model_id: str | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate on the held-out users, and write the bundle, card and curves; returns the saved config."""
+    model, result = train_user_model(logs, model_config, train_config, progress=progress)
+    meta: dict[str, Any] = {
+        "model_id": model_id or Path(out).name,
+        "train": result.train_config,
+        "data": {
+            "dataset": dataset,
+            "file": Path(logs.name).name,
+            "sha256": logs.sha256,
+            "resplit_seed": resplit,
+            "fit_users": int(logs.users(train_config.fit_split).size),
+            "val_users": int(logs.users(train_config.val_split).size),
+            "dedup": str(logs.dedup),
+        },
+        "best_iteration": result.best_iteration,
+        "validation": result.best_validation,
+        "wall_time_s": result.wall_time_s,
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, torch threads {_torch_threads()}",
+        "recsim_gym_version": __version__,
+        "command": command,
+        "curve": result.curve,
+    }
+    folder = save_bundle(out, model_config, result.checkpoints, meta)
+    evaluation = evaluate_bundle(folder, logs, default_eval_split(train_config.fit_split))
+    evaluation.pop("per_checkpoint")
+    meta["evaluation"] = evaluation
+    # Rewrite the bundle with the evaluation inside config.json (weights unchanged, manifest refreshed).
+    folder = save_bundle(out, model_config, result.checkpoints, meta)
+    title = f"{meta['model_id']}: {model_config.encoder.upper()} on {dataset}, seed {train_config.seed}"
+    plot_curves(result.curve, folder / "curves.png", title)
+    write_card(folder, read_bundle_config(folder))
+    return meta
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _train(args: argparse.Namespace) -> int:
+    logs = load_dataset(args.dataset, args.data, args.resplit)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise CLIError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    model_config = UserModelConfig(n_items=logs.n_items, encoder=args.encoder)
+    try:
+        train_config = TrainConfig(
+            iterations=args.iterations,
+            batch_users=args.batch_users,
+            lr=args.lr,
+            seed=args.seed,
+            fit_split=args.fit_on,
+            val_split="val",
+            l2=args.l2,
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    command = "recsim-gym " + shlex.join(args.argv)
+    meta = train_and_save(
+        logs, args.dataset, out, model_config, train_config, command, not args.no_progress, args.resplit
+    )
+    ev = meta["evaluation"]
+    print(
+        f"saved {out}: {ev['split']} prec@1 {ev['prec@1']:.1f}, prec@2 {ev['prec@2']:.1f}, "
+        f"log-lik {ev['log_likelihood']:.4f} over {ev['n_events']} events; {meta['wall_time_s']:.1f} s"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    logs = load_dataset(args.dataset, args.data, args.resplit)
+    model = args.model or assets.model_id(args.dataset, "pw", "train")
+    try:
+        result = evaluate_bundle(model, logs, args.split)
+    except (UserModelLoadError, assets.AssetError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    result["model"] = str(model)
+    result["dataset"] = args.dataset
+    refs = result["references"]
+    print(f"model {model} on {args.dataset} {result['split']} users ({result['n_events']} events)")
+    print(f"  {'scorer':<14} {'prec@1':>7} {'prec@2':>7}")
+    print(f"  {'model':<14} {result['prec@1']:7.1f} {result['prec@2']:7.1f}   log-lik {result['log_likelihood']:.4f}")
+    for name, r in refs.items():
+        print(f"  {name:<14} {r['prec@1']:7.1f} {r['prec@2']:7.1f}")
+    if "warning" in result:
+        print(f"  warning: {result['warning']}")
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    rows = []
+    for mid in sorted(assets.MODELS):
+        try:
+            cfg = read_bundle_config(assets.model_dir(mid))
+        except (assets.AssetError, UserModelLoadError) as err:
+            raise CLIError(str(err)) from None
+        ev = cfg.get("evaluation", {})
+        rows.append((mid, ev.get("split"), ev.get("prec@1"), ev.get("prec@2"), ev.get("log_likelihood")))
+    print(f"{'model id':<24} {'scored on':<10} {'prec@1':>7} {'prec@2':>7} {'log-lik':>8}")
+    for mid, split, p1, p2, ll in rows:
+        print(f"{mid:<24} {split or '-':<10} {p1:7.1f} {p2:7.1f} {ll:8.4f}")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train-user-model``, ``eval-user-model`` and ``models``."""
+    p = subparsers.add_parser("train-user-model", help="fit a GAN user model on a Chen et al. log")
+    p.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
+    p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
+    p.add_argument("--encoder", choices=["pw", "lstm"], default="pw")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--fit-on", choices=["train", "test"], default="train", help="users to fit (test = held-out model)")
+    p.add_argument("--iterations", type=int, default=2000)
+    p.add_argument("--batch-users", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 penalty on weights (0 = reference code)")
+    p.add_argument("--resplit", type=int, default=None, metavar="SEED", help="re-split users at random")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_train)
+
+    e = subparsers.add_parser("eval-user-model", help="score a user model (prec@1, prec@2, log-likelihood)")
+    e.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
+    e.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
+    e.add_argument("--model", help="bundle folder or shipped id (default: gan-pw-<dataset>-train)")
+    e.add_argument("--split", choices=["train", "val", "test"], help="default: the users the model never saw")
+    e.add_argument("--resplit", type=int, default=None, metavar="SEED")
+    e.add_argument("--json", action="store_true", help="end with one JSON line")
+    e.set_defaults(func=_eval)
+
+    m = subparsers.add_parser("models", help="list the shipped pretrained user models (checksums verified)")
+    m.set_defaults(func=_models)

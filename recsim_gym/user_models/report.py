@@ -1,0 +1,108 @@
+"""Human-facing outputs of a training run: the model card (``card.md``) and the learning-curve plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
+    """Write ``card.md`` from a bundle's config (every figure in it was measured by the training command)."""
+    folder = Path(folder)
+    m, t, d = config["model"], config["train"], config["data"]
+    val = config.get("validation", {})
+    ev = config.get("evaluation", {})
+    refs = ev.get("references", {})
+    lines = [
+        f"# {config.get('model_id', folder.name)}",
+        "",
+        f"GAN user model (Chen et al. 2019, Shannon entropy) with a **{m['encoder'].upper()}** history encoder, "
+        f"fitted by maximum likelihood on the **{t['fit_split']}** users of **{d['dataset']}** "
+        f"(checkpoints selected on the {t['val_split']} users).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| data file | `{d['file']}` |",
+        f"| data sha256 | `{d['sha256']}` |",
+        f"| users fitted / validation | {d['fit_users']} / {d['val_users']} |",
+        f"| items | {m['n_items']} |",
+        f"| seed | {t['seed']} |",
+        f"| iterations, batch (users), lr, l2 | {t['iterations']}, {t['batch_users']}, {t['lr']}, {t['l2']} |",
+        f"| training time | {config['wall_time_s']:.1f} s ({config.get('machine', 'unknown machine')}) |",
+        f"| recsim-gym version | {config.get('recsim_gym_version')} |",
+        "",
+        "Command:",
+        "",
+        "```",
+        config.get("command", ""),
+        "```",
+        "",
+        "## Checkpoints",
+        "",
+        "| checkpoint | selected at iteration | validation prec@1 | validation prec@2 | validation log-lik |",
+        "|---|---|---|---|---|",
+    ]
+    for name, it in config.get("best_iteration", {}).items():
+        v = val.get(name, {})
+        lines.append(
+            f"| `{name}` | {it} | {v.get('prec@1', float('nan')):.1f} | {v.get('prec@2', float('nan')):.1f} | "
+            f"{v.get('log_likelihood', float('nan')):.3f} |"
+        )
+    lines += [
+        "",
+        "The environments use `best-loss` (the best-calibrated choice model). Following the reference protocol, "
+        "prec@1 is reported from `best-pre1` and prec@2 from `best-pre2`.",
+        "",
+    ]
+    if ev:
+        lines += [
+            f"## Held-out evaluation ({ev['split']} users, {ev['n_events']} events)",
+            "",
+            "| scorer | prec@1 (%) | prec@2 (%) |",
+            "|---|---|---|",
+            f"| this model | {ev['prec@1']:.1f} | {ev['prec@2']:.1f} |",
+        ]
+        for name, r in refs.items():
+            lines.append(f"| {name.replace('_', ' ')} | {r['prec@1']:.1f} | {r['prec@2']:.1f} |")
+        lines += [
+            "",
+            f"Mean log-likelihood per event (`best-loss`): {ev['log_likelihood']:.4f}.",
+            "",
+            "prec@k: hit rate of the clicked item among the k highest-reward displayed items, pooled over events, "
+            "ties broken at random (exact expectation). References (methods.md 1.8) are fitted on the same users "
+            "as the model.",
+            "",
+        ]
+    if (folder / "curves.png").exists():
+        lines += ["![learning curves](curves.png)", ""]
+    path = folder / "card.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def plot_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> Path | None:
+    """Save training loss, validation loss and validation prec@1/@2 against iterations; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    it = [c["iteration"] for c in curve]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot(it, [c["train_loss"] for c in curve], label="train NLL (batch mean)")
+    ax1.plot(it, [c["val_loss"] for c in curve], label="validation NLL")
+    ax1.set_xlabel("iteration")
+    ax1.set_ylabel("negative log-likelihood per event")
+    ax1.legend()
+    ax2.plot(it, [c["val_prec@1"] for c in curve], label="validation prec@1")
+    ax2.plot(it, [c["val_prec@2"] for c in curve], label="validation prec@2")
+    ax2.set_xlabel("iteration")
+    ax2.set_ylabel("%")
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)

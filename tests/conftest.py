@@ -1,0 +1,25 @@
+"""Shared fixtures: where the Chen et al. logs are, and small synthetic logs for fast tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """``$RECSIM_GYM_DATA`` or the ``../shared/data`` folder beside the checkout."""
+    env = os.environ.get("RECSIM_GYM_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of yelp.txt / tb.txt / rsc.txt; skips the test when the files are absent."""
+    folder = data_dir()
+    if not (folder / "yelp.txt").exists():
+        pytest.skip(f"Chen et al. logs not found in {folder} (set RECSIM_GYM_DATA)")
+    return folder
