@@ -24,6 +24,21 @@ ENV_SPECS.append(
     }
 )
 
+# GANUser envs (issue 4): users simulated by the shipped GAN-PW user models, one id per dataset. max_episode_steps is
+# the env's horizon (recsim_gym.envs.gan_user.DEFAULT_HORIZON; a test keeps the two equal); make_vec passes it to the
+# batched twin, which truncates itself.
+for _dataset, _title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC")):
+    ENV_SPECS.append(
+        {
+            "id": f"GANUser-{_title}-v0",
+            "entry_point": "recsim_gym.envs.gan_user:GANUserEnv",
+            "vector_entry_point": "recsim_gym.envs.gan_user:GANUserVectorEnv",
+            "max_episode_steps": 50,
+            "kwargs": {"dataset": _dataset},
+        }
+    )
+del _dataset, _title
+
 
 def register_envs() -> list[str]:
     """Register every recsim_gym env id that is not registered yet; return the ids this call registered."""

@@ -12,10 +12,11 @@ from typing import Any
 from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
+from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
 from recsim_gym.user_models.evaluation import default_eval_split, evaluate_bundle
 from recsim_gym.user_models.gan_user_model import UserModelConfig
-from recsim_gym.user_models.report import plot_curves, write_card
-from recsim_gym.user_models.storage import UserModelLoadError, read_bundle_config, save_bundle
+from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
+from recsim_gym.user_models.storage import UserModelLoadError, load_user_model, read_bundle_config, save_bundle
 from recsim_gym.user_models.training import TrainConfig, train_user_model
 
 # Defaults of the shipped models (see BENCHMARKS.md "GAN user model": l2 chosen on validation users only).
@@ -25,7 +26,12 @@ DEFAULT_L2 = 3e-3
 def load_dataset(dataset: str, data: str | None, resplit: int | None = None) -> LogData:
     """Load a dataset's log (from ``--data`` or ``$RECSIM_GYM_DATA``), optionally re-splitting users."""
     try:
-        path = assets.data_path(dataset, data)
+        if dataset == "custom":
+            if not data:
+                raise CLIError("--dataset custom needs --data FILE (a log in the Chen et al. schema)")
+            path = Path(data).expanduser()
+        else:
+            path = assets.data_path(dataset, data)
         logs = load_logs(path)
     except (assets.AssetError, LogFormatError) as err:
         raise CLIError(str(err)) from None
@@ -48,15 +54,7 @@ def train_and_save(
     meta: dict[str, Any] = {
         "model_id": model_id or Path(out).name,
         "train": result.train_config,
-        "data": {
-            "dataset": dataset,
-            "file": Path(logs.name).name,
-            "sha256": logs.sha256,
-            "resplit_seed": resplit,
-            "fit_users": int(logs.users(train_config.fit_split).size),
-            "val_users": int(logs.users(train_config.val_split).size),
-            "dedup": str(logs.dedup),
-        },
+        "data": _data_meta(logs, dataset, resplit, train_config.fit_split, train_config.val_split),
         "best_iteration": result.best_iteration,
         "validation": result.best_validation,
         "wall_time_s": result.wall_time_s,
@@ -77,6 +75,67 @@ def train_and_save(
     return meta
 
 
+def train_adversarial_and_save(
+    logs: LogData,
+    dataset: str,
+    out: str | Path,
+    init_from: str,
+    init_checkpoint: str,
+    config: AdversarialConfig,
+    command: str,
+    progress: bool = True,
+    resplit: int | None = None,
+) -> dict[str, Any]:
+    """Min-max training (Eq. 6) from a Shannon-entropy bundle; writes the bundle, card and curves."""
+    reward = load_user_model(init_from, init_checkpoint)
+    if isinstance(reward, AdversarialUserModel):
+        raise CLIError(f"--init-from {init_from} is already a min-max model; start from a Shannon-entropy model")
+    model, result = train_adversarial(logs, reward, config, progress=progress)
+    adv = {
+        "regularizer": config.regularizer,
+        "eta": config.eta,
+        "inner": config.inner,
+        "behaviour_init": config.behaviour_init,
+        "behaviour": model.behaviour.config.to_dict() if model.behaviour is not None else None,
+        "init_from": str(init_from),
+        "init_checkpoint": init_checkpoint,
+    }
+    meta: dict[str, Any] = {
+        "model_id": Path(out).name,
+        "adversarial": adv,
+        "train": result.train_config,
+        "data": _data_meta(logs, dataset, resplit, config.fit_split, config.val_split),
+        "best_iteration": result.best_iteration,
+        "validation": result.best_validation,
+        "wall_time_s": result.wall_time_s,
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, torch threads {_torch_threads()}",
+        "recsim_gym_version": __version__,
+        "command": command,
+        "curve": result.curve,
+    }
+    folder = save_bundle(out, reward.config, result.checkpoints, meta)
+    evaluation = evaluate_bundle(folder, logs, default_eval_split(config.fit_split))
+    evaluation.pop("per_checkpoint")
+    meta["evaluation"] = evaluation
+    folder = save_bundle(out, reward.config, result.checkpoints, meta)
+    title = f"{meta['model_id']}: {config.regularizer} min-max on {dataset}, seed {config.seed}"
+    plot_adversarial_curves(result.curve, folder / "curves.png", title)
+    write_card(folder, read_bundle_config(folder))
+    return meta
+
+
+def _data_meta(logs: LogData, dataset: str, resplit: int | None, fit_split: str, val_split: str) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "file": Path(logs.name).name,
+        "sha256": logs.sha256,
+        "resplit_seed": resplit,
+        "fit_users": int(logs.users(fit_split).size),
+        "val_users": int(logs.users(val_split).size),
+        "dedup": str(logs.dedup),
+    }
+
+
 def _cpu_count() -> int:
     import os
 
@@ -94,12 +153,48 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise CLIError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    command = "recsim-gym " + shlex.join(args.argv)
+    if args.init_from or args.regularizer == "l2":
+        if not args.init_from:
+            raise CLIError("--regularizer l2 needs --init-from (a Shannon-entropy bundle or shipped id)")
+        try:
+            adv_config = AdversarialConfig(
+                regularizer=args.regularizer,
+                eta=args.eta,
+                inner=args.inner,
+                behaviour_init=args.behaviour_init,
+                iterations=args.iterations or AdversarialConfig.iterations,
+                batch_users=args.batch_users or AdversarialConfig.batch_users,
+                behaviour_lr=args.behaviour_lr,
+                reward_lr=args.reward_lr,
+                behaviour_steps=args.behaviour_steps,
+                reward_steps=args.reward_steps,
+                eval_every=args.eval_every or AdversarialConfig.eval_every,
+                seed=args.seed,
+                fit_split=args.fit_on,
+            )
+            meta = train_adversarial_and_save(
+                logs,
+                args.dataset,
+                out,
+                args.init_from,
+                args.init_checkpoint,
+                adv_config,
+                command,
+                not args.no_progress,
+                args.resplit,
+            )
+        except (ValueError, UserModelLoadError, assets.AssetError) as err:
+            raise CLIError(str(err)) from None
+        _print_saved(out, meta)
+        return 0
     model_config = UserModelConfig(n_items=logs.n_items, encoder=args.encoder)
     try:
         train_config = TrainConfig(
-            iterations=args.iterations,
-            batch_users=args.batch_users,
+            iterations=args.iterations or TrainConfig.iterations,
+            batch_users=args.batch_users or TrainConfig.batch_users,
             lr=args.lr,
+            eval_every=args.eval_every or TrainConfig.eval_every,
             seed=args.seed,
             fit_split=args.fit_on,
             val_split="val",
@@ -107,20 +202,25 @@ def _train(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
-    command = "recsim-gym " + shlex.join(args.argv)
     meta = train_and_save(
         logs, args.dataset, out, model_config, train_config, command, not args.no_progress, args.resplit
     )
+    _print_saved(out, meta)
+    return 0
+
+
+def _print_saved(out: Path, meta: dict[str, Any]) -> None:
     ev = meta["evaluation"]
     print(
         f"saved {out}: {ev['split']} prec@1 {ev['prec@1']:.1f}, prec@2 {ev['prec@2']:.1f}, "
         f"log-lik {ev['log_likelihood']:.4f} over {ev['n_events']} events; {meta['wall_time_s']:.1f} s"
     )
-    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
     logs = load_dataset(args.dataset, args.data, args.resplit)
+    if args.dataset == "custom" and not args.model:
+        raise CLIError("--dataset custom needs --model (no shipped model fits an arbitrary log)")
     model = args.model or assets.model_id(args.dataset, "pw", "train")
     try:
         result = evaluate_bundle(model, logs, args.split)
@@ -159,23 +259,35 @@ def _models(args: argparse.Namespace) -> int:
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-user-model``, ``eval-user-model`` and ``models``."""
     p = subparsers.add_parser("train-user-model", help="fit a GAN user model on a Chen et al. log")
-    p.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
+    p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     p.add_argument("--encoder", choices=["pw", "lstm"], default="pw")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--fit-on", choices=["train", "test"], default="train", help="users to fit (test = held-out model)")
-    p.add_argument("--iterations", type=int, default=2000)
-    p.add_argument("--batch-users", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 penalty on weights (0 = reference code)")
+    p.add_argument("--iterations", type=int, help="default 2000 (entropy MLE) or 5000 (min-max)")
+    p.add_argument("--batch-users", type=int, help="users per iteration; default 128 (MLE) or 100 (min-max)")
+    p.add_argument("--eval-every", type=int, help="validation period; default 10 (MLE) or 100 (min-max)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the MLE fit")
+    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 weight penalty of the MLE fit (0 = reference)")
+    g = p.add_argument_group("min-max training (Chen et al. Eq. 5-6), used with --init-from")
+    g.add_argument("--regularizer", choices=["entropy", "l2"], default="entropy")
+    g.add_argument("--init-from", help="Shannon-entropy bundle or shipped id that initialises the reward r")
+    g.add_argument("--init-checkpoint", default="best-pre1", help="checkpoint of --init-from (code: best-pre1)")
+    g.add_argument("--eta", type=float, default=1.0)
+    g.add_argument("--inner", choices=["learned", "exact"], default="learned", help="phi network or closed form")
+    g.add_argument("--behaviour-init", choices=["reward", "scratch"], default="reward")
+    g.add_argument("--behaviour-lr", type=float, default=AdversarialConfig.behaviour_lr)
+    g.add_argument("--reward-lr", type=float, default=AdversarialConfig.reward_lr)
+    g.add_argument("--behaviour-steps", type=int, default=AdversarialConfig.behaviour_steps)
+    g.add_argument("--reward-steps", type=int, default=AdversarialConfig.reward_steps)
     p.add_argument("--resplit", type=int, default=None, metavar="SEED", help="re-split users at random")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("eval-user-model", help="score a user model (prec@1, prec@2, log-likelihood)")
-    e.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
+    e.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     e.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     e.add_argument("--model", help="bundle folder or shipped id (default: gan-pw-<dataset>-train)")
     e.add_argument("--split", choices=["train", "val", "test"], help="default: the users the model never saw")

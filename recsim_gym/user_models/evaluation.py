@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from recsim_gym.data.logs import SPLIT_NAMES, LogData
+from recsim_gym.user_models.adversarial import AdversarialUserModel, evaluate_adversarial
 from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.storage import load_user_model, read_bundle_config
 from recsim_gym.user_models.training import EventTensors, evaluate_events
@@ -50,14 +51,21 @@ def evaluate_bundle(
     per_checkpoint = {}
     for name in config["checkpoints"]:
         m = load_user_model(model, name)
-        window = m.config.pw_band - 1 if m.config.encoder == "pw" else None
-        per_checkpoint[name] = evaluate_events(m, EventTensors.from_data(data, window), data.display, data.click, events)
-    pick = lambda ckpt, key: per_checkpoint.get(ckpt, per_checkpoint["best-loss"])[key]  # noqa: E731
+        if isinstance(m, AdversarialUserModel):
+            # Predictions of a min-max model come from its behaviour model phi (the user's click distribution).
+            scored = evaluate_adversarial(m, EventTensors.from_data(data), data.display, data.click, events)
+        else:
+            window = m.config.pw_band - 1 if m.config.encoder == "pw" else None
+            scored = evaluate_events(m, EventTensors.from_data(data, window), data.display, data.click, events)
+        per_checkpoint[name] = scored
+    def pick(ckpt: str, key: str) -> float:
+        return float(per_checkpoint.get(ckpt, per_checkpoint["best-loss"])[key])
+
     out: dict[str, Any] = {
         "split": split,
         "prec@1": pick("best-pre1", "prec@1"),
         "prec@2": pick("best-pre2", "prec@2"),
-        "n_events": int(per_checkpoint["best-loss"]["n_events"]),
+        "n_events": int(per_checkpoint["best-pre1"]["n_events"]),
         "log_likelihood": pick("best-loss", "log_likelihood"),
         "per_checkpoint": per_checkpoint,
     }

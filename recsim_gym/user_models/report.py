@@ -13,12 +13,32 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
     val = config.get("validation", {})
     ev = config.get("evaluation", {})
     refs = ev.get("references", {})
+    adv = config.get("adversarial")
+    if adv:
+        how = (
+            f"GAN user model (Chen et al. 2019) with the **{adv['regularizer']}** regulariser (eta {adv['eta']}), "
+            f"trained by the alternating min-max of Eq. 6 from `{adv['init_from']}` ({adv['init_checkpoint']}); "
+            f"reward network with a **{m['encoder'].upper()}** encoder, behaviour model phi "
+            f"({adv['inner']}, init {adv['behaviour_init']}); the user clicks by phi. Fitted on the "
+            f"**{t['fit_split']}** users of **{d['dataset']}** (checkpoints selected on the {t['val_split']} users)."
+        )
+        hyper = (
+            f"| iterations, batch (users), lr phi / r, steps phi / r | {t['iterations']}, {t['batch_users']}, "
+            f"{t['behaviour_lr']} / {t['reward_lr']}, {t['behaviour_steps']} / {t['reward_steps']} |"
+        )
+    else:
+        how = (
+            f"GAN user model (Chen et al. 2019, Shannon entropy) with a **{m['encoder'].upper()}** history encoder, "
+            f"fitted by maximum likelihood on the **{t['fit_split']}** users of **{d['dataset']}** "
+            f"(checkpoints selected on the {t['val_split']} users)."
+        )
+        hyper = (
+            f"| iterations, batch (users), lr, l2 | {t['iterations']}, {t['batch_users']}, {t['lr']}, {t['l2']} |"
+        )
     lines = [
         f"# {config.get('model_id', folder.name)}",
         "",
-        f"GAN user model (Chen et al. 2019, Shannon entropy) with a **{m['encoder'].upper()}** history encoder, "
-        f"fitted by maximum likelihood on the **{t['fit_split']}** users of **{d['dataset']}** "
-        f"(checkpoints selected on the {t['val_split']} users).",
+        how,
         "",
         "| | |",
         "|---|---|",
@@ -27,7 +47,7 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
         f"| users fitted / validation | {d['fit_users']} / {d['val_users']} |",
         f"| items | {m['n_items']} |",
         f"| seed | {t['seed']} |",
-        f"| iterations, batch (users), lr, l2 | {t['iterations']}, {t['batch_users']}, {t['lr']}, {t['l2']} |",
+        hyper,
         f"| training time | {config['wall_time_s']:.1f} s ({config.get('machine', 'unknown machine')}) |",
         f"| recsim-gym version | {config.get('recsim_gym_version')} |",
         "",
@@ -101,6 +121,40 @@ def plot_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> 
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("%")
     ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_adversarial_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> Path | None:
+    """Both players' objectives, the reward gap and validation prec@k of a min-max run; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    it = [c["iteration"] for c in curve]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    axes[0].plot(it, [c["train_behaviour_objective"] for c in curve], label="train: phi objective E[r] - R/eta")
+    axes[0].plot(it, [c["val_behaviour_objective"] for c in curve], label="val: phi objective")
+    axes[0].plot(it, [c["train_reward_objective"] for c in curve], label="train: r objective E_phi[r] - r(true)")
+    axes[0].plot(it, [c["val_reward_objective"] for c in curve], label="val: r objective")
+    axes[0].set_xlabel("iteration")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(it, [c["val_reward_gap"] for c in curve], label="val: r(true) - E_phi[r]")
+    axes[1].axhline(0.0, color="grey", lw=0.5)
+    axes[1].set_xlabel("iteration")
+    axes[1].legend(fontsize=7)
+    axes[2].plot(it, [c["val_prec@1"] for c in curve], label="val prec@1 (phi)")
+    axes[2].plot(it, [c["val_prec@2"] for c in curve], label="val prec@2 (phi)")
+    axes[2].plot(it, [c["val_reward_prec@1"] for c in curve], label="val prec@1 (r)", ls="--")
+    axes[2].set_xlabel("iteration")
+    axes[2].set_ylabel("%")
+    axes[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

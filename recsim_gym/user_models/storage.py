@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from recsim_gym.data.logs import file_sha256
+from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 
 MANIFEST = "manifest.json"
@@ -94,15 +95,29 @@ def _verify(folder: Path, fname: str) -> None:
         )
 
 
+def build_model(config: dict[str, Any]) -> GANUserModel | AdversarialUserModel:
+    """An untrained model of the architecture a bundle's config describes."""
+    reward = GANUserModel(UserModelConfig.from_dict(config["model"]))
+    adv = config.get("adversarial")
+    if not adv:
+        return reward
+    behaviour = GANUserModel(UserModelConfig.from_dict(adv["behaviour"])) if adv.get("behaviour") else None
+    return AdversarialUserModel(reward, behaviour, adv["regularizer"], adv["eta"])
+
+
 def load_user_model(
     path_or_id: str | Path, checkpoint: str = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu"
-) -> GANUserModel:
+) -> GANUserModel | AdversarialUserModel:
     """Load one checkpoint of a bundle, verifying its sha256; the model is returned in eval mode.
 
     Args:
         path_or_id: bundle folder or shipped model id.
         checkpoint: ``best-loss`` (default, the calibrated model the environments use), ``best-pre1``, ``best-pre2``.
         device: where to put the weights.
+
+    Returns:
+        A :class:`GANUserModel` (Shannon entropy), or an :class:`AdversarialUserModel` for a bundle written by the
+        min-max training (``--regularizer l2``), whose user clicks by its behaviour model ``phi``.
 
     Raises:
         UserModelLoadError: missing folder or file, checksum mismatch, or weights that do not fit the config.
@@ -113,8 +128,7 @@ def load_user_model(
     if checkpoint not in config.get("checkpoints", []):
         raise UserModelLoadError(f"{folder}: no checkpoint {checkpoint!r} (has {config.get('checkpoints')})")
     _verify(folder, fname)
-    model_config = UserModelConfig.from_dict(config["model"])
-    model = GANUserModel(model_config)
+    model = build_model(config)
     state = torch.load(folder / fname, map_location="cpu", weights_only=True)
     try:
         model.load_state_dict(state)

@@ -1,0 +1,1 @@
+"""Agents that train on recsim_gym environments or logs (one subpackage per algorithm)."""

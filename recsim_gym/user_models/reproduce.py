@@ -1,0 +1,203 @@
+"""Reproduction of Chen et al. (2019) Table 1 (Shannon entropy) on the three shipped logs: several seeds per
+encoder, mean ± sd of test prec@1 / prec@2 under the reference protocol, next to the paper, the TF reference code run
+on the same file, and the simple references of methods.md 1.8.
+
+    RECSIM_GYM_DATA=../shared/data python -m recsim_gym.user_models.reproduce --seeds 5 --out runs/table1
+
+prints a Markdown table (and writes ``results.json`` and ``table.md`` into ``--out``). ``--iterations`` and
+``--seeds`` make a quick smoke run possible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recsim_gym import assets
+from recsim_gym.data.logs import load_logs
+from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
+from recsim_gym.user_models.commands import DEFAULT_L2
+from recsim_gym.user_models.gan_user_model import UserModelConfig
+from recsim_gym.user_models.metrics import reference_metrics
+from recsim_gym.user_models.report import plot_adversarial_curves
+from recsim_gym.user_models.training import CHECKPOINTS, EventTensors, TrainConfig, evaluate_events, train_user_model
+
+# Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and the TF code on the same yelp.txt ([NB], methods.md 1.8).
+PAPER = {
+    ("yelp", "pw"): "72.0 ± 0.2 / 92.5 ± 0.5",
+    ("yelp", "lstm"): "73.0 ± 0.2 / 88.7 ± 0.4",
+    ("taobao", "pw"): "34.7 ± 0.6 / 54.1 ± 0.7",
+    ("taobao", "lstm"): "35.9 ± 0.6 / 55.0 ± 0.7",
+    ("rsc", "pw"): "52.9 ± 0.7 / 75.7 ± 1.4",
+    ("rsc", "lstm"): "52.7 ± 0.3 / 75.9 ± 1.2",
+}
+TF_REFERENCE = {("yelp", "lstm"): "74.8 / 87.6"}
+# Table 2 (Yelp, GAN-LSTM, three splits) and the TF L2 continuation on this file.
+PAPER_L2 = {
+    ("yelp", "lstm"): "73.5-78.8 / 89.0-91.5 (Table 2)",
+    ("yelp", "pw"): "73.5-78.8 / 89.0-91.5 (Table 2, LSTM)",
+}
+TF_L2 = {("yelp", "lstm"): "72.1 / 86.0"}
+
+
+def run_one(
+    data, dataset: str, encoder: str, seed: int, iterations: int, l2: float, minmax: int = 0, curves: Path | None = None
+) -> list[dict]:
+    """Train one model and score the per-metric checkpoints on the test users.
+
+    With ``minmax > 0`` the L2 min-max training (Chen et al. Table 2) continues from the ``best-pre1`` checkpoint for
+    that many iterations, with the same seed, and is scored the same way (predictions from phi); its learning curves
+    are saved to ``curves`` when given.
+    """
+    model, result = train_user_model(
+        data,
+        UserModelConfig(n_items=data.n_items, encoder=encoder),
+        TrainConfig(iterations=iterations, seed=seed, l2=l2),
+        progress=False,
+    )
+    window = model.config.pw_band - 1 if encoder == "pw" else None
+    tensors = EventTensors.from_data(data, window)
+    test = data.events("test")
+    scored = {}
+    for name in CHECKPOINTS:
+        model.load_state_dict(result.checkpoints[name])
+        scored[name] = evaluate_events(model, tensors, data.display, data.click, test)
+    runs = [
+        {
+            "dataset": dataset,
+            "encoder": encoder,
+            "regularizer": "entropy",
+            "seed": seed,
+            "prec@1": scored["best-pre1"]["prec@1"],
+            "prec@2": scored["best-pre2"]["prec@2"],
+            "log_likelihood": scored["best-loss"]["log_likelihood"],
+            "val": {k: v for k, v in result.best_validation.items()},
+            "best_iteration": result.best_iteration,
+            "wall_time_s": result.wall_time_s,
+        }
+    ]
+    if minmax > 0:
+        model.load_state_dict(result.checkpoints["best-pre1"])
+        adv, adv_result = train_adversarial(
+            data, model, AdversarialConfig(regularizer="l2", iterations=minmax, seed=seed), progress=False
+        )
+        full = EventTensors.from_data(data)
+        adv_scored = {}
+        for name in adv_result.checkpoints:
+            adv.load_state_dict(adv_result.checkpoints[name])
+            adv_scored[name] = evaluate_adversarial(adv, full, data.display, data.click, test)
+        finite = all(np.isfinite(v) for c in adv_result.curve for k, v in c.items() if not k.startswith("train_"))
+        runs.append(
+            {
+                **runs[0],
+                "regularizer": "l2",
+                "prec@1": adv_scored["best-pre1"]["prec@1"],
+                "prec@2": adv_scored["best-pre2"]["prec@2"],
+                "log_likelihood": adv_scored["best-loss"]["log_likelihood"],
+                "val": adv_result.best_validation,
+                "best_iteration": adv_result.best_iteration,
+                "wall_time_s": adv_result.wall_time_s,
+                "all_finite": finite,
+            }
+        )
+        if curves is not None:
+            plot_adversarial_curves(
+                adv_result.curve, curves, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
+            )
+    return runs
+
+
+def _ms(values: list[float]) -> str:
+    a = np.asarray(values, dtype=float)
+    return f"{a.mean():.1f} ± {a.std(ddof=1) if a.size > 1 else 0.0:.1f}"
+
+
+def table(runs: list[dict], refs: dict[str, dict]) -> str:
+    """The Markdown results table."""
+    lines = [
+        "| dataset | model | test prec@1 (%) | test prec@2 (%) | test log-lik | seeds | paper | "
+        "TF code, same file | train time / run (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset in dict.fromkeys(r["dataset"] for r in runs):
+        for encoder, reg in (("pw", "entropy"), ("pw", "l2"), ("lstm", "entropy"), ("lstm", "l2")):
+            rs = [r for r in runs if r["dataset"] == dataset and r["encoder"] == encoder and r["regularizer"] == reg]
+            if not rs:
+                continue
+            name = f"GAN-{encoder.upper()}" + (" L2 (phi)" if reg == "l2" else "")
+            paper = PAPER.get((dataset, encoder), "-") if reg == "entropy" else PAPER_L2.get((dataset, encoder), "-")
+            tf = TF_REFERENCE.get((dataset, encoder), "-") if reg == "entropy" else TF_L2.get((dataset, encoder), "-")
+            lines.append(
+                f"| {dataset} | {name} | {_ms([r['prec@1'] for r in rs])} | "
+                f"{_ms([r['prec@2'] for r in rs])} | {np.mean([r['log_likelihood'] for r in rs]):.3f} | {len(rs)} | "
+                f"{paper} | {tf} | "
+                f"{np.mean([r['wall_time_s'] for r in rs]):.1f} |"
+            )
+        for name, r in refs[dataset].items():
+            lines.append(
+                f"| {dataset} | {name.replace('_', ' ')} (reference) | {r['prec@1']:.1f} | {r['prec@2']:.1f} | "
+                f"- | - | - | - | - |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the reproduction and print the table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["yelp", "taobao", "rsc"], choices=sorted(assets.DATASETS))
+    p.add_argument("--encoders", nargs="+", default=["pw", "lstm"], choices=["pw", "lstm"])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--iterations", type=int, default=2000)
+    p.add_argument("--l2", type=float, default=DEFAULT_L2)
+    p.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
+    p.add_argument("--out", help="folder for results.json, table.md and min-max curves")
+    p.add_argument(
+        "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
+    )
+    args = p.parse_args(argv)
+    runs, refs = [], {}
+    start = time.perf_counter()
+    for dataset in args.datasets:
+        data = load_logs(assets.data_path(dataset, args.data))
+        refs[dataset] = reference_metrics(data, "test")
+        for encoder in args.encoders:
+            for seed in range(args.seeds):
+                curves = Path(args.out) / f"minmax_{dataset}_{encoder}_seed{seed}.png" if args.out else None
+                if curves is not None:
+                    curves.parent.mkdir(parents=True, exist_ok=True)
+                for r in run_one(
+                    data, dataset, encoder, seed, args.iterations, args.l2, args.minmax_iterations, curves
+                ):
+                    runs.append(r)
+                    print(
+                        f"{dataset:7s} {encoder:4s} {r['regularizer']:7s} seed {seed}: test prec@1 {r['prec@1']:.1f} "
+                        f"prec@2 {r['prec@2']:.1f} log-lik {r['log_likelihood']:.3f} ({r['wall_time_s']:.1f} s)"
+                        + ("" if r.get("all_finite", True) else " NON-FINITE VALUES"),
+                        flush=True,
+                    )
+    md = table(runs, refs)
+    print()
+    print(md)
+    info = {
+        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "iterations": args.iterations,
+        "l2": args.l2,
+        "total_s": time.perf_counter() - start,
+    }
+    print(f"\n{info}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({"info": info, "runs": runs, "references": refs}, indent=1))
+        (out / "table.md").write_text(md + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
