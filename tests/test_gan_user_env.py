@@ -1,0 +1,565 @@
+"""Tests of the GANUser environments (recsim_gym.envs.gan_user) and of the SB3 VecEnv adapter.
+
+Most tests run on a tiny random-init user model (30 items) so that they need neither the shipped assets nor much
+CPU; the registered-id tests load the shipped models.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+
+import recsim_gym
+from recsim_gym.envs import gan_user as gu
+from recsim_gym.envs.gan_user import DEFAULT_HORIZON, GANUserEnv, GANUserVectorEnv, random_user_model
+from recsim_gym.user_models.storage import save_bundle
+
+GAN_IDS = sorted(
+    spec.id for spec in gym.envs.registry.values() if spec.entry_point == "recsim_gym.envs.gan_user:GANUserEnv"
+)
+N_ITEMS = 30
+K = 5
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # On a small shared CPU, torch's OpenMP threads waiting for each other make every small op ~20x slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pw_model():
+    return random_user_model(N_ITEMS, "pw", seed=0)
+
+
+@pytest.fixture(scope="module")
+def lstm_model():
+    return random_user_model(N_ITEMS, "lstm", seed=1)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, pw_model):
+    """A bundle folder written with the storage API, as a user would pass with user_model=PATH."""
+    folder = tmp_path_factory.mktemp("bundle") / "tiny-pw"
+    return save_bundle(folder, pw_model.config, {"best-loss": pw_model.state_dict()}, {"note": "test fixture"})
+
+
+def small(model, **kw):
+    return {"user_model": model, "horizon": 8, "burn_in": 4, **kw}
+
+
+def rollout(env, actions, seed):
+    """Observations, rewards, flags and click infos of a fixed action sequence (resetting at episode ends)."""
+    out = []
+    obs, _ = env.reset(seed=seed)
+    out.append(obs)
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        out.append((obs, r, term, trunc, info["slate"].tolist(), info["click_item"]))
+        if term or trunc:
+            obs, _ = env.reset()
+            out.append(obs)
+    return out
+
+
+def assert_same(a, b):
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, dict):
+            assert x.keys() == y.keys()
+            for key in x:
+                np.testing.assert_array_equal(x[key], y[key])
+        else:
+            obs_x, *rest_x = x
+            obs_y, *rest_y = y
+            assert_same([obs_x], [obs_y])
+            assert rest_x == rest_y
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Registered ids (need the shipped models in assets/)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_registered_ids():
+    assert GAN_IDS == ["GANUser-RSC-v0", "GANUser-Taobao-v0", "GANUser-Yelp-v0"]
+    for env_id in GAN_IDS:
+        spec = gym.spec(env_id)
+        assert spec.max_episode_steps == DEFAULT_HORIZON
+        assert spec.vector_entry_point == "recsim_gym.envs.gan_user:GANUserVectorEnv"
+        assert spec.kwargs["dataset"] in gu.DATASETS
+        assert gym.envs.registration.EnvSpec.from_json(spec.to_json()) == spec
+    assert recsim_gym.register_envs() == []  # idempotent
+
+
+@pytest.mark.parametrize("env_id", GAN_IDS)
+def test_registered_env_checkers(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    for kwargs in ({}, {"num_candidates": 50}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(gym.make(env_id, **kwargs).unwrapped)
+            sb3_check_env(gym.make(env_id, **kwargs).unwrapped)
+        assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("env_id", GAN_IDS)
+def test_registered_determinism_pickle_and_truncation(env_id):
+    env = gym.make(env_id)
+    n = int(env.action_space.nvec[0])
+    rng = np.random.default_rng(0)
+    actions = [rng.choice(n, K, replace=False) for _ in range(DEFAULT_HORIZON + 10)]
+    first = rollout(env, actions, seed=3)
+    assert_same(first, rollout(gym.make(env_id), actions, seed=3))
+    truncations = [i for i, x in enumerate(first) if isinstance(x, tuple) and x[3]]
+    assert truncations == [DEFAULT_HORIZON]  # the 50th step truncates, then the env resets
+    assert not any(isinstance(x, tuple) and x[2] for x in first)  # never terminated
+    # Seeds 3 and 4 give different users; a pickled env continues exactly like the original.
+    assert not np.array_equal(first[1][0]["history"], rollout(gym.make(env_id), actions[:1], seed=4)[1][0]["history"])
+    env.reset(seed=5)
+    for a in actions[:7]:
+        env.step(a)
+    clone = pickle.loads(pickle.dumps(env))
+    for a in actions[7:20]:
+        o1, r1, *_ = env.step(a)
+        o2, r2, *_ = clone.step(a)
+        assert r1 == r2
+        np.testing.assert_array_equal(o1["history"], o2["history"])
+
+
+def test_registered_ids_in_spawned_subprocess():
+    script = (
+        "import sys, gymnasium as gym\n"
+        "assert 'recsim_gym' not in sys.modules\n"
+        f"for env_id in {GAN_IDS!r}:\n"
+        "    env = gym.make('recsim_gym:' + env_id)\n"
+        "    obs, _ = env.reset(seed=0)\n"
+        "    obs, r, term, trunc, info = env.step(env.action_space.sample())\n"
+        "    assert obs['history'].shape == (19,) and isinstance(r, float)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("env_id", GAN_IDS)
+def test_registered_make_vec_uses_native_env(env_id):
+    venv = gym.make_vec(env_id, num_envs=3)
+    assert isinstance(venv.unwrapped, GANUserVectorEnv)
+    assert venv.unwrapped.horizon == DEFAULT_HORIZON
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    venv.reset(seed=1)
+    n = int(venv.single_action_space.nvec[0])
+    for t in range(DEFAULT_HORIZON):
+        _, _, term, trunc, _ = venv.step(np.tile(np.arange(K) + t * K % (n - K), (3, 1)))
+    assert trunc.all() and not term.any()
+
+
+def test_user_model_choices(pw_model, bundle):
+    with pytest.raises(ValueError, match="dataset"):
+        GANUserEnv(user_model="train")
+    env = GANUserEnv(user_model=bundle, horizon=10)  # a bundle path works without any asset
+    assert env.n_items == N_ITEMS
+    for name in ("train", "heldout"):
+        model = gu.resolve_user_model(name, "rsc")
+        assert model.n_items == 890
+    assert gu.resolve_user_model("train", "rsc") is not gu.resolve_user_model("heldout", "rsc")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Semantics on the tiny model
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_tiny_env_checkers(pw_model, lstm_model):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    for kwargs in (small(pw_model), small(lstm_model), small(pw_model, num_candidates=10)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Through gym.make so that the env has a spec (the render check wants one).
+            check_env(gym.make("GANUser-Yelp-v0", **kwargs).unwrapped)
+            sb3_check_env(gym.make("GANUser-Yelp-v0", **kwargs).unwrapped)
+        assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("encoder", ["pw", "lstm"])
+def test_step_follows_the_user_model(encoder, pw_model, lstm_model):
+    model = pw_model if encoder == "pw" else lstm_model
+    env = GANUserEnv(**small(model, horizon=20))
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    clicks = 0
+    for _ in range(20):
+        allowed = np.flatnonzero(obs["candidate_mask"])
+        action = rng.choice(allowed, K, replace=False)
+        hist = obs["history"]
+        obs2, reward, term, trunc, info = env.step(action)
+        assert info["slate"].tolist() == action.tolist() and not info["repaired"]
+        with torch.no_grad():  # the model's own torch computation on the observed history
+            z = model.encode(torch.as_tensor(hist[None, :]))
+            u = model.utilities(z, torch.as_tensor(action[None, :]))
+            probs = model.choice_log_probs(u).exp()[0].numpy()
+        if encoder == "pw":  # the LSTM observation shows only the last m clicks; its state is checked below
+            np.testing.assert_allclose(info["choice_probs"], probs, rtol=1e-4, atol=1e-6)
+        assert info["choice_probs"].shape == (K + 1,) and abs(info["choice_probs"].sum() - 1) < 1e-5
+        if info["clicked"]:
+            clicks += 1
+            pos = info["click_position"]
+            assert info["click_item"] == action[pos]
+            if encoder == "pw":
+                assert reward == pytest.approx(float(u[0, pos]), rel=1e-4, abs=1e-5)
+            assert obs2["history"][0] == action[pos]
+            np.testing.assert_array_equal(obs2["history"][1:], hist[:-1])
+            assert obs2["candidate_mask"][action[pos]] == 0
+        else:
+            assert reward == 0.0 and info["click_item"] == -1 and info["click_position"] == -1
+            np.testing.assert_array_equal(obs2["history"], hist)
+        obs = obs2
+    assert 0 < clicks < 20
+
+
+def test_lstm_state_matches_full_encoding(lstm_model):
+    env = GANUserEnv(**small(lstm_model, horizon=20, history_length=40))
+    obs, _ = env.reset(seed=3)
+    for t in range(20):
+        obs, *_ = env.step(np.flatnonzero(obs["candidate_mask"])[t % 3 : t % 3 + K])
+    with torch.no_grad():
+        z = lstm_model.encode(torch.as_tensor(obs["history"][None, :]))
+    np.testing.assert_allclose(env._z.numpy(), z.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_starting_state(pw_model):
+    env = GANUserEnv(**small(pw_model, burn_in=6))
+    lengths = {int(env.reset(seed=s)[0]["history_mask"].sum()) for s in range(40)}
+    assert len(lengths) > 3 and max(lengths) <= 6
+    assert {int(GANUserEnv(**small(pw_model, burn_in=0)).reset(seed=s)[0]["history_mask"].sum()) for s in range(5)} == {
+        0
+    }
+    obs, _ = env.reset(seed=0, options={"history": [7, 3, 12]})
+    assert obs["history"][:4].tolist() == [7, 3, 12, -1]
+    assert obs["candidate_mask"][[3, 7, 12]].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="history"):
+        env.reset(options={"history": [N_ITEMS]})
+    with pytest.raises(ValueError, match="option"):
+        env.reset(options={"user": 3})
+
+
+def test_action_validation_and_repair(pw_model):
+    env = GANUserEnv(**small(pw_model, burn_in=0))
+    env.reset(seed=0, options={"history": [2]})
+    for bad, match in (
+        (np.array([0, 1, 3, 4]), "shape"),
+        (np.array([0.0, 1, 3, 4, 5]), "dtype"),
+        (np.array([0, 1, 3, 4, N_ITEMS]), r"\[0, 30\)"),
+        (np.array([-1, 1, 3, 4, 5]), r"\[0, 30\)"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            env.step(bad)
+    # Repeats and the already-clicked item 2 are replaced, left to right, by the smallest allowed unused ids.
+    _, _, _, _, info = env.step(np.array([5, 5, 2, 9, 9]))
+    assert info["repaired"] and info["slate"].tolist() == [5, 0, 1, 9, 3]
+    strict = GANUserEnv(**small(pw_model, burn_in=0, strict=True))
+    strict.reset(seed=0, options={"history": [2]})
+    with pytest.raises(ValueError, match="strict"):
+        strict.step(np.array([5, 5, 6, 7, 8]))
+    with pytest.raises(ValueError, match="candidate"):
+        strict.step(np.array([2, 4, 6, 7, 8]))
+
+
+def test_candidate_sampling(pw_model):
+    env = GANUserEnv(**small(pw_model, num_candidates=8, horizon=12))
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.nvec.tolist() == [8] * K
+    for _ in range(12):
+        cands = obs["candidates"]
+        assert len(set(cands.tolist())) == 8 and obs["candidate_mask"].all()
+        assert not set(cands.tolist()) & set(obs["history"][obs["history_mask"] == 1].tolist())
+        action = np.array([7, 0, 3, 3, 1])
+        obs, _, _, _, info = env.step(action)
+        assert info["slate_action"].tolist() == [7, 0, 3, 2, 1] and info["repaired"]
+        assert info["slate"].tolist() == cands[info["slate_action"]].tolist()
+    # Near the end of the catalogue the list is padded with -1 and masked out.
+    near_full = GANUserEnv(**small(pw_model, num_candidates=25, horizon=2, burn_in=0))
+    obs, _ = near_full.reset(seed=0, options={"history": list(range(10))})
+    assert (obs["candidates"] >= 0).sum() == 20 and obs["candidate_mask"].tolist() == [1] * 20 + [0] * 5
+    assert (obs["candidates"][:20] >= 10).all()
+
+
+def test_flatten_and_render(pw_model):
+    env = gym.wrappers.FlattenObservation(GANUserEnv(**small(pw_model, render_mode="ansi")))
+    assert isinstance(env.observation_space, gym.spaces.Box)
+    obs, _ = env.reset(seed=0)
+    assert obs in env.observation_space
+    _, _, _, _, info = env.step(np.arange(K))
+    text = env.render()
+    assert "history" in text and "no click" in text and "click" in text.splitlines()[-1]
+    assert all(f"[{item}] {p:.3f}" in text for item, p in zip(info["slate"], info["choice_probs"], strict=False))
+
+
+def test_constructor_errors(pw_model):
+    with pytest.raises(ValueError, match="too small"):
+        GANUserEnv(user_model=pw_model, horizon=30)
+    with pytest.raises(ValueError, match="num_candidates"):
+        GANUserEnv(**small(pw_model, num_candidates=3))
+    with pytest.raises(ValueError, match="render_mode"):
+        GANUserEnv(**small(pw_model, render_mode="human"))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Counter-based generator and shared kernels: numpy, Python-int and torch agree bit for bit
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_draws_agree_across_arithmetics():
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 2**63, size=6, dtype=np.int64)
+    for stream, t in ((gu._CLICK, 0), (gu._CANDIDATES, 7), (gu._BURN_SLATE, 123456)):
+        batched = gu._draws_t(torch.as_tensor(keys), stream, torch.full((6,), t), 40).numpy().view(np.uint64)
+        for i, key in enumerate(keys.tolist()):
+            np.testing.assert_array_equal(gu._draws_np(key, stream, t, 40)[0], batched[i])
+            assert gu._draw_int(key, stream, t, 5) == int(batched[i, 5])
+    u = gu._unit_t(torch.as_tensor(batched.view(np.int64)))
+    assert 0 <= float(u.min()) and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.1
+
+
+@pytest.mark.parametrize("count,n", [(5, 30), (5, 21), (12, 30), (8, 200)])
+def test_sample_distinct_agrees(count, n):
+    rng = np.random.default_rng(count + n)
+    allowed = rng.random((64, n)) < 0.7
+    allowed[0, :] = False
+    allowed[0, :3] = True  # fewer allowed items than requested: -1 pads
+    d = gu._n_draws(count, n)
+    raw = rng.integers(0, 2**63, size=(64, d), dtype=np.int64)
+    a = gu._sample_distinct_np(raw.view(np.uint64), allowed, count)
+    b = gu._sample_distinct_t(torch.as_tensor(raw), torch.as_tensor(~allowed), count).numpy()
+    np.testing.assert_array_equal(a, b)
+    rows = torch.arange(63, -1, -1)  # the same draws read through a row index into the full mask
+    c = gu._sample_distinct_t(torch.as_tensor(raw[::-1].copy()), torch.as_tensor(~allowed), count, rows).numpy()
+    np.testing.assert_array_equal(a, c[::-1])
+    assert sorted(a[0][:3].tolist()) == [0, 1, 2] and a[0][3:].tolist() == [-1] * (count - 3)
+    for row, mask in zip(a[1:], allowed[1:], strict=True):
+        got = row[row >= 0]
+        assert len(set(got.tolist())) == got.size and mask[got].all()
+        assert got.size == min(count, mask.sum())
+
+
+def test_vectorised_repair_agrees_with_rule():
+    rng = np.random.default_rng(0)
+    acts = rng.integers(0, 40, size=(300, K))
+    allowed = rng.random((300, 40)) < 0.8
+    fixed = gu._repair_rows_t(torch.as_tensor(acts), torch.as_tensor(allowed)).numpy()
+    for act, mask, got in zip(acts, allowed, fixed, strict=True):
+        assert gu._repair_row(act, mask, strict=False)[0].tolist() == got.tolist()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The batched twin
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _compare_with_sync(kwargs, mode, steps=20, b=4, seed=11):
+    """Native batched env vs Gymnasium's SyncVectorEnv of single envs, same seed and actions."""
+    native = GANUserVectorEnv(num_envs=b, autoreset_mode=mode, **kwargs)
+    sync = gym.vector.SyncVectorEnv([lambda: GANUserEnv(**kwargs) for _ in range(b)], autoreset_mode=mode)
+    o1, _ = native.reset(seed=seed)
+    o2, _ = sync.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    n = native.single_action_space.nvec[0]
+    for _ in range(steps):
+        for key in o2:
+            np.testing.assert_array_equal(o1[key], o2[key], err_msg=key)
+        if mode == AutoresetMode.DISABLED and native._ended.any():
+            mask = native._ended.numpy().copy()
+            o1, _ = native.reset(options={"reset_mask": mask})
+            o2, _ = sync.reset(options={"reset_mask": mask})
+            continue
+        actions = rng.integers(0, n, size=(b, K))
+        o1, r1, te1, tr1, i1 = native.step(actions)
+        o2, r2, te2, tr2, i2 = sync.step(actions)
+        np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(te1, te2)
+        np.testing.assert_array_equal(tr1, tr2)
+        assert i1.keys() == i2.keys()  # no step keys at all when every slot was reset (NEXT_STEP)
+        for key in ("slate", "slate_action", "click_item", "click_position", "clicked", "repaired", "_slate"):
+            if key in i2:
+                np.testing.assert_array_equal(i1[key], i2[key], err_msg=key)
+        if "choice_probs" in i2:
+            np.testing.assert_allclose(i1["choice_probs"], i2["choice_probs"], rtol=1e-5, atol=1e-6)
+        if "final_obs" in i2:
+            np.testing.assert_array_equal(i1["_final_obs"], i2["_final_obs"])
+            for a, c in zip(i1["final_obs"], i2["final_obs"], strict=True):
+                assert (a is None) == (c is None)
+                if a is not None:
+                    for key in c:
+                        np.testing.assert_array_equal(a[key], c[key])
+            np.testing.assert_array_equal(i1["final_info"]["click_item"], i2["final_info"]["click_item"])
+    return native
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_batched_equals_single_envs(mode, pw_model):
+    _compare_with_sync(small(pw_model), mode)
+
+
+def test_batched_equals_single_envs_lstm_and_candidates(pw_model, lstm_model):
+    _compare_with_sync(small(lstm_model), AutoresetMode.NEXT_STEP)
+    _compare_with_sync(small(pw_model, num_candidates=9), AutoresetMode.SAME_STEP)
+
+
+def test_batched_seeding_and_options(pw_model):
+    env = GANUserVectorEnv(num_envs=3, **small(pw_model))
+    single = GANUserEnv(**small(pw_model))
+    obs, _ = env.reset(seed=[None, 5, None])
+    np.testing.assert_array_equal(obs["history"][1], single.reset(seed=5)[0]["history"])
+    again, _ = env.reset(seed=[7, 5, 9])
+    np.testing.assert_array_equal(again["history"][1], obs["history"][1])
+    obs, _ = env.reset(options={"reset_mask": np.array([False, True, False]), "history": [[4, 1]]})
+    assert obs["history"][1][:3].tolist() == [4, 1, -1]
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(options={"reset_mask": np.array([1, 0, 1])})
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros((2, K), dtype=np.int64))
+    with pytest.raises(ValueError, match="dtype"):
+        env.step(np.zeros((3, K)))
+    with pytest.raises(ValueError, match="outside"):
+        env.step(torch.full((3, K), N_ITEMS))
+    strict = GANUserVectorEnv(num_envs=2, strict=True, **small(pw_model, burn_in=0))
+    strict.reset(seed=0)
+    with pytest.raises(ValueError, match="slot 1"):
+        strict.step(np.array([[0, 1, 2, 3, 4], [5, 5, 6, 7, 8]]))
+
+
+def test_batched_torch_backend_and_horizon(pw_model):
+    env = GANUserVectorEnv(
+        num_envs=5, array_backend="torch", max_episode_steps=3, **{**small(pw_model), "horizon": None}
+    )
+    assert env.horizon == 3
+    obs, _ = env.reset(seed=0)
+    assert isinstance(obs["history"], torch.Tensor)
+    for _ in range(3):
+        obs, rew, term, trunc, info = env.step(torch.arange(K).repeat(5, 1))
+    assert isinstance(rew, torch.Tensor) and bool(trunc.all())
+    assert GANUserVectorEnv(num_envs=1, max_episode_steps=3, **small(pw_model)).horizon == 8  # explicit horizon wins
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_cuda_matches_cpu(pw_model, backend):
+    kwargs = small(pw_model, num_candidates=9)
+    cpu = GANUserVectorEnv(num_envs=64, autoreset_mode="same_step", **kwargs)
+    gpu = GANUserVectorEnv(num_envs=64, autoreset_mode="same_step", device="cuda", array_backend=backend, **kwargs)
+    o1, _ = cpu.reset(seed=3)
+    o2, _ = gpu.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        for key in o1:
+            np.testing.assert_array_equal(o1[key], np.asarray(o2[key].cpu() if backend == "torch" else o2[key]))
+        actions = rng.integers(0, 9, size=(64, K))
+        o1, r1, *_ = cpu.step(actions)
+        o2, r2, *_ = gpu.step(actions if backend == "numpy" else torch.as_tensor(actions, device="cuda"))
+        np.testing.assert_allclose(r1, np.asarray(r2.cpu() if backend == "torch" else r2), rtol=1e-4, atol=1e-5)
+
+
+def test_batched_state_does_not_grow(pw_model):
+    env = GANUserVectorEnv(num_envs=64, **small(pw_model))
+    env.reset(seed=0)
+    before = env.state_nbytes()
+    rng = np.random.default_rng(0)
+    for _ in range(100):  # 12 episodes with their resets
+        env.step(rng.integers(0, N_ITEMS, size=(64, K)))
+    assert env.state_nbytes() == before
+    assert before / 64 < 1000  # histories, clicked-item mask, keys and the z cache of one user
+
+
+def test_item_rewards(pw_model):
+    single = GANUserEnv(**small(pw_model))
+    batched = GANUserVectorEnv(num_envs=3, **small(pw_model))
+    obs, _ = batched.reset(seed=4)
+    rewards = batched.item_rewards(chunk=2)
+    assert rewards.shape == (3, N_ITEMS)
+    for i in range(3):
+        single.reset(seed=4 + i)
+        np.testing.assert_allclose(single.item_rewards(), rewards[i], rtol=1e-5, atol=1e-6)
+        with torch.no_grad():
+            z = pw_model.encode(torch.as_tensor(obs["history"][i : i + 1]))
+            np.testing.assert_allclose(pw_model.all_utilities(z)[0].numpy(), rewards[i], rtol=1e-4, atol=1e-5)
+    # A step's reward is the clicked item's entry.
+    before = single.item_rewards()
+    _, reward, _, _, info = single.step(np.flatnonzero(single._allowed())[:K])
+    if info["clicked"]:
+        assert reward == pytest.approx(float(before[info["click_item"]]), rel=1e-5, abs=1e-6)
+
+
+def test_batched_render(pw_model):
+    env = GANUserVectorEnv(num_envs=2, render_mode="ansi", **small(pw_model))
+    env.reset(seed=0)
+    env.step(np.tile(np.arange(K), (2, 1)) + 10)
+    lines = env.render()
+    assert len(lines) == 2 and all("slate" in line for line in lines)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# SB3: adapter and smoke trainings
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_sb3_adapter_protocol(pw_model):
+    from recsim_gym.sb3_vec_env import SB3VecEnv
+
+    with pytest.raises(ValueError, match="same_step"):
+        SB3VecEnv(GANUserVectorEnv(num_envs=2, **small(pw_model)))
+    venv = SB3VecEnv(GANUserVectorEnv(num_envs=3, autoreset_mode="same_step", **small(pw_model, horizon=4)))
+    venv.seed(21)
+    obs = venv.reset()
+    np.testing.assert_array_equal(
+        obs["history"][2], GANUserEnv(**small(pw_model, horizon=4)).reset(seed=23)[0]["history"]
+    )
+    for t in range(4):
+        obs, rew, dones, infos = venv.step(np.tile(np.arange(K) + 5 * t, (3, 1)))
+    assert rew.dtype == np.float32 and dones.all()
+    for info in infos:
+        assert info["TimeLimit.truncated"] is True
+        assert set(info["terminal_observation"]) == set(obs)
+        assert "slate" in info and "choice_probs" in info
+    assert venv.get_attr("horizon") == [4, 4, 4] and venv.env_is_wrapped(gym.Wrapper) == [False] * 3
+
+
+def test_ppo_multidiscrete_smoke(bundle):
+    from stable_baselines3 import PPO
+
+    env = gym.make("GANUser-Yelp-v0", user_model=str(bundle), horizon=8, burn_in=4, max_episode_steps=8)
+    model = PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(256)
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert env.action_space.contains(action)
+
+
+def test_ppo_on_batched_env_through_adapter(pw_model):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from recsim_gym.sb3_vec_env import SB3VecEnv
+
+    venv = VecMonitor(SB3VecEnv(GANUserVectorEnv(num_envs=16, autoreset_mode="same_step", **small(pw_model))))
+    model = PPO("MultiInputPolicy", venv, n_steps=16, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(512)
+    assert model.num_timesteps == 512
+    mean, _ = evaluate_policy(model, venv, n_eval_episodes=16)
+    assert np.isfinite(mean)
