@@ -38,41 +38,61 @@ DATASETS: dict[str, dict[str, str]] = {
     },
 }
 
-# Model id -> dataset, encoder, which users it was fitted on, and the sha256 of its manifest.json.
+# Model id -> dataset, encoder, regulariser, which users it was fitted on, and the sha256 of its manifest.json.
 MODELS: dict[str, dict[str, str]] = {
     "gan-pw-yelp-train": {
         "dataset": "yelp",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "train",
         "manifest_sha256": "96f8617bdcad65db48aef791677fcdc83ad6f0c545166122f9a9d299a7b48f41",
+    },
+    "gan-pw-yelp-train-l2": {
+        "dataset": "yelp",
+        "encoder": "pw",
+        "regularizer": "l2",
+        "fitted_on": "train",
+        "manifest_sha256": "fd9f440dfbd3397fcf77f974ccb7b4a587795260e23cfca2cc67607ea83cae58",
     },
     "gan-pw-yelp-heldout": {
         "dataset": "yelp",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "test",
         "manifest_sha256": "3d577acc222eea74f69c70db96470bb66860e8870f5f00c7bbd1faf192640fb4",
+    },
+    "gan-pw-yelp-heldout-l2": {
+        "dataset": "yelp",
+        "encoder": "pw",
+        "regularizer": "l2",
+        "fitted_on": "test",
+        "manifest_sha256": "3a1d56250f5462548ecb139a1ed7b5b7bd7085ff0c90b71781cae703347cef18",
     },
     "gan-pw-taobao-train": {
         "dataset": "taobao",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "train",
         "manifest_sha256": "09efb0216ae789c5c4e3898fd638725590ccdd74716e3bdb290ab3dcebe687c0",
     },
     "gan-pw-taobao-heldout": {
         "dataset": "taobao",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "test",
         "manifest_sha256": "a8aec8d6da6d8a00109edcebe862f1eec2571fe478cc8470552974c1946adc02",
     },
     "gan-pw-rsc-train": {
         "dataset": "rsc",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "train",
         "manifest_sha256": "b087d689cec4b2f1ca4461aee3d273229675e3731765248e23a9e9327b98d5a5",
     },
     "gan-pw-rsc-heldout": {
         "dataset": "rsc",
         "encoder": "pw",
+        "regularizer": "entropy",
         "fitted_on": "test",
         "manifest_sha256": "d31e897245a7b1ed78fdfbc83e5e139042cf0860ca00c53359d95c284478b887",
     },

@@ -17,8 +17,10 @@ from recsim_gym import __version__
 COMMAND_MODULES: list[str] = [
     "recsim_gym.data.commands",
     "recsim_gym.user_models.commands",
+    "recsim_gym.envs.commands",
     "recsim_gym.synthetic.commands",
     "recsim_gym.agents.irecgan.commands",
+    "recsim_gym.agents.cascading_dqn.commands",
 ]
 
 

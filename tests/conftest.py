@@ -23,3 +23,14 @@ def shared_data() -> Path:
     if not (folder / "yelp.txt").exists():
         pytest.skip(f"Chen et al. logs not found in {folder} (set RECSIM_GYM_DATA)")
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use tiny models: one intra-op thread is as fast, and far faster when the machine is busy."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -182,3 +182,15 @@ def test_download_refuses_a_mismatching_file(http_root, shared_data, tmp_path):
     assert list((tmp_path / "dl").iterdir()) == []  # nothing written, no partial file left
     with pytest.raises(DownloadError, match="cannot fetch"):
         download_dataset("rsc", tmp_path / "dl", base_url=url, progress=False)  # 404
+
+
+def test_cli_simulate_runs_on_the_shipped_model(capsys):
+    assert main(["simulate", "--env", "GANUser-RSC-v0", "--users", "16", "--horizon", "5", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["policy"] for r in results] == ["random", "greedy"]
+    for r in results:
+        assert r["users"] == 16 and r["horizon"] == 5 and 0 <= r["ctr"] <= 1
+    # Greedy shows the highest-reward items: it cannot earn less per step than random here.
+    assert results[1]["reward_per_step"] > results[0]["reward_per_step"]
+    assert main(["simulate", "--env", "SyntheticMDP-v0", "--users", "4"]) == 2
+    assert main(["simulate", "--env", "Nope-v0", "--users", "4"]) == 2

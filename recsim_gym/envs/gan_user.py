@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from recsim_gym import assets
 from recsim_gym.envs.slate import repair_slate, validate_slate_action
+from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT, load_user_model, resolve_model_path
 
@@ -356,7 +357,7 @@ def _repair_rows_t(act: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(path: str, checkpoint: str) -> GANUserModel:
+def _load_cached(path: str, checkpoint: str) -> GANUserModel | AdversarialUserModel:
     # One copy per bundle per process: a SyncVectorEnv of 1,024 envs must not load (and checksum) 1,024 copies.
     model = load_user_model(path, checkpoint=checkpoint, device="cpu")
     model.requires_grad_(False)
@@ -364,10 +365,11 @@ def _load_cached(path: str, checkpoint: str) -> GANUserModel:
 
 
 def resolve_user_model(
-    user_model: str | Path | GANUserModel = "train",
+    user_model: str | Path | GANUserModel | AdversarialUserModel = "train",
     dataset: str | None = None,
     checkpoint: str = DEFAULT_CHECKPOINT,
-) -> GANUserModel:
+    regularizer: str = "entropy",
+) -> GANUserModel | AdversarialUserModel:
     """The user model an env simulates (CPU, eval mode; shared between envs of the same process).
 
     Args:
@@ -376,20 +378,57 @@ def resolve_user_model(
             (used as is, not copied).
         dataset: ``"yelp"``, ``"taobao"`` or ``"rsc"``; needed for ``"train"``/``"heldout"``.
         checkpoint: which checkpoint of the bundle (``best-loss``, the calibrated one, by default).
+        regularizer: with ``"train"``/``"heldout"``: ``"entropy"`` (the Shannon-entropy models) or ``"l2"`` (the
+            min-max models of Chen et al. Table 2, shipped for Yelp: ``gan-pw-yelp-train-l2``). A bundle path or id
+            is used as it is, whatever its regulariser.
 
     Raises:
-        ValueError: ``"train"``/``"heldout"`` without a known dataset.
+        ValueError: ``"train"``/``"heldout"`` without a known dataset, or no shipped model of that regulariser.
         UserModelLoadError: the bundle is missing or fails its checksum.
     """
-    if isinstance(user_model, GANUserModel):
+    if isinstance(user_model, (GANUserModel, AdversarialUserModel)):
         return user_model
+    if regularizer not in ("entropy", "l2"):
+        raise ValueError(f"regularizer must be 'entropy' or 'l2', got {regularizer!r}")
     if user_model in ("train", "heldout"):
         if dataset not in DATASETS:
             raise ValueError(
                 f"user_model={user_model!r} needs dataset in {sorted(DATASETS)}, got {dataset!r}; or pass a bundle path"
             )
         user_model = assets.model_id(dataset, "pw", str(user_model))
+        if regularizer == "l2":
+            user_model += "-l2"
+            if user_model not in assets.MODELS:
+                raise ValueError(
+                    f"no shipped L2 user model for {dataset!r} (shipped: "
+                    f"{sorted(m for m in assets.MODELS if m.endswith('-l2'))}); pass the folder of one you trained"
+                )
     return _load_cached(str(resolve_model_path(user_model)), checkpoint)
+
+
+def _split_user_model(
+    loaded: GANUserModel | AdversarialUserModel,
+) -> tuple[GANUserModel, GANUserModel | None, AdversarialUserModel | None]:
+    """``(reward network, behaviour network or None, min-max model or None)`` of a loaded user model.
+
+    The environments simulate a min-max (L2) model's clicks from its behaviour model ``phi``; they support a PW
+    ``phi`` (a PW model's behaviour initialised from its reward, the default of ``train-user-model``) or the exact
+    closed form, since both need only the click history they already keep.
+    """
+    if isinstance(loaded, GANUserModel):
+        return loaded, None, None
+    behaviour = loaded.behaviour
+    if behaviour is not None and (
+        behaviour.config.encoder != "pw" or behaviour.config.pw_band != loaded.reward.config.pw_band
+    ):
+        raise ValueError(
+            "the environments simulate min-max models whose behaviour model phi has a PW encoder (train with "
+            "--behaviour-init reward from a PW model) or uses the exact closed form (--inner exact); this one has "
+            f"a {behaviour.config.encoder.upper()} phi"
+        )
+    if behaviour is not None and loaded.reward.config.encoder != "pw":
+        raise ValueError("a min-max model with a PW phi needs a PW reward network in the environments")
+    return loaded.reward, behaviour, loaded
 
 
 def random_user_model(
@@ -500,6 +539,48 @@ def _choice_probs_np(util: np.ndarray) -> np.ndarray:
     e = np.exp(util - m)
     e0 = np.exp(-m)
     return np.append(e, e0) / (e.sum() + e0)
+
+
+def _sparsemax_np(z: np.ndarray) -> np.ndarray:
+    """Euclidean projection of ``z`` ``(k,)`` onto the simplex (numpy twin of ``adversarial.sparsemax``)."""
+    srt = np.sort(z)[::-1]
+    cums = np.cumsum(srt)
+    ks = np.arange(1, z.shape[0] + 1, dtype=z.dtype)
+    k = int((1 + ks * srt > cums).sum())
+    tau = (cums[k - 1] - 1) / np.float32(k)
+    return np.maximum(z - tau, 0).astype(np.float32)
+
+
+def _behaviour_probs_np(logits_or_util: np.ndarray, exact: str | None, eta: float) -> np.ndarray:
+    """``(k + 1,)`` click probabilities of a min-max user (last = no click, always 0: phi has no such option).
+
+    ``exact`` is None for a learned ``phi`` (``logits_or_util`` are its logits: a softmax over the slate), or the
+    regulariser of the closed form (``logits_or_util`` are the rewards).
+    """
+    x = logits_or_util.astype(np.float32, copy=False)
+    if exact == "l2":
+        p = _sparsemax_np(np.float32(eta / 2.0) * x)
+    elif exact == "entropy":
+        e = np.exp(np.float32(eta) * x - np.float32(eta) * x.max())
+        p = e / e.sum()
+    else:
+        e = np.exp(x - x.max())
+        p = e / e.sum()
+    return np.append(p, np.float32(0.0)).astype(np.float32)
+
+
+def _behaviour_probs_t(logits_or_util: torch.Tensor, exact: str | None, eta: float) -> torch.Tensor:
+    """Batched :func:`_behaviour_probs_np` over ``(B, k)`` (pads at -inf get probability 0)."""
+    x = logits_or_util
+    mask = torch.isfinite(x)
+    if exact == "l2":
+        from recsim_gym.user_models.adversarial import sparsemax
+
+        p = sparsemax((eta / 2.0) * x.masked_fill(~mask, 0.0), mask)
+    else:
+        scale = eta if exact == "entropy" else 1.0
+        p = torch.softmax(scale * x, dim=1)
+    return torch.cat([p, p.new_zeros(p.shape[0], 1)], dim=1)
 
 
 def _choice_probs_t(util: torch.Tensor) -> torch.Tensor:
@@ -645,6 +726,13 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `render_mode`    | None         | `"ansi"`: the history, the slate with choice probabilities, the click   |
     | `device`         | `"cpu"`      | torch device of the LSTM path (PW models run in numpy on the CPU)        |
     | `checkpoint`     | `"best-loss"`| checkpoint of the bundle                                                  |
+    | `regularizer`    | `"entropy"`  | `"l2"`: with `"train"`/`"heldout"`, the min-max (L2) model of Chen et al. |
+    |                  |              | Table 2 (shipped for Yelp); the user clicks by its behaviour model phi    |
+
+    A min-max (L2) user model clicks by its behaviour model ``phi`` (a softmax over the slate learned as the best
+    response to ``r`` under ``R(phi) = ||phi||^2``, or its exact closed form ``sparsemax(eta r / 2)``); like the
+    reference code's L2 model it has no no-click option, so such a user always clicks (``choice_probs[-1] == 0``).
+    The reward is still ``r(s, a)`` of the clicked item.
 
     ``info`` of a step: ``slate`` (item ids shown), ``slate_action`` (the repaired action), ``repaired``,
     ``clicked``, ``click_item`` and ``click_position`` (-1 without a click), ``choice_probs`` (``(k + 1,)``, last =
@@ -682,11 +770,13 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str | None = None,
         device: str | torch.device = "cpu",
         checkpoint: str = DEFAULT_CHECKPOINT,
+        regularizer: str = "entropy",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.dataset = dataset
-        self.model = resolve_user_model(user_model, dataset, checkpoint)
+        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
         self.horizon = int(horizon)
@@ -708,6 +798,8 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
         self._pw = _numpy_kernel(self.model) if pw else None
         self._torch = None if pw else _TorchModel(self.model, self.device)
+        self._phi = _numpy_kernel(behaviour) if behaviour is not None else None
+        self._exact = self._minmax.regularizer if self._minmax is not None and behaviour is None else None
         self._buf_len = max(self.history_length, window)
         self._burn_draws = _n_draws(self.slate_size, self.n_items)
         self._cand_draws = None if self.num_candidates is None else _n_draws(self.num_candidates, self.n_items)
@@ -758,7 +850,13 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _user_step(self, items: np.ndarray, u: np.float32) -> tuple[int, float, np.ndarray]:
         """Click position (k = none), reward and choice probabilities for the shown ``items``; pushes the click."""
         util = self._utilities(items)
-        probs = _choice_probs_np(util)
+        if self._minmax is None:
+            probs = _choice_probs_np(util)
+        elif self._phi is not None:
+            logits = self._phi.utilities(self._phi.z(self._hist, self._length), items)
+            probs = _behaviour_probs_np(logits, None, self._minmax.eta)
+        else:
+            probs = _behaviour_probs_np(util, self._exact, self._minmax.eta)
         pos = _choose_np(probs, u)
         if pos < items.shape[0]:
             self._push(int(items[pos]))
@@ -939,6 +1037,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         max_episode_steps: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         array_backend: str = "numpy",
+        regularizer: str = "entropy",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -950,7 +1049,8 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.dataset = dataset
         self.device = torch.device(device)
-        self.model = resolve_user_model(user_model, dataset, checkpoint)
+        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.num_envs = int(num_envs)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
@@ -976,6 +1076,8 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         self._m = _TorchModel(self.model, self.device)
+        self._phi = _TorchModel(behaviour, self.device) if behaviour is not None else None
+        self._exact = self._minmax.regularizer if self._minmax is not None and behaviour is None else None
         self._buf_len = max(self.history_length, window)
         self._burn_draws = _n_draws(self.slate_size, self.n_items)
         self._cand_draws = None if self.num_candidates is None else _n_draws(self.num_candidates, self.n_items)
@@ -1062,11 +1164,20 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             self._z[rows] = self._z_of(rows)
 
     def _user_step(
-        self, z: torch.Tensor, items: torch.Tensor, u: torch.Tensor
+        self, z: torch.Tensor, items: torch.Tensor, u: torch.Tensor, hist: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Click position ``(B,)`` (k = none), clicked item (-1), reward and choice probabilities ``(B, k + 1)``."""
-        util = self._m.utilities(z, items, pads=self.num_candidates is not None)
-        probs = _choice_probs_t(util)
+        """Click position ``(B,)`` (k = none), clicked item (-1), reward and choice probabilities ``(B, k + 1)``.
+
+        ``hist`` (the same rows' histories) feeds the behaviour model of a min-max user.
+        """
+        pads = self.num_candidates is not None
+        util = self._m.utilities(z, items, pads=pads)
+        if self._minmax is None:
+            probs = _choice_probs_t(util)
+        elif self._phi is not None:
+            probs = _behaviour_probs_t(self._phi.utilities(self._phi.z_pw(hist), items, pads=pads), None, 1.0)
+        else:
+            probs = _behaviour_probs_t(util, self._exact, self._minmax.eta)
         pos = _choose_t(probs, u)
         k = items.shape[1]
         hit = pos < k
@@ -1118,7 +1229,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
                 raw = _draws_t(sub_keys, _BURN_SLATE, s, self._burn_draws)
                 slate = _sample_distinct_t(raw, self._clicked, self.slate_size, sub)
                 u = _unit_t(_draws_t(sub_keys, _BURN_CLICK, s, 1)[:, 0])
-                _, click, _, _ = self._user_step(self._z[sub], slate, u)
+                _, click, _, _ = self._user_step(self._z[sub], slate, u, self._hist[sub])
                 self._push(click, sub)
         self._sample_candidates(rows)
         self._ended[rows] = False
@@ -1268,7 +1379,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         shown, repaired = self._repair(act, active)
         items = shown if self.num_candidates is None else self._cands.gather(1, shown)
         u = _unit_t(_draws_t(self._keys, _CLICK, self._t, 1)[:, 0])
-        pos, click, reward, probs = self._user_step(self._z, items, u)
+        pos, click, reward, probs = self._user_step(self._z, items, u, self._hist)
         if any_restart:
             click = torch.where(active, click, -1)
             reward = torch.where(active, reward, 0.0)

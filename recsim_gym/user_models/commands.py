@@ -149,6 +149,11 @@ def _torch_threads() -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    # The models are small: intra-op threads gain little, and on a busy machine two threads can be ~20x slower
+    # than one (measured, BENCHMARKS.md). --threads overrides.
+    torch.set_num_threads(args.threads)
     logs = load_dataset(args.dataset, args.data, args.resplit)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
@@ -282,6 +287,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--behaviour-steps", type=int, default=AdversarialConfig.behaviour_steps)
     g.add_argument("--reward-steps", type=int, default=AdversarialConfig.reward_steps)
     p.add_argument("--resplit", type=int, default=None, metavar="SEED", help="re-split users at random")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)

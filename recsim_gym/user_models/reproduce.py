@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
     )
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: see BENCHMARKS.md)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     runs, refs = [], {}
     start = time.perf_counter()
     for dataset in args.datasets:
