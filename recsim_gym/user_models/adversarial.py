@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from torch import nn
 from recsim_gym.data.logs import LogData
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import precision_at
-from recsim_gym.user_models.training import EventTensors
+from recsim_gym.user_models.training import EventTensors, TrainResult
 
 REGULARIZERS = ("entropy", "l2")
 CHECKPOINTS = ("best-pre1", "best-pre2", "best-loss")
@@ -187,18 +186,6 @@ class AdversarialConfig:
             raise ValueError(f"eta must be > 0, got {self.eta}")
 
 
-@dataclass
-class AdversarialResult:
-    """Checkpoints (state dicts of the whole :class:`AdversarialUserModel`) and curves of one run."""
-
-    checkpoints: dict[str, dict[str, torch.Tensor]]
-    best_iteration: dict[str, int]
-    best_validation: dict[str, dict[str, float]]
-    curve: list[dict[str, float]] = field(default_factory=list)
-    wall_time_s: float = 0.0
-    train_config: dict[str, Any] = field(default_factory=dict)
-
-
 def game_terms(
     model: AdversarialUserModel, batch: tuple[torch.Tensor, ...]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -247,7 +234,7 @@ def train_adversarial(
     reward: GANUserModel,
     config: AdversarialConfig | None = None,
     progress: bool = True,
-) -> tuple[AdversarialUserModel, AdversarialResult]:
+) -> tuple[AdversarialUserModel, TrainResult]:
     """Alternating min-max training (Eq. 6) from a Shannon-entropy reward (see the module docstring).
 
     Checkpoints are selected on the validation users by ``phi``'s prec@1 (``best-pre1``), prec@2 (``best-pre2``)
@@ -351,7 +338,7 @@ def train_adversarial(
     if bar is not None:
         bar.close()
     model.load_state_dict(checkpoints["best-pre1"])
-    return model, AdversarialResult(
+    return model, TrainResult(
         checkpoints=checkpoints,
         best_iteration=best_iteration,
         best_validation=best_validation,

@@ -17,7 +17,7 @@ from recsim_gym.user_models.evaluation import default_eval_split, evaluate_bundl
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
 from recsim_gym.user_models.storage import UserModelLoadError, load_user_model, read_bundle_config, save_bundle
-from recsim_gym.user_models.training import TrainConfig, train_user_model
+from recsim_gym.user_models.training import TrainConfig, TrainResult, train_user_model
 
 # Defaults of the shipped models (see BENCHMARKS.md "GAN user model": l2 chosen on validation users only).
 DEFAULT_L2 = 3e-3
@@ -51,10 +51,36 @@ def train_and_save(
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out users, and write the bundle, card and curves; returns the saved config."""
     model, result = train_user_model(logs, model_config, train_config, progress=progress)
+    title = f"{model_id or Path(out).name}: {model_config.encoder.upper()} on {dataset}, seed {train_config.seed}"
+    return _write_bundle(
+        out,
+        model_config,
+        result,
+        {"model_id": model_id or Path(out).name},
+        _data_meta(logs, dataset, resplit, train_config.fit_split, train_config.val_split),
+        logs,
+        command,
+        plot_curves,
+        title,
+    )
+
+
+def _write_bundle(
+    out: str | Path,
+    model_config: UserModelConfig,
+    result: TrainResult,
+    head: dict[str, Any],
+    data_meta: dict[str, Any],
+    logs: LogData,
+    command: str,
+    plot: Any,
+    title: str,
+) -> dict[str, Any]:
+    """Save a trained bundle, score it on the users it never saw, and write its curves and card."""
     meta: dict[str, Any] = {
-        "model_id": model_id or Path(out).name,
+        **head,
         "train": result.train_config,
-        "data": _data_meta(logs, dataset, resplit, train_config.fit_split, train_config.val_split),
+        "data": data_meta,
         "best_iteration": result.best_iteration,
         "validation": result.best_validation,
         "wall_time_s": result.wall_time_s,
@@ -64,13 +90,12 @@ def train_and_save(
         "curve": result.curve,
     }
     folder = save_bundle(out, model_config, result.checkpoints, meta)
-    evaluation = evaluate_bundle(folder, logs, default_eval_split(train_config.fit_split))
+    evaluation = evaluate_bundle(folder, logs, default_eval_split(result.train_config["fit_split"]))
     evaluation.pop("per_checkpoint")
     meta["evaluation"] = evaluation
     # Rewrite the bundle with the evaluation inside config.json (weights unchanged, manifest refreshed).
     folder = save_bundle(out, model_config, result.checkpoints, meta)
-    title = f"{meta['model_id']}: {model_config.encoder.upper()} on {dataset}, seed {train_config.seed}"
-    plot_curves(result.curve, folder / "curves.png", title)
+    plot(result.curve, folder / "curves.png", title)
     write_card(folder, read_bundle_config(folder))
     return meta
 
@@ -100,28 +125,18 @@ def train_adversarial_and_save(
         "init_from": str(init_from),
         "init_checkpoint": init_checkpoint,
     }
-    meta: dict[str, Any] = {
-        "model_id": Path(out).name,
-        "adversarial": adv,
-        "train": result.train_config,
-        "data": _data_meta(logs, dataset, resplit, config.fit_split, config.val_split),
-        "best_iteration": result.best_iteration,
-        "validation": result.best_validation,
-        "wall_time_s": result.wall_time_s,
-        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, torch threads {_torch_threads()}",
-        "recsim_gym_version": __version__,
-        "command": command,
-        "curve": result.curve,
-    }
-    folder = save_bundle(out, reward.config, result.checkpoints, meta)
-    evaluation = evaluate_bundle(folder, logs, default_eval_split(config.fit_split))
-    evaluation.pop("per_checkpoint")
-    meta["evaluation"] = evaluation
-    folder = save_bundle(out, reward.config, result.checkpoints, meta)
-    title = f"{meta['model_id']}: {config.regularizer} min-max on {dataset}, seed {config.seed}"
-    plot_adversarial_curves(result.curve, folder / "curves.png", title)
-    write_card(folder, read_bundle_config(folder))
-    return meta
+    title = f"{Path(out).name}: {config.regularizer} min-max on {dataset}, seed {config.seed}"
+    return _write_bundle(
+        out,
+        reward.config,
+        result,
+        {"model_id": Path(out).name, "adversarial": adv},
+        _data_meta(logs, dataset, resplit, config.fit_split, config.val_split),
+        logs,
+        command,
+        plot_adversarial_curves,
+        title,
+    )
 
 
 def _data_meta(logs: LogData, dataset: str, resplit: int | None, fit_split: str, val_split: str) -> dict[str, Any]:
