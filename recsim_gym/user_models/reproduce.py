@@ -47,9 +47,18 @@ TF_L2 = {("yelp", "lstm"): "72.1 / 86.0"}
 
 
 def run_one(
-    data, dataset: str, encoder: str, seed: int, iterations: int, l2: float, minmax: int = 0, curves: Path | None = None
+    data,
+    dataset: str,
+    encoder: str,
+    seed: int,
+    iterations: int,
+    l2: float,
+    minmax: int = 0,
+    curves: Path | None = None,
+    score_test: bool = True,
 ) -> list[dict]:
-    """Train one model and score the per-metric checkpoints on the test users.
+    """Train one model and score the per-metric checkpoints on the test users (unless ``score_test`` is False:
+    then the test users are never scored and only validation figures are returned).
 
     With ``minmax > 0`` the L2 min-max training (Chen et al. Table 2) continues from the ``best-pre1`` checkpoint for
     that many iterations, with the same seed, and is scored the same way (predictions from phi); its learning curves
@@ -64,8 +73,9 @@ def run_one(
     window = model.config.pw_band - 1 if encoder == "pw" else None
     tensors = EventTensors.from_data(data, window)
     test = data.events("test")
-    scored = {}
-    for name in CHECKPOINTS:
+    nan = {"prec@1": float("nan"), "prec@2": float("nan"), "log_likelihood": float("nan")}
+    scored = {name: nan for name in CHECKPOINTS}
+    for name in CHECKPOINTS if score_test else ():
         model.load_state_dict(result.checkpoints[name])
         scored[name] = evaluate_events(model, tensors, data.display, data.click, test)
     runs = [
@@ -88,8 +98,8 @@ def run_one(
             data, model, AdversarialConfig(regularizer="l2", iterations=minmax, seed=seed), progress=False
         )
         full = EventTensors.from_data(data)
-        adv_scored = {}
-        for name in adv_result.checkpoints:
+        adv_scored = {name: nan for name in adv_result.checkpoints}
+        for name in adv_result.checkpoints if score_test else ():
             adv.load_state_dict(adv_result.checkpoints[name])
             adv_scored[name] = evaluate_adversarial(adv, full, data.display, data.click, test)
         finite = all(np.isfinite(v) for c in adv_result.curve for k, v in c.items() if not k.startswith("train_"))
@@ -147,6 +157,21 @@ def table(runs: list[dict], refs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def validation_table(runs: list[dict], l2: float) -> str:
+    """Mean best validation prec@1 / prec@2 / NLL per dataset and model (no test figure is computed or shown)."""
+    lines = ["| dataset | model | l2 | seeds | val prec@1 | val prec@2 | val NLL |", "|---|---|---|---|---|---|---|"]
+    keys = dict.fromkeys((r["dataset"], r["encoder"], r["regularizer"]) for r in runs)
+    for dataset, encoder, reg in keys:
+        rs = [r for r in runs if (r["dataset"], r["encoder"], r["regularizer"]) == (dataset, encoder, reg)]
+        p1 = np.mean([r["val"]["best-pre1"]["prec@1"] for r in rs])
+        p2 = np.mean([r["val"]["best-pre2"]["prec@2"] for r in rs])
+        nll = np.mean([r["val"]["best-loss"]["loss"] for r in rs])
+        lines.append(
+            f"| {dataset} | GAN-{encoder.upper()} {reg} | {l2:g} | {len(rs)} | {p1:.2f} | {p2:.2f} | {nll:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the reproduction and print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -161,28 +186,49 @@ def main(argv: list[str] | None = None) -> int:
         "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
     )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: see BENCHMARKS.md)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
+    p.add_argument(
+        "--report",
+        choices=["test", "val"],
+        default="test",
+        help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     runs, refs = [], {}
     start = time.perf_counter()
     for dataset in args.datasets:
         data = load_logs(assets.data_path(dataset, args.data))
-        refs[dataset] = reference_metrics(data, "test")
+        if args.report == "test":
+            refs[dataset] = reference_metrics(data, "test")
         for encoder in args.encoders:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 curves = Path(args.out) / f"minmax_{dataset}_{encoder}_seed{seed}.png" if args.out else None
                 if curves is not None:
                     curves.parent.mkdir(parents=True, exist_ok=True)
                 for r in run_one(
-                    data, dataset, encoder, seed, args.iterations, args.l2, args.minmax_iterations, curves
+                    data,
+                    dataset,
+                    encoder,
+                    seed,
+                    args.iterations,
+                    args.l2,
+                    args.minmax_iterations,
+                    curves,
+                    score_test=args.report == "test",
                 ):
                     runs.append(r)
+                    if args.report == "val":
+                        continue
                     print(
                         f"{dataset:7s} {encoder:4s} {r['regularizer']:7s} seed {seed}: test prec@1 {r['prec@1']:.1f} "
                         f"prec@2 {r['prec@2']:.1f} log-lik {r['log_likelihood']:.3f} ({r['wall_time_s']:.1f} s)"
                         + ("" if r.get("all_finite", True) else " NON-FINITE VALUES"),
                         flush=True,
                     )
+    if args.report == "val":
+        print(validation_table(runs, args.l2))
+        return 0
     md = table(runs, refs)
     print()
     print(md)

@@ -1,0 +1,232 @@
+"""Non-learning slate policies of the Chen et al. (ICML 2019, §6.2) comparison, and the ±1 click reward of GAN-RWD1.
+
+Every policy here follows SB3's ``predict`` surface (``predict(obs, state=None, episode_start=None,
+deterministic=True) -> (actions, None)`` on one observation or a batch), so SB3's ``evaluate_policy`` and
+:mod:`recsim_gym.evaluation` run them like trained agents. All respect ``observation["candidate_mask"]`` and never
+repeat an item within a slate.
+
+* :class:`RandomSlate`: ``k`` distinct allowed entries uniformly at random (seeded).
+* :class:`Popularity`: the ``k`` allowed items clicked most often in the user model's training logs.
+* :class:`GreedyUserModel`: the ``k`` allowed items of highest click probability under a user model (the paper's
+  GAN-Greedy). Build it from the env the policies train on (the train-users model) and evaluate it on the held-out
+  model, as the paper does.
+* :class:`ClickReward` / :class:`ClickRewardVector`: reward +1 for a click and -1 otherwise (GAN-RWD1 trains the
+  cascading DQN on it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from recsim_gym.user_models.gan_user_model import GANUserModel
+
+__all__ = ["ClickReward", "ClickRewardVector", "GreedyUserModel", "Popularity", "RandomSlate", "SlatePolicyBase"]
+
+
+def _unwrap_env(env: Any) -> Any:
+    """The object behind an SB3 VecEnv / Gymnasium wrapper that owns ``model`` (GANUser envs)."""
+    for attr in ("venv", "env", "unwrapped"):
+        while hasattr(env, attr) and not hasattr(env, "model"):
+            nxt = getattr(env, attr)
+            if nxt is env:
+                break
+            env = nxt
+    if hasattr(env, "envs"):  # DummyVecEnv
+        env = env.envs[0].unwrapped
+    return env
+
+
+class SlatePolicyBase:
+    """Shared ``predict`` plumbing: batch a single observation, call :meth:`slates`, un-batch.
+
+    Args:
+        n: number of action entries (the ``n`` of ``MultiDiscrete([n] * k)``).
+        k: slate size.
+    """
+
+    def __init__(self, n: int, k: int) -> None:
+        self.n, self.k = int(n), int(k)
+
+    @classmethod
+    def _shape_of(cls, env: Any) -> tuple[int, int]:
+        space = getattr(env, "single_action_space", None) or env.action_space
+        return int(space.nvec[0]), int(space.nvec.shape[0])
+
+    def allowed(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, n)`` bool: entries that may be shown (all, when the observation has no ``candidate_mask``)."""
+        b = np.asarray(obs["history"]).shape[0]
+        if "candidate_mask" not in obs:
+            return np.ones((b, self.n), dtype=bool)
+        return np.asarray(obs["candidate_mask"]).reshape(b, self.n) > 0
+
+    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, k)`` slates for a batch of observations."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        observation: dict[str, Any],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """SB3-style ``predict``: ``(k,)`` for one observation, ``(B, k)`` for a batch."""
+        obs = {key: np.asarray(v) for key, v in observation.items()}
+        single = obs["history"].ndim == 1
+        if single:
+            obs = {key: v[None] for key, v in obs.items()}
+        out = self.slates(obs).astype(np.int64)
+        return (out[0] if single else out), None
+
+    def __call__(self, observation: dict[str, Any]) -> np.ndarray:
+        return self.predict(observation)[0]
+
+
+def _top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """``(B, k)`` allowed entries of highest score, best first (ties by lower index: a stable, seed-free order)."""
+    s = np.where(allowed, scores, -np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return order
+
+
+class RandomSlate(SlatePolicyBase):
+    """``k`` distinct allowed entries uniformly at random.
+
+    Args:
+        n, k: as :class:`SlatePolicyBase`.
+        seed: seed of the policy's own generator.
+    """
+
+    def __init__(self, n: int, k: int, seed: int | None = 0) -> None:
+        super().__init__(n, k)
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_env(cls, env: Any, seed: int | None = 0) -> RandomSlate:
+        """Sized from an env's (or vector env's) slate action space."""
+        return cls(*cls._shape_of(env), seed=seed)
+
+    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        keys = self.rng.random((np.asarray(obs["history"]).shape[0], self.n))
+        return _top_k(keys, self.allowed(obs), self.k)
+
+
+class _ItemScorePolicy(SlatePolicyBase):
+    """Top-``k`` allowed items by a per-item score; maps entries to item ids in candidate mode."""
+
+    def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, n_items)`` score of every catalogue item."""
+        raise NotImplementedError
+
+    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        scores = self.item_scores(obs)
+        if "candidates" in obs:
+            ids = np.asarray(obs["candidates"])
+            scores = np.take_along_axis(scores, np.clip(ids, 0, None), axis=1)
+        return _top_k(scores, self.allowed(obs), self.k)
+
+
+class Popularity(_ItemScorePolicy):
+    """The ``k`` allowed items clicked most often in the logs (a fixed ranking; ties by lower item id).
+
+    Args:
+        click_counts: ``(n_items,)`` clicks per item, e.g. ``load_logs(path).click_counts("train")``.
+        k: slate size.
+        n: action entries (defaults to ``len(click_counts)``; the candidate-list size in candidate mode).
+    """
+
+    def __init__(self, click_counts: np.ndarray, k: int, n: int | None = None) -> None:
+        counts = np.asarray(click_counts, dtype=np.float64)
+        super().__init__(counts.shape[0] if n is None else n, k)
+        self.counts = counts
+
+    @classmethod
+    def from_logs(cls, dataset: str, k: int, data: str | Path | None = None, n: int | None = None) -> Popularity:
+        """From the training split of a dataset's log (``recsim_gym.assets.data_path``: ``data`` or
+        ``$RECSIM_GYM_DATA``), the users the train-users user model was fitted on.
+
+        Raises:
+            FileNotFoundError: the log file is absent (the message names ``RECSIM_GYM_DATA``).
+        """
+        from recsim_gym.assets import AssetError, data_path
+        from recsim_gym.data import load_logs
+
+        try:
+            path = data_path(dataset, data)
+        except AssetError as err:
+            raise FileNotFoundError(f"Popularity needs the {dataset} log: {err}") from None
+        if not path.exists():
+            raise FileNotFoundError(
+                f"Popularity needs the {dataset} log {path}, which is absent; set RECSIM_GYM_DATA to the folder of "
+                "yelp.txt / tb.txt / rsc.txt"
+            )
+        return cls(load_logs(path).click_counts("train"), k, n)
+
+    def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        b = np.asarray(obs["history"]).shape[0]
+        return np.broadcast_to(self.counts, (b, self.counts.shape[0]))
+
+
+class GreedyUserModel(_ItemScorePolicy):
+    """Greedy top-``k`` by a user model's click probability: the paper's GAN-Greedy (Chen et al. 2019, §6.2).
+
+    Under the softmax choice model (no-click utility 0) the click probability of an item on a slate increases with its
+    learned reward ``r(s, a)`` whatever the other items are, so ranking by ``r`` is ranking by click probability; the
+    state ``s`` is the PW embedding of ``observation["history"]`` (the full PW window, so exactly the user model's
+    state).
+
+    Args:
+        model: the user model (for the paper's protocol: the one fitted on the *training* users).
+        k: slate size.
+        n: action entries (``n_items``, or the candidate-list size).
+        device: where the model runs.
+    """
+
+    def __init__(self, model: GANUserModel, k: int, n: int | None = None, device: str | torch.device = "cpu") -> None:
+        super().__init__(model.n_items if n is None else n, k)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+
+    @classmethod
+    def from_env(cls, env: Any, device: str | torch.device = "cpu") -> GreedyUserModel:
+        """The greedy policy of the user model an env (single, vector, SB3 VecEnv or id) simulates."""
+        if isinstance(env, str):
+            env = gym.make(env)
+        inner = _unwrap_env(env)
+        model = getattr(inner, "model", None)
+        if not isinstance(model, GANUserModel):
+            raise ValueError(f"{type(inner).__name__} has no GAN user model (a 'model' attribute)")
+        n, k = cls._shape_of(inner)
+        return cls(model, k, n, device)
+
+    def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        hist = torch.as_tensor(np.asarray(obs["history"]), dtype=torch.int64, device=self.device)
+        with torch.no_grad():
+            return self.model.all_utilities(self.model.encode(hist)).cpu().numpy()
+
+
+class ClickReward(gym.Wrapper[Any, Any, Any, Any]):
+    """Reward +1 when the user clicks and -1 otherwise (GAN-RWD1, Chen et al. 2019, §6.2), from ``info["clicked"]``."""
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, 1.0 if info["clicked"] else -1.0, terminated, truncated, info
+
+
+class ClickRewardVector(gym.vector.VectorWrapper):
+    """:class:`ClickReward` for a vector env; in ``same_step`` mode the ending step's click is in ``final_info``."""
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        obs, _, terminated, truncated, info = self.env.step(actions)
+        clicked = np.zeros(self.num_envs, dtype=bool)
+        if "clicked" in info:
+            clicked |= np.asarray(info["clicked"], dtype=bool) & np.asarray(info["_clicked"], dtype=bool)
+        final = info.get("final_info", {})
+        if "clicked" in final:
+            clicked |= np.asarray(final["clicked"], dtype=bool) & np.asarray(final["_clicked"], dtype=bool)
+        return obs, np.where(clicked, 1.0, -1.0), terminated, truncated, info

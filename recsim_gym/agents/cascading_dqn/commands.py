@@ -1,0 +1,450 @@
+"""``recsim-gym compare``: train what needs training, evaluate on the held-out user model, print the paper's Table 3.
+
+The protocol of Chen et al. (ICML 2019, §6.2): every learning policy trains on the user model fitted on the training
+users (``user_model="train"``); every policy (GAN-Greedy included, built on that same train-users model) is evaluated
+on the model fitted on the held-out test users (``user_model="heldout"``). Learning policies are trained with
+``--seeds`` seeds; the table gives, for them, the mean over seeds with a 95% t-interval over seeds, and for the
+non-learning policies the mean with a 95% interval over evaluation episodes.
+
+Policy names: ``random``, ``popularity``, ``greedy`` (GAN-Greedy), ``cdqn`` (GAN-CDQN), ``gdqn`` (GAN-GDQN, additive),
+``rwd1`` (GAN-RWD1: cascading DQN on the +1/-1 click reward), ``ppo`` (SB3 PPO, MultiDiscrete), ``maskable_ppo`` and
+``dqn`` (SB3 on :class:`~recsim_gym.wrappers.SequentialSlate`). Hyperparameters come from ``agents/<algo>.yml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "LEARNED",
+    "POLICIES",
+    "add_commands",
+    "benchmark_training",
+    "compare",
+    "load_hyperparams",
+    "markdown_table",
+    "train_policy",
+]
+
+#: Policy name -> (label in the table, yml file or None for non-learning policies).
+POLICIES: dict[str, tuple[str, str | None]] = {
+    "random": ("Random", None),
+    "popularity": ("Popularity", None),
+    "greedy": ("GAN-Greedy", None),
+    "rwd1": ("GAN-RWD1", "cascading_dqn"),
+    "gdqn": ("GAN-GDQN", "additive_dqn"),
+    "cdqn": ("GAN-CDQN", "cascading_dqn"),
+    "ppo": ("PPO", "ppo"),
+    "maskable_ppo": ("MaskablePPO (sequential)", "maskable_ppo"),
+    "dqn": ("DQN (sequential)", "dqn"),
+}
+LEARNED = tuple(name for name, (_, yml) in POLICIES.items() if yml is not None)
+
+
+def _agents_dir() -> Path:
+    import recsim_gym
+
+    return Path(recsim_gym.__file__).resolve().parents[1] / "agents"
+
+
+def _literal(value: Any) -> Any:
+    """rl-zoo writes ``policy_kwargs: "dict(...)"``; evaluate such strings with nothing but ``dict`` in scope."""
+    if isinstance(value, str) and value.startswith("dict("):
+        return eval(value, {"__builtins__": {}}, {"dict": dict})  # noqa: S307 - our own yml, only dict() allowed
+    return value
+
+
+def load_hyperparams(algo: str, env_id: str, folder: str | Path | None = None) -> dict[str, Any]:
+    """``default`` merged with the ``env_id`` block of ``agents/<algo>.yml`` (empty when the file is absent)."""
+    import yaml
+
+    path = Path(folder or _agents_dir()) / f"{algo}.yml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    merged = {**(data.get("default") or {}), **(data.get(env_id) or {})}
+    return {key: _literal(value) for key, value in merged.items()}
+
+
+def train_policy(
+    name: str,
+    env_id: str,
+    slate_size: int,
+    seed: int,
+    timesteps: int | None = None,
+    device: str = "cpu",
+    extra_env_kwargs: dict[str, Any] | None = None,
+    verbose: int = 0,
+    progress_bar: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Any, float]:
+    """Train policy ``name`` on the train-users model of ``env_id``; returns (evaluable policy, wall seconds).
+
+    Args:
+        name: one of :data:`LEARNED`.
+        env_id: the env id.
+        slate_size: ``k``.
+        seed: training seed.
+        timesteps: overrides ``n_timesteps`` of the yml.
+        device: torch device.
+        extra_env_kwargs: more env arguments (e.g. ``num_candidates``).
+        verbose, progress_bar: passed to SB3.
+        overrides: hyperparameters replacing the yml's (e.g. tiny budgets for smoke runs).
+    """
+    from recsim_gym.agents.baselines import ClickReward, ClickRewardVector
+    from recsim_gym.agents.cascading_dqn.cascading_dqn import AdditiveDQN, CascadingDQN, make_slate_vec_env
+    from recsim_gym.evaluation import SequentialSlatePolicy
+
+    yml = POLICIES[name][1]
+    assert yml is not None, name
+    hp = {**load_hyperparams(yml, env_id), **(overrides or {})}
+    n_timesteps = int(timesteps if timesteps is not None else hp.pop("n_timesteps", 32_000))
+    hp.pop("n_timesteps", None)
+    n_envs = int(hp.pop("n_envs", 1))
+    policy = hp.pop("policy", "MultiInputPolicy")
+    env_kwargs = {**(hp.pop("env_kwargs", None) or {}), **(extra_env_kwargs or {})}
+    env_kwargs.setdefault("slate_size", slate_size)
+    if env_id.startswith("GANUser"):
+        env_kwargs.setdefault("user_model", "train")
+    start = time.perf_counter()
+    if name in ("cdqn", "rwd1", "gdqn"):
+        venv = make_slate_vec_env(
+            env_id,
+            n_envs,
+            seed,
+            env_kwargs,
+            vector_wrapper=ClickRewardVector if name == "rwd1" else None,
+            wrapper=ClickReward if name == "rwd1" else None,
+        )
+        cls = AdditiveDQN if name == "gdqn" else CascadingDQN
+        model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        model.learn(n_timesteps, progress_bar=progress_bar)
+        return model, time.perf_counter() - start
+    if name == "ppo":
+        from stable_baselines3 import PPO
+
+        venv = make_slate_vec_env(env_id, n_envs, seed, env_kwargs)
+        model = PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        model.learn(n_timesteps, progress_bar=progress_bar)
+        return model, time.perf_counter() - start
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    from recsim_gym.wrappers import SequentialSlate
+
+    venv = VecMonitor(DummyVecEnv([lambda: SequentialSlate(gym.make(env_id, **env_kwargs)) for _ in range(n_envs)]))
+    venv.seed(seed)
+    if name == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        model = MaskablePPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+    else:
+        from stable_baselines3 import DQN
+
+        model = DQN(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+    model.learn(n_timesteps, progress_bar=progress_bar)
+    space = venv.envs[0].unwrapped.action_space  # type: ignore[attr-defined]
+    wrapped = SequentialSlatePolicy(model, int(space.nvec[0]), int(space.nvec.shape[0]), masked=name == "maskable_ppo")
+    return wrapped, time.perf_counter() - start
+
+
+def _baseline(name: str, env_id: str, slate_size: int, env_kwargs: dict[str, Any], seed: int) -> Any:
+    import gymnasium as gym
+
+    from recsim_gym.agents.baselines import GreedyUserModel, Popularity, RandomSlate
+
+    if name == "random":
+        return RandomSlate.from_env(gym.make(env_id, **env_kwargs), seed=seed)
+    if name == "popularity":
+        dataset = gym.spec(env_id).kwargs.get("dataset")
+        if dataset is None:
+            raise ValueError(f"popularity needs a GANUser env with a dataset, got {env_id}")
+        space = gym.make(env_id, **env_kwargs).action_space
+        return Popularity.from_logs(dataset, slate_size, n=int(space.nvec[0]))
+    if name == "greedy":  # env_kwargs hold the train-users model: the paper's GAN-Greedy
+        return GreedyUserModel.from_env(gym.make(env_id, **env_kwargs))
+    raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], slate_size: int) -> str:
+    """Table 3 layout: one row per policy, reward per step, episode reward and CTR with 95% half-widths."""
+    head = (
+        f"| policy (k = {slate_size}) | reward / step | episode reward | CTR | seeds | episodes per seed |\n"
+        "|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        s = r["summary"]
+        lines.append(
+            f"| {r['label']} | {s['reward_per_step']:.3f} ± {s['reward_per_step_ci']:.3f} | "
+            f"{s['episode_reward']:.2f} ± {s['episode_reward_ci']:.2f} | {s['ctr']:.4f} ± {s['ctr_ci']:.4f} | "
+            f"{r['seeds']} | {r['episodes']} |"
+        )
+    return "\n".join(lines)
+
+
+def compare(
+    env_id: str,
+    policies: Sequence[str],
+    slate_size: int,
+    seeds: int = 3,
+    n_users: int = 500,
+    n_repeats: int = 1,
+    timesteps: int | None = None,
+    out: str | Path | None = None,
+    device: str = "cpu",
+    eval_seed: int = 1_000_000,
+    extra_env_kwargs: dict[str, Any] | None = None,
+    log: Any = print,
+    train_user_model: Any = "train",
+    eval_user_model: Any = "heldout",
+) -> dict[str, Any]:
+    """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
+
+    ``train_user_model`` / ``eval_user_model`` (GANUser envs) default to the paper's protocol, ``"train"`` and
+    ``"heldout"``; tests pass small random models.
+
+    Returns:
+        ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
+    """
+    from recsim_gym.evaluation import evaluate, seed_summary
+
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
+    gan = env_id.startswith("GANUser")
+    eval_kwargs = {"slate_size": slate_size, **(extra_env_kwargs or {})}
+    train_extra = dict(extra_env_kwargs or {})
+    if gan:
+        eval_kwargs["user_model"] = eval_user_model
+        train_extra["user_model"] = train_user_model
+    outdir = Path(out) if out is not None else None
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+    rows, per_user, train_times = [], {}, {}
+    for name in policies:
+        label, yml = POLICIES[name]
+        results, times = [], []
+        for s in range(seeds if yml is not None else 1):
+            if yml is None:
+                base_kwargs = {**eval_kwargs, "user_model": train_user_model} if gan else dict(eval_kwargs)
+                pol, wall = _baseline(name, env_id, slate_size, base_kwargs, s), 0.0
+            else:
+                pol, wall = train_policy(name, env_id, slate_size, s, timesteps, device, train_extra)
+                times.append(wall)
+            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, eval_kwargs)
+            results.append(res)
+            summ = res.summary()
+            log(
+                f"{env_id} k={slate_size} {name} seed={s}: reward/step {summ.reward_per_step:.4f} "
+                f"CTR {summ.ctr:.4f} (train {wall:.0f}s, eval {res.wall_time_s:.0f}s)"
+            )
+            if outdir is not None and yml is not None and hasattr(pol, "save"):
+                pol.save(outdir / f"{name}__seed{s}")
+        summary = seed_summary(results)
+        rows.append(
+            {
+                "policy": name,
+                "label": label,
+                "summary": summary.as_dict(),
+                "seeds": len(results),
+                "episodes": int(results[0].steps.size),
+                "per_seed": [r.summary().as_dict() for r in results],
+                "pooled": _pooled(results),
+            }
+        )
+        per_user[name] = np.stack([r.episode_reward for r in results])
+        if times:
+            train_times[name] = times
+        if outdir is not None:  # after every policy, so an interrupted comparison keeps what it finished
+            partial = {"env_id": env_id, "slate_size": slate_size, "rows": rows, "train_wall_s": train_times}
+            (outdir / "partial.json").write_text(json.dumps(partial, indent=2))
+    table = markdown_table(rows, slate_size)
+    report = {
+        "env_id": env_id,
+        "slate_size": slate_size,
+        "seeds": seeds,
+        "n_users": n_users,
+        "n_repeats": n_repeats,
+        "eval_seed": eval_seed,
+        "eval_env_kwargs": {k: v for k, v in eval_kwargs.items() if isinstance(v, (str, int, float))},
+        "rows": rows,
+        "train_wall_s": train_times,
+        "table": table,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if outdir is not None:
+        (outdir / "results.json").write_text(json.dumps(report, indent=2))
+        np.savez(outdir / "per_user.npz", **per_user)
+        (outdir / "table.md").write_text(table + "\n")
+        plot_comparison(rows, per_user, outdir, env_id, slate_size)
+    report["per_user"] = per_user
+    return report
+
+
+def _pooled(results: Sequence[Any]) -> dict[str, float]:
+    """Episode-level summary over all seeds' episodes together (a tighter, less conservative interval)."""
+    from recsim_gym.evaluation import EvalResult
+
+    merged = EvalResult(
+        np.concatenate([r.episode_reward for r in results]),
+        np.concatenate([r.steps for r in results]),
+        np.concatenate([r.clicks for r in results]),
+        results[0].env_id,
+    )
+    return merged.summary().as_dict()
+
+
+def plot_comparison(
+    rows: Sequence[dict[str, Any]], per_user: dict[str, np.ndarray], outdir: Path, env_id: str, slate_size: int
+) -> None:
+    """Bar chart of reward per step and CTR with 95% intervals, and the per-user CDQN-vs-greedy scatter (Fig. 4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["label"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title in ((axes[0], "reward_per_step", "reward per step"), (axes[1], "ctr", "CTR")):
+        means = [r["summary"][key] for r in rows]
+        cis = [np.nan_to_num(r["summary"][f"{key}_ci"]) for r in rows]
+        ax.bar(range(len(rows)), means, yerr=cis, capsize=4, color="tab:blue")
+        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right")
+        ax.set_title(f"{env_id}, k = {slate_size}: {title} (held-out model, 95% CI)")
+        lo = min(m - c for m, c in zip(means, cis, strict=True))
+        hi = max(m + c for m, c in zip(means, cis, strict=True))
+        ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+    fig.tight_layout()
+    fig.savefig(outdir / "comparison.png", dpi=120)
+    plt.close(fig)
+    if "cdqn" in per_user and "greedy" in per_user:
+        x = per_user["greedy"].mean(axis=0)
+        y = per_user["cdqn"].mean(axis=0)  # each user: mean over CDQN training seeds
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(x, y, s=6, alpha=0.5)
+        lims = [min(x.min(), y.min()), max(x.max(), y.max())]
+        ax.plot(lims, lims, "k--", lw=1)
+        ax.set_xlabel("GAN-Greedy episode reward")
+        ax.set_ylabel("GAN-CDQN episode reward (mean over seeds)")
+        ax.set_title(f"per user, {env_id} k = {slate_size}: CDQN higher for {np.mean(y > x):.0%}")
+        fig.tight_layout()
+        fig.savefig(outdir / "per_user_cdqn_vs_greedy.png", dpi=120)
+        plt.close(fig)
+
+
+def benchmark_training(
+    env_id: str = "GANUser-Yelp-v0", slate_size: int = 3, timesteps: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Wall time of one CDQN training run with the batched env (``n_envs`` of the yml) and with a single env.
+
+    Both runs see the same number of transitions and make the same number of gradient steps (the single env trains
+    every ``n_envs`` steps with the same ``gradient_steps``), so the ratio measures experience collection only.
+    """
+    from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN, make_slate_vec_env
+
+    hp = load_hyperparams("cascading_dqn", env_id)
+    n = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
+    hp.pop("n_timesteps", None)
+    n_envs = int(hp.pop("n_envs", 64))
+    hp.pop("policy", None)
+    env_kwargs = {**(hp.pop("env_kwargs", None) or {}), "slate_size": slate_size}
+    if env_id.startswith("GANUser"):
+        env_kwargs["user_model"] = "train"
+    train_freq = int(hp.pop("train_freq", 1))
+    out: dict[str, Any] = {"env_id": env_id, "slate_size": slate_size, "timesteps": n}
+    for label, envs, freq in (("batched", n_envs, train_freq), ("single", 1, train_freq * n_envs)):
+        venv = make_slate_vec_env(env_id, envs, seed, env_kwargs)
+        model = CascadingDQN("MultiInputPolicy", venv, seed=seed, train_freq=freq, **hp)
+        start = time.perf_counter()
+        model.learn(n)
+        out[label] = {"wall_s": time.perf_counter() - start, "n_envs": envs, "gradient_steps": model._n_updates}
+    out["single_over_batched"] = out["single"]["wall_s"] / out["batched"]["wall_s"]
+    return out
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    out = benchmark_training(args.env, args.slate_size, args.timesteps)
+    for label in ("batched", "single"):
+        r = out[label]
+        print(f"{label:8s} n_envs={r['n_envs']:3d}  {r['wall_s']:7.1f} s  ({r['gradient_steps']} gradient steps)")
+    print(f"single / batched wall time: {out['single_over_batched']:.2f}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from recsim_gym.cli import CLIError
+
+    torch.set_num_threads(args.threads)
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise CLIError(f"unknown policies {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    import gymnasium as gym
+
+    import recsim_gym  # noqa: F401
+
+    if args.env not in gym.envs.registry:
+        raise CLIError(f"unknown env id {args.env!r}")
+    out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        report = compare(
+            args.env,
+            policies,
+            args.slate_size,
+            seeds=args.seeds,
+            n_users=args.users,
+            n_repeats=args.repeats,
+            timesteps=args.timesteps,
+            out=out,
+            device=args.device,
+        )
+    except FileNotFoundError as err:
+        raise CLIError(str(err)) from None
+    print(report["table"])
+    print(f"results, table and figures in {out}")
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add the ``compare`` verb."""
+    p = subparsers.add_parser(
+        "compare",
+        help="train and compare slate policies on the held-out user model (Chen et al. Table 3 protocol)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--env", default="GANUser-Yelp-v0", help="env id (default GANUser-Yelp-v0)")
+    p.add_argument(
+        "--policies",
+        default="random,popularity,greedy,cdqn,gdqn,rwd1,ppo",
+        help=f"comma-separated, from: {','.join(POLICIES)}",
+    )
+    p.add_argument("--slate-size", type=int, default=3, help="k (the paper: 3 and 5)")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per learning policy")
+    p.add_argument("--users", type=int, default=500, help="simulated held-out users per evaluation repeat")
+    p.add_argument("--repeats", type=int, default=1, help="evaluation repeats (independent batches of users)")
+    p.add_argument("--timesteps", type=int, default=None, help="override n_timesteps of the yml files")
+    p.add_argument("--device", default="cpu", help="torch device of the learners")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
+    p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
+    p.set_defaults(func=_cmd_compare)
+
+    b = subparsers.add_parser(
+        "cdqn-benchmark",
+        help="time one cascading DQN training run, batched env vs single env",
+        description=benchmark_training.__doc__.split("\n\n")[0],
+    )
+    b.add_argument("--env", default="GANUser-Yelp-v0", help="env id")
+    b.add_argument("--slate-size", type=int, default=3, help="k")
+    b.add_argument("--timesteps", type=int, default=None, help="transitions (default: the yml's n_timesteps)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads")
+    b.set_defaults(func=_cmd_benchmark)
