@@ -1,0 +1,444 @@
+"""The simulated online test of IRecGAN (Bai et al. 2019, §7.1, Figure 2) on SyntheticMDP-v0.
+
+For one *cell* (logging policy x number of logged sessions) and each seed ``s``:
+
+1. log ``n_sessions`` sessions of the logging policy on the default MDP with seed ``s`` (sessions with 1..39 clicks
+   count, the released code's ``data_num`` rule; the others are logged too and the learner drops zero-click ones);
+2. pre-train one :class:`~recsim_gym.agents.irecgan.IRecGAN` (A, U, D) on them with training seed ``s``;
+3. branch it into the three training modes and run the same number of adversarial rounds in each:
+   offline (deploys as PG and LSTM), generated (PGU), adversarial (IRecGAN and LSTMD);
+4. deploy the five methods and the logging policy itself on the simulator with evaluation seed
+   ``EVAL_SEED_OFFSET + s`` (the same sessions seed for every method) and record coverage@1..10 and the cumulative
+   reward (:func:`~recsim_gym.synthetic.metrics.evaluate_online`, the code's test loop: 1,000 sessions with a click).
+
+Results go to a JSON file, rewritten after every (cell, seed), so a grid run can be interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
+
+__all__ = [
+    "EVAL_SEED_OFFSET",
+    "GRID_LOGGING",
+    "GRID_SESSIONS",
+    "METHOD_ORDER",
+    "ResultsFile",
+    "markdown_table",
+    "plot_cell",
+    "plot_grid",
+    "plot_training_curves",
+    "run_cell",
+    "run_seed",
+    "summarize",
+]
+
+#: Online evaluation sessions are seeded with ``EVAL_SEED_OFFSET + seed`` (never the log or training seed).
+EVAL_SEED_OFFSET = 10_000
+#: Logging policies and offline data sizes of the paper's Figure 2 grid.
+GRID_LOGGING = ("random", "max", "mix")
+GRID_SESSIONS = (200, 1000, 10000)
+#: Order of the methods in tables and plots (the paper's Figure 2 legend, plus PGU).
+METHOD_ORDER = ("LSTM", "LSTMD", "PG", "PGU", "IRecGAN")
+#: Which trained branch deploys each method.
+_BRANCHES: dict[str, tuple[str, ...]] = {"PG": ("PG", "LSTM"), "PGU": ("PGU",), "IRecGAN": ("IRecGAN", "LSTMD")}
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on every platform
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_seed(
+    logging: str,
+    n_sessions: int,
+    seed: int,
+    config: IRecGANConfig,
+    eval_sessions: int = 1000,
+    n_rounds: int | None = None,
+    curves_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = False,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """One seed of one cell: logs, one pre-training, three training branches, six online evaluations.
+
+    Args:
+        logging: logging policy name (``random``, ``max``, ``mix``).
+        n_sessions: counted logged sessions (1..39 clicks).
+        seed: log, training and (offset) evaluation seed.
+        config: the learner's hyperparameters (the same for every method).
+        eval_sessions: sessions with a click per online evaluation (paper/code: 1,000).
+        n_rounds: adversarial rounds (default ``config.n_rounds``).
+        curves_dir: if set, a training-curve PNG per branch is written there.
+        progress_bar: tqdm bars.
+        verbose: passed to the learner.
+
+    Returns:
+        ``{"rows": [...], "timing": {...}}``: one row per method and one for the logging policy.
+    """
+    from recsim_gym.envs.synthetic_mdp import SyntheticMDP
+    from recsim_gym.synthetic.logs import generate_logs
+    from recsim_gym.synthetic.metrics import evaluate_online
+    from recsim_gym.synthetic.policies import make_policy
+
+    load_start = _loadavg()
+    start = time.perf_counter()
+    mdp = SyntheticMDP.draw()
+    logging_policy = make_policy(logging, mdp)
+    logs = generate_logs(logging_policy, n_sessions, seed=seed, count="code")
+    eval_seed = EVAL_SEED_OFFSET + seed
+    base = IRecGAN(logs, method="PG", config=config, seed=seed, verbose=verbose)
+    t0 = time.perf_counter()
+    base.pretrain(progress_bar=progress_bar)
+    pretrain_seconds = time.perf_counter() - t0
+    cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
+    rows: list[dict[str, Any]] = []
+
+    def row(name: str, ev: Any, **extra: Any) -> dict[str, Any]:
+        return {
+            **cell,
+            "method": name,
+            "coverage": [float(x) for x in ev.coverage],
+            "coverage_nonzero": [float(x) for x in ev.coverage_nonzero],
+            "reward_nonzero": float(ev.reward_nonzero),
+            "reward_all": float(ev.reward_all),
+            "zero_click_fraction": float(ev.zero_click_fraction),
+            "eval_sessions": int(ev.n_sessions),
+            **extra,
+        }
+
+    ev = evaluate_online(logging_policy, eval_sessions, seed=eval_seed)
+    rows.append(row("logging", ev, n_offline=base.n_offline))
+    branch_seconds: dict[str, float] = {}
+    for trained, deployed in _BRANCHES.items():
+        model = base.branch(trained)
+        t0 = time.perf_counter()
+        model.learn(n_rounds, progress_bar=progress_bar)
+        branch_seconds[trained] = time.perf_counter() - t0
+        if curves_dir is not None:
+            path = Path(curves_dir) / f"curves_{logging}-{n_sessions}_seed{seed}_{METHODS[trained].training_mode}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            plot_training_curves(
+                model.curves, path, title=f"{'/'.join(deployed)}: {logging}, {n_sessions}, seed {seed}"
+            )
+        for name in deployed:
+            ev = model.branch(name).evaluate(eval_sessions, seed=eval_seed)
+            rows.append(
+                row(
+                    name,
+                    ev,
+                    n_offline=model.n_offline,
+                    rounds=model.rounds_done,
+                    train_seconds=pretrain_seconds + branch_seconds[trained],
+                )
+            )
+    timing = {
+        **cell,
+        "seconds": time.perf_counter() - start,
+        "pretrain_seconds": pretrain_seconds,
+        "branch_seconds": branch_seconds,
+        "loadavg_start": load_start,
+        "loadavg_end": _loadavg(),
+    }
+    return {"rows": rows, "timing": timing}
+
+
+class ResultsFile:
+    """A JSON results file rewritten atomically after every (cell, seed); refuses to mix configurations.
+
+    Layout: ``{"meta": {...}, "runs": [rows], "timings": [...]}``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self.data: dict[str, Any] = {"meta": dict(meta), "runs": [], "timings": []}
+        if self.path.exists():
+            old = json.loads(self.path.read_text())
+            for key in ("config", "n_rounds", "eval_sessions"):
+                if old["meta"].get(key) != meta.get(key):
+                    raise ValueError(
+                        f"{self.path} holds results of another {key} ({old['meta'].get(key)} != {meta.get(key)}); "
+                        "use another output folder"
+                    )
+            self.data["runs"], self.data["timings"] = old["runs"], old["timings"]
+
+    def done(self, logging: str, sessions: int, seed: int) -> bool:
+        """Whether this (cell, seed) already has results."""
+        return any(
+            t["logging"] == logging and t["sessions"] == sessions and t["seed"] == seed for t in self.data["timings"]
+        )
+
+    def add(self, result: Mapping[str, Any]) -> None:
+        """Append one :func:`run_seed` result and rewrite the file."""
+        self.data["runs"].extend(result["rows"])
+        self.data["timings"].append(result["timing"])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".partial")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def experiment_meta(config: IRecGANConfig, n_rounds: int, eval_sessions: int, argv: Sequence[str] | None) -> dict:
+    """Settings, versions and platform recorded beside the results (style guide 7)."""
+    import torch
+
+    return {
+        "config": dataclasses.asdict(config),
+        "n_rounds": int(n_rounds),
+        "eval_sessions": int(eval_sessions),
+        "command": "recsim-gym " + " ".join(argv) if argv is not None else None,
+        "commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_cell(
+    cells: Iterable[tuple[str, int]],
+    seeds: Sequence[int],
+    config: IRecGANConfig,
+    results: ResultsFile,
+    eval_sessions: int = 1000,
+    n_rounds: int | None = None,
+    curves_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = False,
+    verbose: int = 0,
+    report: Callable[[str], None] = print,
+) -> ResultsFile:
+    """Run every (cell, seed) not yet in ``results``, seed-major within each cell, saving after each one."""
+    for logging, sessions in cells:
+        for seed in seeds:
+            if results.done(logging, sessions, seed):
+                report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
+                continue
+            out = run_seed(logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose)
+            results.add(out)
+            t = out["timing"]
+            report(
+                f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
+                f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
+            )
+    return results
+
+
+# ------------------------------------------------------------------------------------------------------ summaries
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and sample sd over seeds per (logging, sessions, method): coverage@1..k and the rewards."""
+    groups: dict[tuple[str, int, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["logging"], int(r["sessions"]), r["method"]), []).append(r)
+    order = {m: i for i, m in enumerate(("logging",) + METHOD_ORDER)}
+    out = []
+    for (logging, sessions, method), rs in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))
+    ):
+        cov = np.array([r["coverage"] for r in rs])
+        rew = np.array([r["reward_nonzero"] for r in rs])
+        rew_all = np.array([r["reward_all"] for r in rs])
+        ddof = 1 if len(rs) > 1 else 0
+        out.append(
+            {
+                "logging": logging,
+                "sessions": sessions,
+                "method": method,
+                "seeds": sorted(int(r["seed"]) for r in rs),
+                "coverage_mean": cov.mean(0).tolist(),
+                "coverage_sd": cov.std(0, ddof=ddof).tolist(),
+                "reward_nonzero_mean": float(rew.mean()),
+                "reward_nonzero_sd": float(rew.std(ddof=ddof)),
+                "reward_all_mean": float(rew_all.mean()),
+                "reward_all_sd": float(rew_all.std(ddof=ddof)),
+            }
+        )
+    return out
+
+
+def markdown_table(summary: Sequence[Mapping[str, Any]], rs: Iterable[int] = (1, 2, 3, 5, 10)) -> str:
+    """A Markdown table of :func:`summarize` output (mean ± sd over seeds) with coverage at the cut-offs ``rs``."""
+    rs = list(rs)
+    head = (
+        ["logging", "sessions", "method"]
+        + [f"coverage@{r}" for r in rs]
+        + ["cum. reward (sessions with a click)", "cum. reward (all sessions)", "seeds"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary:
+        cells = [s["logging"], f"{s['sessions']:,}", s["method"]]
+        cells += [f"{s['coverage_mean'][r - 1]:.3f} ± {s['coverage_sd'][r - 1]:.3f}" for r in rs]
+        cells += [
+            f"{s['reward_nonzero_mean']:.2f} ± {s['reward_nonzero_sd']:.2f}",
+            f"{s['reward_all_mean']:.2f} ± {s['reward_all_sd']:.2f}",
+            str(len(s["seeds"])),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------- plots
+
+_COLORS = {
+    "logging": "0.5",
+    "LSTM": "tab:blue",
+    "LSTMD": "tab:cyan",
+    "PG": "tab:orange",
+    "PGU": "tab:green",
+    "IRecGAN": "tab:red",
+}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # optional dependency
+        raise ImportError("plots need matplotlib: pip install 'recsim-gym[plots]'") from err
+    return plt
+
+
+def _draw_cell(ax_cov: Any, ax_rew: Any, summary: Sequence[Mapping[str, Any]], title: str) -> None:
+    methods = [s for s in summary if s["method"] != "logging"]
+    logging_row = [s for s in summary if s["method"] == "logging"]
+    for s in methods:
+        r = np.arange(1, len(s["coverage_mean"]) + 1)
+        ax_cov.errorbar(
+            r, s["coverage_mean"], yerr=s["coverage_sd"], label=s["method"], color=_COLORS.get(s["method"]),
+            marker="o", ms=3, capsize=2,
+        )  # fmt: skip
+    for s in logging_row:
+        r = np.arange(1, len(s["coverage_mean"]) + 1)
+        ax_cov.plot(r, s["coverage_mean"], ls="--", color=_COLORS["logging"], label="logging policy")
+    ax_cov.set_xlabel("r")
+    ax_cov.set_ylabel("coverage@r")
+    ax_cov.set_ylim(0, 1.02)
+    ax_cov.set_title(title, fontsize=9)
+    names = [s["method"] for s in methods] + [s["method"] for s in logging_row]
+    means = [s["reward_nonzero_mean"] for s in methods] + [s["reward_nonzero_mean"] for s in logging_row]
+    sds = [s["reward_nonzero_sd"] for s in methods] + [s["reward_nonzero_sd"] for s in logging_row]
+    ax_rew.bar(range(len(names)), means, yerr=sds, color=[_COLORS.get(n, "0.5") for n in names], capsize=2)
+    ax_rew.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
+    ax_rew.set_ylabel("cumulative reward")
+
+
+def plot_cell(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Figure-2-like plot of one cell: coverage@r per method (mean ± sd) and cumulative-reward bars."""
+    plt = _pyplot()
+    fig, (ax_cov, ax_rew) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    s0 = summary[0]
+    seeds = max(len(s["seeds"]) for s in summary)
+    _draw_cell(ax_cov, ax_rew, summary, f"logging {s0['logging']}, {s0['sessions']:,} sessions, {seeds} seed(s)")
+    ax_cov.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    """All cells present in ``summary``: one coverage panel and one reward panel per cell (rows: logging policy)."""
+    plt = _pyplot()
+    cells = sorted({(s["logging"], s["sessions"]) for s in summary}, key=lambda c: (GRID_LOGGING.index(c[0])
+                   if c[0] in GRID_LOGGING else 9, c[1]))  # fmt: skip
+    loggings = list(dict.fromkeys(c[0] for c in cells))
+    sizes = sorted({c[1] for c in cells})
+    fig, axes = plt.subplots(len(loggings), 2 * len(sizes), figsize=(4.2 * len(sizes), 3.0 * len(loggings)),
+                             squeeze=False, gridspec_kw={"width_ratios": [2, 1] * len(sizes)})  # fmt: skip
+    for i, lg in enumerate(loggings):
+        for j, n in enumerate(sizes):
+            part = [s for s in summary if s["logging"] == lg and s["sessions"] == n]
+            ax_cov, ax_rew = axes[i, 2 * j], axes[i, 2 * j + 1]
+            if not part:
+                ax_cov.set_axis_off()
+                ax_rew.set_axis_off()
+                ax_cov.text(0.5, 0.5, f"{lg}, {n:,}: not run", ha="center", transform=ax_cov.transAxes)
+                continue
+            seeds = max(len(s["seeds"]) for s in part)
+            _draw_cell(ax_cov, ax_rew, part, f"{lg}, {n:,} sessions ({seeds} seed(s))")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training_curves(curves: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
+    """Training curves of one learner: A and U losses per epoch, D loss and accuracy, validation coverage/reward."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+
+    def series(net: str, key: str = "loss") -> tuple[list[int], list[float]]:
+        ys = [row[key] for row in curves if row.get("net") == net and key in row]
+        return list(range(len(ys))), ys
+
+    ax = axes[0]
+    ax.plot(*series("agent"), color="tab:orange")
+    n_pre = sum(1 for row in curves if row.get("net") == "agent" and row.get("phase") == "pretrain")
+    ax.axvline(n_pre - 0.5, color="0.6", ls=":")
+    ax.set_title("A: REINFORCE loss per epoch", fontsize=9)
+    ax.set_xlabel("A epoch (dotted: end of pre-training)")
+    ax = axes[1]
+    ax.plot(*series("user"), color="tab:blue", label="MLE on logs")
+    xs, ys = series("user_adv")
+    if ys:
+        ax.plot(xs, ys, color="tab:cyan", label="q_D-weighted, generated")
+    ax.set_title("U: loss per epoch", fontsize=9)
+    ax.set_xlabel("U epoch (each series)")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    xs, ys = series("disc")
+    if ys:
+        ax.plot(xs, ys, color="tab:purple", label="loss")
+        ax.plot(*series("disc", "acc"), color="tab:gray", label="accuracy")
+        ax.legend(fontsize=7)
+    ax.set_title("D: loss and accuracy per epoch", fontsize=9)
+    ax.set_xlabel("D epoch")
+    ax = axes[3]
+    val = [row for row in curves if row.get("net") == "validation"]
+    if val:
+        rounds = [row["round"] for row in val]
+        ax.plot(rounds, [row["coverage"][0] for row in val], marker="o", label="coverage@1")
+        ax.plot(rounds, [row["coverage"][-1] for row in val], marker="o", label="coverage@10")
+        ax2 = ax.twinx()
+        ax2.plot(rounds, [row["reward_nonzero"] for row in val], color="k", ls="--", marker="x", label="reward")
+        ax2.set_ylabel("cumulative reward", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(f"validation MDP run ({val[-1].get('method', '')})", fontsize=9)
+    else:
+        ax.set_title("validation MDP run (disabled)", fontsize=9)
+    ax.set_xlabel("round (0: after pre-training)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,428 @@
+"""IRecGAN (recsim_gym.agents.irecgan): components, rollouts, learner surface, experiment CLI. Tiny configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from recsim_gym.agents.irecgan import CPU_CONFIG, METHODS, IRecGAN, IRecGANConfig, SessionBatch, sessions_from_logs
+from recsim_gym.agents.irecgan.irecgan import agent_loss, discriminator_loss, user_loss
+from recsim_gym.agents.irecgan.networks import (
+    EOS,
+    GO,
+    N_SPECIAL,
+    PAD,
+    AgentModel,
+    Discriminator,
+    UserModel,
+    gumbel_topk,
+    initial_embeddings,
+)
+from recsim_gym.agents.irecgan.rollouts import (
+    _splice,
+    discounted_returns,
+    discriminator_probs,
+    generate_sessions,
+    q_d_scores,
+)
+from recsim_gym.envs.synthetic_mdp import SyntheticMDP, SyntheticMDPVectorEnv
+from recsim_gym.synthetic.logs import SessionLogs, generate_logs
+from recsim_gym.synthetic.metrics import evaluate_online
+from recsim_gym.synthetic.policies import make_policy
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY: dict[str, Any] = {
+    "embed_dim": 8,
+    "hidden_size": 12,
+    "num_layers": 1,
+    "batch_size": 16,
+    "pretrain_agent_epochs": 2,
+    "pretrain_user_epochs": 2,
+    "pretrain_generated": 24,
+    "pretrain_disc_epochs": 1,
+    "n_rounds": 1,
+    "agent_epochs_per_block": 1,
+    "blocks_per_round": 2,
+    "disc_epochs": 1,
+    "n_rollouts": 2,
+    "gen_ratio": 0.25,
+    "eval_sessions": 0,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Any:
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def mdp() -> SyntheticMDP:
+    return SyntheticMDP.draw()
+
+
+@pytest.fixture(scope="module")
+def logs(mdp: SyntheticMDP) -> SessionLogs:
+    return generate_logs(make_policy("mix", mdp), 48, seed=3, count="code", batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def offline(logs: SessionLogs) -> SessionBatch:
+    return sessions_from_logs(logs)
+
+
+def _nets(n_items: int = 50, seed: int = 0) -> tuple[UserModel, AgentModel, Discriminator]:
+    gen = torch.Generator().manual_seed(seed)
+    embed = initial_embeddings(n_items, 8, gen)
+    torch.manual_seed(seed)
+    return UserModel(embed, 12, 1), AgentModel(embed, 12, 1), Discriminator(embed, 12, 1)
+
+
+def _params(model: IRecGAN) -> list[torch.Tensor]:
+    return [p.detach().clone() for net in (model.user, model.agent, model.disc) for p in net.parameters()]
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+
+
+def test_sessions_from_logs_layout(logs: SessionLogs, offline: SessionBatch) -> None:
+    clicks = logs.clicks
+    kept = np.flatnonzero(clicks >= 1)
+    assert len(offline) == kept.size  # zero-click sessions are dropped
+    k = logs.slate_size
+    for new, old in enumerate(kept[:12]):
+        steps = logs.steps(int(old))
+        n_steps = steps["click"].shape[0]
+        assert int(offline.lengths[new]) == n_steps
+        assert offline.tokens[new, 0] == GO
+        assert (offline.tokens[new, n_steps:] == PAD).all()
+        for t in range(n_steps):
+            assert offline.lists[new, t, :k].tolist() == (steps["slate"][t] + N_SPECIAL).tolist()
+            assert offline.lists[new, t, k] == EOS
+            chosen = int(offline.target_tokens[new, t])
+            if steps["click"][t] >= 0:
+                assert chosen == steps["click"][t] + N_SPECIAL
+                assert offline.reward[new, t] == 1.0
+                if t + 1 < n_steps:
+                    assert offline.tokens[new, t + 1] == chosen  # the click is the next input
+            else:  # the failing step: the user leaves on the list actually shown
+                assert chosen == EOS and t == n_steps - 1
+                assert offline.reward[new, t] == 0.0
+    assert torch.equal(offline.qd, offline.mask.float())
+
+
+def test_truncated_session_has_no_eos_step(mdp: SyntheticMDP) -> None:
+    logs = generate_logs(make_policy("max", mdp), 30, seed=0, max_clicks=3, batch_size=10)
+    batch = sessions_from_logs(logs)
+    cut = logs.truncated[logs.clicks >= 1]
+    assert cut.any()
+    ends = batch.target_tokens[torch.arange(len(batch)), batch.lengths - 1]
+    assert (ends[torch.from_numpy(cut)] != EOS).all()
+    assert (ends[torch.from_numpy(~cut)] == EOS).all()
+
+
+# ------------------------------------------------------------------------------------------------- gumbel top-k
+
+
+def test_gumbel_topk_never_repeats_and_samples_softmax() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2000, 50) * 3
+    logits[:, 7] = 50.0  # one dominant item must not be drawn twice
+    for k in (10, 50):
+        idx = gumbel_topk(logits, k, gen)
+        assert idx.shape == (2000, k)
+        assert all(len(set(row)) == k for row in idx.tolist())
+        assert ((idx >= 0) & (idx < 50)).all()
+    # k = 1 is a draw from the softmax: frequencies within 5 standard errors.
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    draws = gumbel_topk(probs.log().expand(40000, 4), 1, gen)[:, 0]
+    freq = torch.bincount(draws, minlength=4).double() / draws.numel()
+    se = torch.sqrt(probs.double() * (1 - probs.double()) / draws.numel())
+    assert ((freq - probs.double()).abs() < 5 * se).all()
+    assert gumbel_topk(logits, 3, deterministic=True).tolist() == logits.topk(3).indices.tolist()
+    with pytest.raises(ValueError):
+        gumbel_topk(logits, 51, gen)
+
+
+# --------------------------------------------------------------------------------------- losses on a fixed batch
+
+
+def _fit(loss_fn: Any, module: torch.nn.Module, steps: int = 40, lr: float = 1e-2) -> tuple[float, float]:
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    first = last = float("nan")
+    for i in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i == 0:
+            first = float(loss.detach())
+        last = float(loss.detach())
+    return first, last
+
+
+def test_each_component_loss_decreases_on_a_fixed_batch(offline: SessionBatch) -> None:
+    user, agent, disc = _nets()
+    batch = offline.select(np.arange(16))
+    first, last = _fit(lambda: user_loss(user, batch), user)
+    assert last < 0.9 * first, (first, last)
+    first, last = _fit(lambda: agent_loss(agent, batch, 0.9), agent)
+    assert last < 0.8 * first, (first, last)
+    fake, _ = generate_sessions(agent, user, 16, 8, 10, torch.Generator().manual_seed(1))
+    first, last = _fit(lambda: discriminator_loss(disc, batch, fake)[0], disc, lr=3e-3)
+    assert last < 0.5 * first, (first, last)
+    assert discriminator_loss(disc, batch, fake)[1] > 0.75  # chance is 0.5
+
+
+def test_reward_head_loss_decreases_and_weighting(offline: SessionBatch) -> None:
+    user, _, _ = _nets()
+    batch = offline.select(np.arange(16))
+    click_steps = batch.mask & (batch.target_tokens != EOS)
+    # Purchase labels that depend on the clicked item, so that the head can learn them.
+    batch.purchase = ((batch.target_tokens % 3 == 0) & click_steps).float()
+    with torch.no_grad():
+        base = user_loss(user, batch)
+        with_head = user_loss(user, batch, use_reward_head=True)
+    assert with_head > base
+
+    def head_only() -> torch.Tensor:
+        return user_loss(user, batch, use_reward_head=True) - user_loss(user, batch).detach()
+
+    first, last = _fit(head_only, user, steps=60)
+    assert last < 0.5 * first, (first, last)
+    # q_D weighting (Eq. 7): halving every weight halves the loss; zero weights give zero.
+    with torch.no_grad():
+        full = user_loss(user, batch.with_qd(batch.mask.float()), weighted=True)
+        half = user_loss(user, batch.with_qd(0.5 * batch.mask.float()), weighted=True)
+        zero = user_loss(user, batch.with_qd(torch.zeros_like(batch.qd)), weighted=True)
+    assert math.isclose(float(half), 0.5 * float(full), rel_tol=1e-5) and float(zero) == 0.0
+
+
+def test_discounted_returns_and_agent_loss_by_hand(offline: SessionBatch) -> None:
+    reward = torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    ret = discounted_returns(reward, mask, 0.9)
+    assert torch.allclose(ret, torch.tensor([[1.9, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]]))
+    _, agent, _ = _nets()
+    batch = offline.select(np.arange(4)).with_qd(0.5 * offline.select(np.arange(4)).mask.float())
+    nll = agent.step_nll(batch.tokens, batch.target_tokens)
+    m = batch.mask.float()
+    want = (discounted_returns(0.5 * batch.reward, m, 0.9) * nll * m).sum() / m.sum()
+    assert torch.allclose(agent_loss(agent, batch, 0.9), want)
+
+
+# --------------------------------------------------------------------------------------------------- rollouts, q_D
+
+
+def test_generated_sessions_and_q_d(offline: SessionBatch) -> None:
+    user, agent, disc = _nets()
+    gen = torch.Generator().manual_seed(5)
+    sessions, sim = generate_sessions(agent, user, 40, 6, 10, gen, record_states=True)
+    lengths = sessions.lengths
+    assert (lengths >= 1).all() and (lengths <= 6).all()
+    assert (sessions.tokens[:, 0] == GO).all()
+    for b in range(40):
+        lst = sessions.lists[b, : int(lengths[b])]
+        assert (lst[:, -1] == EOS).all()
+        assert all(len(set(row[:-1].tolist())) == 10 for row in lst)  # A never repeats an item
+        ends = sessions.target_tokens[b, int(lengths[b]) - 1]
+        assert ends == EOS or lengths[b] == 6  # the session ends at EOS or at the cap
+        assert (sessions.target_tokens[b, : int(lengths[b]) - 1] != EOS).all()
+
+    qd = q_d_scores(disc, agent, user, sessions, sim, 3, 6, 10, gen)
+    final = discriminator_probs(disc, sessions)
+    rows = torch.arange(40)
+    # q_D at the terminal step is D's score of the completed session (Eq. 6, t = T).
+    assert torch.allclose(qd[rows, lengths - 1], final)
+    assert ((qd > 0) & (qd < 1))[sessions.mask].all()
+    assert (qd[~sessions.mask] == 0).all()
+    # A discriminator that outputs logit 0 everywhere gives q_D = 1/2 at every step, rollouts included.
+    flat = Discriminator(initial_embeddings(50, 8, torch.Generator().manual_seed(0)), 12, 1)
+    with torch.no_grad():
+        flat.pref_proj.weight.zero_()
+        flat.pref_proj.bias.zero_()
+        flat.cand_proj.weight.zero_()
+        flat.cand_proj.bias.zero_()
+    assert torch.allclose(q_d_scores(flat, agent, user, sessions, sim, 2, 6, 10, gen)[sessions.mask], torch.tensor(0.5))
+    with pytest.raises(ValueError, match="record_states"):
+        plain, plain_sim = generate_sessions(agent, user, 4, 6, 10, gen)
+        q_d_scores(disc, agent, user, plain, plain_sim, 2, 6, 10, gen)
+
+
+def test_rollouts_continue_the_prefix(offline: SessionBatch) -> None:
+    user, agent, _ = _nets()
+    gen = torch.Generator().manual_seed(2)
+    base, _ = generate_sessions(agent, user, 6, 7, 10, gen)
+    cont, _ = generate_sessions(agent, user, 6, 5, 10, gen)
+    b = torch.tensor([0, 1, 2, 3, 4, 5])
+    t = torch.tensor([0, 0, 1, 0, 2, 1]).clamp(max=base.lengths - 1)
+    full = _splice(base, b, t, cont, 7)
+    for r in range(6):
+        n = int(t[r]) + 1
+        assert torch.equal(full.tokens[r, :n], base.tokens[b[r], :n])
+        assert torch.equal(full.lists[r, :n], base.lists[b[r], :n])
+        assert torch.equal(full.target[r, :n], base.target[b[r], :n])
+        m = int(cont.lengths[r])
+        steps = min(m, 7 - n)
+        assert torch.equal(full.tokens[r, n : n + steps], cont.tokens[r, :steps])
+        assert int(full.lengths[r]) == n + steps
+
+
+# ----------------------------------------------------------------------------------------------- learner surface
+
+
+@pytest.fixture(scope="module")
+def trained(logs: SessionLogs) -> IRecGAN:
+    return IRecGAN(logs, method="IRecGAN", seed=11, **TINY).learn()
+
+
+def test_learn_schedule_and_curves(trained: IRecGAN, logs: SessionLogs) -> None:
+    assert trained.pretrained and trained.rounds_done == 1
+    nets = [row["net"] for row in trained.curves]
+    # pre-training 2 A + 2 U + 1 D epochs; round: 2 blocks x (1 g-step + q_D-weighted U + MLE U) + 1 D epoch
+    assert nets.count("agent") == 2 + 2 and nets.count("user") == 2 + 2 and nets.count("user_adv") == 2
+    assert nets.count("disc") == 1 + 1 and nets.count("generated") == 2
+    gen_rows = [row for row in trained.curves if row["net"] == "generated"]
+    assert all(row["n"] == trained.n_generated_per_step == round(0.25 * trained.n_offline) for row in gen_rows)
+    assert all(0.0 < row["mean_qd"] < 1.0 for row in gen_rows)
+    assert trained.max_len == 2 * int(trained.offline.lengths.float().mean())
+
+
+def test_predict_single_batched_and_online_evaluation(trained: IRecGAN, mdp: SyntheticMDP) -> None:
+    env = SyntheticMDPVectorEnv(num_envs=5)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(np.tile(np.arange(10), (5, 1)))
+    slates, state = trained.predict(obs)
+    assert state is None and slates.shape == (5, 10) and slates.dtype == np.int64
+    assert all(len(set(s)) == 10 for s in slates.tolist()) and ((slates >= 0) & (slates < 50)).all()
+    single = {"history": obs["history"][0], "length": obs["length"][0]}
+    one, _ = trained.predict(single, deterministic=True)
+    assert one.shape == (10,)
+    assert one.tolist() == trained.predict(single, deterministic=True)[0].tolist()
+    for name in ("IRecGAN", "LSTMD"):  # agent and user deployment through the same entry points
+        model = trained.branch(name)
+        ev = evaluate_online(model, 20, seed=1, mdp=mdp)  # SB3-style predict path
+        assert ev.n_nonzero == 20 and ev.coverage.shape == (10,)
+        a = model.evaluate(20, seed=4)  # as_policy path: noise from the evaluation seed
+        b = model.evaluate(20, seed=4)
+        assert np.array_equal(a.coverage, b.coverage) and a.reward_nonzero == b.reward_nonzero
+    with pytest.raises(ValueError):
+        trained.predict({"history": np.full((2, 40), 60), "length": np.array([3, 3])})
+
+
+def test_methods_share_training_modes_and_skip_what_they_lack(logs: SessionLogs) -> None:
+    assert {m: s.deploy for m, s in METHODS.items()} == {
+        "IRecGAN": "agent", "LSTMD": "user", "PGU": "agent", "PG": "agent", "LSTM": "user",
+    }  # fmt: skip
+    base = IRecGAN(logs, method="PG", seed=2, **TINY).pretrain()
+    disc_before = [p.clone() for p in base.disc.parameters()]
+    pg = base.branch("PG").learn(1)
+    pgu = base.branch("PGU").learn(1)
+    for model in (pg, pgu):  # no discriminator in these modes: D is never updated, U gets no weighted epoch
+        assert all(torch.equal(a, b) for a, b in zip(disc_before, model.disc.parameters(), strict=True))
+        assert not any(row["net"] == "user_adv" for row in model.curves)
+    assert not any(row["net"] == "generated" for row in pg.curves)
+    assert any(row["net"] == "generated" for row in pgu.curves)
+    lstm = pg.branch("LSTM")
+    assert lstm.deployed is lstm.user and pg.deployed is pg.agent
+    with pytest.raises(ValueError, match="mode"):
+        pg.branch("IRecGAN")
+    with pytest.raises(ValueError, match="unknown method"):
+        IRecGAN(logs, method="DQN")
+
+
+def test_save_load_round_trip(trained: IRecGAN, logs: SessionLogs, tmp_path: Path) -> None:
+    path = tmp_path / "irecgan.pt"
+    trained.save(path)
+    loaded = IRecGAN.load(path)
+    assert repr(loaded) == repr(trained) and loaded.curves == trained.curves
+    assert all(torch.equal(a, b) for a, b in zip(_params(trained), _params(loaded), strict=True))
+    obs = {"history": np.array([[4, 9] + [50] * 38]), "length": np.array([2])}
+    assert np.array_equal(trained.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    # Optimiser and RNG states travel too: one more round from the copy equals one more round from the original.
+    again = IRecGAN.load(path, logs=logs).learn(1)
+    original = trained.branch("IRecGAN").learn(1)
+    assert all(torch.equal(a, b) for a, b in zip(_params(again), _params(original), strict=True))
+    with pytest.raises(RuntimeError, match="logs"):
+        IRecGAN.load(path).learn(1)
+
+
+def test_same_seed_same_result_other_seed_differs(logs: SessionLogs) -> None:
+    cfg = {**TINY, "pretrain_agent_epochs": 1, "pretrain_user_epochs": 1}
+    runs = [IRecGAN(logs, seed=s, **cfg).learn() for s in (7, 7, 8)]
+    a, b, c = (_params(m) for m in runs)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    assert runs[0].curves == runs[1].curves
+    obs = {"history": np.full((3, 40), 50), "length": np.zeros(3, dtype=np.int64)}
+    assert np.array_equal(runs[0].predict(obs)[0], runs[1].predict(obs)[0])
+
+
+def test_config_validation_and_cpu_yaml(logs: SessionLogs) -> None:
+    with pytest.raises(ValueError, match="unknown IRecGAN hyperparameters"):
+        IRecGAN(logs, hidden=3)
+    with pytest.raises(ValueError, match="gamma"):
+        IRecGANConfig(gamma=0.0)
+    with pytest.raises(ValueError, match="n_items"):
+        IRecGAN(None)
+    yaml = pytest.importorskip("yaml")
+    blocks = yaml.safe_load((REPO / "agents" / "irecgan.yml").read_text())
+    defaults = IRecGANConfig()
+    assert IRecGANConfig.from_dict(blocks["default"]) == defaults
+    assert IRecGANConfig.from_dict(blocks["SyntheticMDP-v0"]) == IRecGANConfig.from_dict(CPU_CONFIG)
+
+
+# -------------------------------------------------------------------------------------------------- CLI, example
+
+
+def _tiny_set_args() -> list[str]:
+    out: list[str] = []
+    for key, value in {**TINY, "eval_sessions": 10}.items():
+        out += ["--set", f"{key}={value}"]
+    return out
+
+
+def test_cli_experiment_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from recsim_gym.cli import main
+
+    out = tmp_path / "run"
+    argv = ["irecgan-experiment", "--sessions", "24", "--seeds", "1", "--eval-sessions", "15", "--quiet", "--curves"]
+    argv += ["--out", str(out), *_tiny_set_args()]
+    assert main(argv) == 0
+    data = json.loads((out / "results.json").read_text())
+    methods = sorted(r["method"] for r in data["runs"])
+    assert methods == sorted(["logging", "LSTM", "LSTMD", "PG", "PGU", "IRecGAN"])
+    assert all(len(r["coverage"]) == 10 and r["eval_sessions"] >= 15 for r in data["runs"])
+    assert (out / "figure2.png").stat().st_size > 0 and len(list((out / "curves").glob("*.png"))) == 3
+    assert "IRecGAN" in (out / "results.md").read_text() and "coverage@7" in (out / "results.md").read_text()
+    report = ["irecgan-experiment", "--report-only", "--out", str(out), "--sessions", "24", "--eval-sessions", "15"]
+    assert main([*report, "--seeds", "1", *_tiny_set_args()]) == 0
+    assert "cells with results: [('mix', 24)]" in capsys.readouterr().out
+    # Rerunning skips what is done; another configuration in the same folder is refused.
+    assert main(argv) == 0 and "skip mix-24 seed 0" in capsys.readouterr().out
+    assert main([*argv, "--set", "hidden_size=13"]) == 2
+    assert main(["irecgan-experiment", "--set", "nope=1", "--out", str(out)]) == 2
+    assert "unknown IRecGAN hyperparameters" in capsys.readouterr().err
+
+
+def test_example_script_tiny(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "irecgan_synthetic.py"), "--tiny", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "IRecGAN" in proc.stdout and (tmp_path / "figure2.png").exists()
