@@ -30,15 +30,6 @@ N_ITEMS = 30
 K = 5
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a small shared CPU, torch's OpenMP threads waiting for each other make every small op ~20x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def pw_model():
     return random_user_model(N_ITEMS, "pw", seed=0)

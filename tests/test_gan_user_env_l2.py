@@ -61,7 +61,8 @@ def test_batched_slot_equals_single_env(inner):
     venv = GANUserVectorEnv(num_envs=3, user_model=model, slate_size=4, horizon=12, burn_in=3)
     obs_b, _ = venv.reset(seed=10)
     singles = [make(model) for _ in range(3)]
-    obs_s = [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
+    for i, env in enumerate(singles):
+        env.reset(seed=10 + i)
     rng = np.random.default_rng(1)
     for _ in range(10):
         actions = np.stack([rng.permutation(N_ITEMS)[:4] for _ in range(3)]).astype(np.int64)

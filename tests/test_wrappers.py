@@ -7,7 +7,6 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium import spaces
 
 import recsim_gym  # noqa: F401  (registers the ids)
@@ -16,15 +15,6 @@ from recsim_gym.wrappers import ScoreSlate, SequentialSlate
 
 N_ITEMS = 30
 K = 5
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a small shared CPU, torch's OpenMP threads waiting for each other make every small op ~20x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
