@@ -554,3 +554,16 @@ def test_ppo_on_batched_env_through_adapter(pw_model):
     assert model.num_timesteps == 512
     mean, _ = evaluate_policy(model, venv, n_eval_episodes=16)
     assert np.isfinite(mean)
+
+
+def test_cpu_elu_matches_torch_and_the_numpy_path():
+    """The batched CPU ELU (numpy expm1) equals torch's ELU to rounding and the single env's formula exactly."""
+    x = torch.randn(257, 64, generator=torch.Generator().manual_seed(0)) * 3
+    x[0, :4] = torch.tensor([0.0, -0.0, 1e-8, -1e-8])
+    ref = torch.nn.functional.elu(x)
+    xn = x.numpy().copy()
+    out = gu._elu_(x.clone())
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))))
+    leaf = x.clone().requires_grad_(True)
+    assert torch.allclose(gu._elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
