@@ -526,10 +526,10 @@ class _TorchModel:
 def _elu_(x: torch.Tensor) -> torch.Tensor:
     """In-place ELU of an activation buffer that belongs to the caller (no autograd).
 
-    On CPU the exponential runs through numpy: ``max(x, expm1(min(x, 0)))`` is the ELU (``expm1(x) >= x``) and
-    numpy's SIMD ``expm1`` is 2-3x faster than torch's ELU kernel here, where the two ELUs were about a third of a batched
-    step at B = 1,024 (BENCHMARKS.md). It is also the formula of the single env's numpy path (:class:`_NumpyPW`),
-    so both paths round the same way. Elsewhere torch's in-place ELU.
+    On CPU the exponential runs through numpy: ``max(x, expm1(min(x, 0)))`` is the ELU (``expm1(x) >= x``), and
+    numpy's SIMD ``expm1`` is 2-3x faster than torch's ELU kernel here, where the two ELUs were about a third of a
+    batched step at B = 1,024 (BENCHMARKS.md). It is also the formula of the single env's numpy path
+    (:class:`_NumpyPW`), so both paths round the same way. Elsewhere torch's in-place ELU.
     """
     if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
         return F.elu(x, inplace=True)
