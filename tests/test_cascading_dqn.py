@@ -77,6 +77,25 @@ def test_cascade_is_greedy_per_position(user_model):
         assert torch.allclose(q_net.cascade_values(obs_t, slate)[:, -1], value, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [1, 7, 300])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_relu_scores_cached_path_equals_the_autograd_block(rows, per_row):
+    """The no-gradient CPU path (row blocks in a reused buffer) gives the block formula q^T relu(pre + cand)."""
+    from recsim_gym.agents.cascading_dqn.policies import relu_scores
+
+    g = torch.Generator().manual_seed(rows)
+    n, width = 2_000, 16  # 300 rows x 2,000 entries x 16 > the cached block: several blocks, a short last one
+    pre, q = torch.randn(rows, width, generator=g), torch.randn(width, generator=g)
+    cand = torch.randn(*((rows,) if per_row else ()), n, width, generator=g)
+    expected = torch.relu(pre.unsqueeze(1) + cand) @ q
+    with torch.no_grad():
+        fast = relu_scores(pre, cand, q)
+    assert fast.shape == (rows, n)
+    assert torch.allclose(fast, expected, atol=1e-5)
+    with_grad = relu_scores(pre.requires_grad_(), cand, q)
+    assert with_grad.requires_grad and torch.allclose(with_grad, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("algo", [CascadingDQN, AdditiveDQN])
 def test_no_duplicates_and_candidates_respected(user_model, algo):
     """Greedy and exploring slates never repeat an item nor show a clicked (non-candidate) item."""

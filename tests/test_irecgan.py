@@ -209,6 +209,31 @@ def test_reward_head_loss_decreases_and_weighting(offline: SessionBatch) -> None
     assert math.isclose(float(half), 0.5 * float(full), rel_tol=1e-5) and float(zero) == 0.0
 
 
+@pytest.mark.parametrize("vocab", [20, 200])  # 20 <= listed slots: vocabulary projection; 200 >: listed items only
+def test_discriminator_and_click_head_equal_their_definitions(vocab: int) -> None:
+    """D's logit and U's list logits equal the per-slot formulas of the docstrings (projection of each listed item)."""
+    from recsim_gym.agents.irecgan.networks import _masked_list_logits
+
+    torch.manual_seed(vocab)
+    emb = torch.randn(vocab, 6)
+    disc, user = Discriminator(emb, 8, 1), UserModel(emb, 8, 1)
+    tokens, lists = torch.randint(0, vocab, (3, 4)), torch.randint(0, vocab, (3, 4, 5))
+    lists[0, 3] = PAD  # a padded step: no valid slot
+    lists[1, :, 4] = PAD  # a padded slot
+    target, mask = torch.randint(0, 4, (3, 4)), torch.ones(3, 4, dtype=torch.bool)
+    mask[0, 3] = False
+    out, _ = disc.encoder(tokens)
+    pref, cand = disc.pref_proj(out), disc.cand_proj(disc.encoder.embed(lists))  # (B, T, D), (B, T, W, D)
+    att = _masked_list_logits((pref.unsqueeze(-2) * cand).sum(-1) / disc.temperature, lists).softmax(-1)
+    soft_item = (att.unsqueeze(-1) * cand).sum(-2)
+    clicked = cand[torch.arange(3)[:, None], torch.arange(4)[None, :], target]
+    term = (soft_item * clicked).sum(-1) * mask
+    torch.testing.assert_close(disc(tokens, lists, target, mask), term.sum(1) / mask.sum(1), atol=1e-5, rtol=1e-5)
+    out, _ = user.encoder(tokens)
+    expected = _masked_list_logits((user.click_proj(out).unsqueeze(-2) * user.encoder.embed(lists)).mean(-1), lists)
+    torch.testing.assert_close(user.list_logits(out, lists), expected)
+
+
 def test_discounted_returns_and_agent_loss_by_hand(offline: SessionBatch) -> None:
     reward = torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])

@@ -97,6 +97,33 @@ def test_incremental_state_equals_batch_encoding(encoder):
         torch.testing.assert_close(tables[torch.arange(19), last].sum(0), model.encode(hist)[1], atol=1e-5, rtol=1e-5)
 
 
+def test_pw_encode_and_its_gradients_match_the_definition():
+    """PW encoding s = sum_l sum_j w_j[l-1] E_j[c_{t-l}] (padding skipped), values and gradients, vs a plain loop."""
+    from recsim_gym.user_models.encoders import PositionWeightEncoder
+
+    torch.manual_seed(2)
+    enc = PositionWeightEncoder(n_items=12, hidden=5, n_weights=3, band=6, init_std=0.5)
+    with torch.no_grad():
+        enc.position_weights.normal_()
+    hist = torch.tensor([[4, 0, 11, -1, -1, -1, -1], [-1] * 7, [1, 2, 3, 4, 5, 6, 7]])  # longer than the 5 lags
+    fast = enc.encode(hist)
+    fast.square().sum().backward()
+    grads = [p.grad.clone() for p in (enc.tables, enc.position_weights)]
+    enc.zero_grad()
+    slow = torch.stack([
+        sum(
+            (enc.position_weights[j, lag] * enc.tables[int(item), j] for lag, item in enumerate(row[:5]) if item >= 0
+             for j in range(3)),
+            torch.zeros(5),
+        )
+        for row in hist
+    ])  # fmt: skip
+    slow.square().sum().backward()
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    for got, want in zip(grads, (enc.tables.grad, enc.position_weights.grad), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_fitted_model_recovers_a_known_user():
     rng = np.random.default_rng(5)
     true_u = rng.normal(0, 1.5, size=40)

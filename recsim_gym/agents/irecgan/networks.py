@@ -150,7 +150,7 @@ class UserModel(nn.Module):
     def list_logits(self, out: torch.Tensor, lists: torch.Tensor) -> torch.Tensor:
         """Click logits over each list: ``out`` ``(..., H)``, ``lists`` ``(..., W)`` -> ``(..., W)``, PAD at -inf."""
         pref = self.click_proj(out)
-        logits = (pref.unsqueeze(-2) * self.encoder.embed(lists)).mean(-1)
+        logits = (self.encoder.embed(lists) @ pref.unsqueeze(-1)).squeeze(-1) / self.encoder.embed_dim  # mean over E
         return _masked_list_logits(logits, lists)
 
     def item_logits(self, out: torch.Tensor) -> torch.Tensor:
@@ -244,10 +244,17 @@ class Discriminator(nn.Module):
         """Session logits ``(B,)`` (``D = sigmoid``); ``purchase`` ``(B, T)`` enables the purchase weights."""
         out, _ = self.encoder(tokens)
         p = self.pref_proj(out)  # (B, T, D)
-        cand = self.cand_proj(self.encoder.embed(lists))  # (B, T, W, D)
-        att = _masked_list_logits((p.unsqueeze(-2) * cand).sum(-1) / self.temperature, lists).softmax(-1)
-        soft_item = (att.unsqueeze(-1) * cand).sum(-2)
-        clicked = cand.gather(-2, target[..., None, None].expand(-1, -1, 1, cand.shape[-1])).squeeze(-2)
+        clicked_tokens = lists.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        if self.encoder.embed.num_embeddings <= lists.numel():
+            # W_u e_i for the whole vocabulary, then looked up: the same u_i as projecting every listed embedding,
+            # at V rather than B * T * W projections (q_D scores thousands of rollouts per round).
+            table = self.cand_proj(self.encoder.embed.weight)  # (V, D)
+            cand, clicked = F.embedding(lists, table), F.embedding(clicked_tokens, table)
+        else:  # a large vocabulary and few listed slots: project only what is listed
+            cand = self.cand_proj(self.encoder.embed(lists))
+            clicked = self.cand_proj(self.encoder.embed(clicked_tokens))
+        att = _masked_list_logits((cand @ p.unsqueeze(-1)).squeeze(-1) / self.temperature, lists).softmax(-1)
+        soft_item = (att.unsqueeze(-2) @ cand).squeeze(-2)  # (B, T, D)
         term = (soft_item * clicked).sum(-1)
         if purchase is not None:
             term = term * (self.purchase_weight * purchase + self.purchase_bias)
