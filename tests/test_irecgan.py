@@ -419,6 +419,20 @@ def _tiny_set_args() -> list[str]:
     return out
 
 
+def test_results_table_shows_sd_only_over_several_seeds() -> None:
+    from recsim_gym.agents.irecgan.experiment import markdown_table, summarize
+
+    def run(seed: int, sessions: int, cov: float) -> dict[str, Any]:
+        return dict(logging="mix", sessions=sessions, method="PG", seed=seed, coverage=[cov] * 10,
+                    reward_nonzero=3.0 + cov, reward_all=2.0 + cov)  # fmt: skip
+
+    table = markdown_table(summarize([run(0, 200, 0.2), run(1, 200, 0.4), run(0, 10_000, 0.3)]))
+    two, one = table.splitlines()[2:]
+    assert two.startswith("| mix | 200 | PG | 0.300 ± 0.141 |") and two.endswith("| 2 |")
+    assert one.startswith("| mix | 10,000 | PG | 0.300 | 0.300 |") and "±" not in one
+    assert one.endswith("| 3.30 | 2.30 | 1 |")
+
+
 def test_cli_experiment_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from recsim_gym.cli import main
 

@@ -286,8 +286,14 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _mean_sd(mean: float, sd: float, n_seeds: int, fmt: str) -> str:
+    """``mean ± sd``; one seed has no spread, so the value alone (a "± 0" would read like a measured sd)."""
+    return f"{mean:{fmt}} ± {sd:{fmt}}" if n_seeds > 1 else f"{mean:{fmt}}"
+
+
 def markdown_table(summary: Sequence[Mapping[str, Any]], rs: Iterable[int] = (1, 2, 3, 5, 10)) -> str:
-    """A Markdown table of :func:`summarize` output (mean ± sd over seeds) with coverage at the cut-offs ``rs``."""
+    """A Markdown table of :func:`summarize` output (mean ± sd over seeds; the value alone for a single seed) with
+    coverage at the cut-offs ``rs``."""
     rs = list(rs)
     head = (
         ["logging", "sessions", "method"]
@@ -296,12 +302,13 @@ def markdown_table(summary: Sequence[Mapping[str, Any]], rs: Iterable[int] = (1,
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary:
+        n = len(s["seeds"])
         cells = [s["logging"], f"{s['sessions']:,}", s["method"]]
-        cells += [f"{s['coverage_mean'][r - 1]:.3f} ± {s['coverage_sd'][r - 1]:.3f}" for r in rs]
+        cells += [_mean_sd(s["coverage_mean"][r - 1], s["coverage_sd"][r - 1], n, ".3f") for r in rs]
         cells += [
-            f"{s['reward_nonzero_mean']:.2f} ± {s['reward_nonzero_sd']:.2f}",
-            f"{s['reward_all_mean']:.2f} ± {s['reward_all_sd']:.2f}",
-            str(len(s["seeds"])),
+            _mean_sd(s["reward_nonzero_mean"], s["reward_nonzero_sd"], n, ".2f"),
+            _mean_sd(s["reward_all_mean"], s["reward_all_sd"], n, ".2f"),
+            str(n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
