@@ -15,8 +15,8 @@ when the env samples candidates), ``k`` slate size, ``d`` embedding width, ``l``
 
 Both networks evaluate a whole position in one pass: ``L_j [s; f_prefix; f_a] = L_j^s s + L_j^p f_prefix + L_j^a f_a``,
 so the state and prefix terms are computed once per observation and the candidate term once per entry; only the
-``(B, n, l)`` sum, its ReLU and the product with ``q_j`` grow with ``n`` (:func:`relu_scores`: row by row in one
-cached buffer when no gradient flows on CPU, in row chunks of bounded size otherwise).
+``(B, n, l)`` sum, its ReLU and the product with ``q_j`` grow with ``n`` (:func:`relu_scores`: a few rows at a time in
+one cached buffer when no gradient flows on CPU, in row chunks of bounded size otherwise).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "CascadingQPolicy",
     "SlateQPolicy",
     "SlateStateEncoder",
+    "relu_scores",
     "slate_layout",
 ]
 
