@@ -1,7 +1,8 @@
 """Train the cascading DQN (Chen et al. 2019, §5) on a recsim_gym env and evaluate it.
 
 * ``GANUser-*``: trains on the train-users user model, evaluates on the held-out model against GAN-Greedy (the paper's
-  §6.2 protocol) and reports the cascade consistency of the paper's Figure 5.
+  §6.2 protocol) and reports the cascade consistency of the paper's Figure 5. Where the yml gives ``select_best``
+  (Yelp), the kept weights are those that scored best on the train-users model during learning.
 * ``SyntheticMDP-v0``: trains with the hidden state observed and reports the return as a fraction of the oracle's
   exact expected return.
 
@@ -26,6 +27,7 @@ import recsim_gym  # noqa: F401  (registers the env ids)
 from recsim_gym.agents.baselines import GreedyUserModel, RandomSlate
 from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env
 from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
+from recsim_gym.agents.selection import selection_from_hyperparams
 from recsim_gym.evaluation import evaluate
 
 
@@ -75,12 +77,16 @@ def main(args: Args) -> dict[str, object]:
     out.mkdir(parents=True, exist_ok=True)
 
     venv = make_slate_vec_env(args.env, n_envs, args.seed, env_kwargs)
+    # the yml's select_best (Yelp): keep the weights that score best on the train-users model during learning
+    select = selection_from_hyperparams(hp, args.env, env_kwargs, log=print)
     model = CascadingDQN(policy, venv, seed=args.seed, **hp)
     start = time.perf_counter()
-    model.learn(timesteps)
+    model.learn(timesteps, callback=select)
     train_s = time.perf_counter() - start
     model.save(out / "model")
     report: dict[str, object] = {"env": args.env, "timesteps": timesteps, "n_envs": n_envs, "train_wall_s": train_s}
+    if select is not None:
+        report["selection"] = select.report()
 
     if synthetic:
         from recsim_gym.synthetic.oracle import oracle_expected_return

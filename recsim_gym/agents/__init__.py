@@ -19,6 +19,7 @@ _EXPORTS = {
     "ClickReward": "recsim_gym.agents.baselines",
     "ClickRewardVector": "recsim_gym.agents.baselines",
     "cascade_consistency": "recsim_gym.agents.consistency",
+    "SelectBestOnTrainModel": "recsim_gym.agents.selection",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,6 +6,10 @@ on the model fitted on the held-out test users (``user_model="heldout"``). Learn
 ``--seeds`` seeds; the table gives, for them, the mean over seeds with a 95% t-interval over seeds, and for the
 non-learning policies the mean with a 95% interval over evaluation episodes.
 
+Where a yml entry gives ``select_best`` (the Yelp entries of CDQN, GDQN, RWD1 and PPO), a learner keeps the weights
+that scored best on the **train-users** model during learning (:mod:`recsim_gym.agents.selection`); the held-out
+model is never consulted before the final evaluation. ``results.json`` records every score and the kept checkpoint.
+
 Policy names: ``random``, ``popularity``, ``greedy`` (GAN-Greedy), ``cdqn`` (GAN-CDQN), ``gdqn`` (GAN-GDQN, additive),
 ``rwd1`` (GAN-RWD1: cascading DQN on the +1/-1 click reward), ``ppo`` (SB3 PPO, MultiDiscrete), ``maskable_ppo`` and
 ``dqn`` (SB3 on :class:`~recsim_gym.wrappers.SequentialSlate`). Hyperparameters come from ``agents/<algo>.yml``.
@@ -85,8 +89,14 @@ def train_policy(
     verbose: int = 0,
     progress_bar: bool = False,
     overrides: dict[str, Any] | None = None,
+    log: Any = None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[Any, float]:
     """Train policy ``name`` on the train-users model of ``env_id``; returns (evaluable policy, wall seconds).
+
+    Where the yml gives ``select_best`` (see :mod:`recsim_gym.agents.selection`), the returned policy holds the
+    weights that scored best on the training env during learning, by the learner's own objective (reward per step;
+    CTR for ``rwd1``, which trains on the click reward); the wall time includes the scoring.
 
     Args:
         name: one of :data:`LEARNED`.
@@ -98,9 +108,12 @@ def train_policy(
         extra_env_kwargs: more env arguments (e.g. ``num_candidates``).
         verbose, progress_bar: passed to SB3.
         overrides: hyperparameters replacing the yml's (e.g. tiny budgets for smoke runs).
+        log: called with a line per checkpoint score (``None``: silent).
+        info: if given, receives ``info["selection"]`` (the checkpoint scores and the kept one) when selecting.
     """
     from recsim_gym.agents.baselines import ClickReward, ClickRewardVector
     from recsim_gym.agents.cascading_dqn.cascading_dqn import AdditiveDQN, CascadingDQN, make_slate_vec_env
+    from recsim_gym.agents.selection import selection_from_hyperparams
     from recsim_gym.evaluation import SequentialSlatePolicy
 
     yml = POLICIES[name][1]
@@ -114,6 +127,14 @@ def train_policy(
     env_kwargs.setdefault("slate_size", slate_size)
     if env_id.startswith("GANUser"):
         env_kwargs.setdefault("user_model", "train")
+    select = selection_from_hyperparams(hp, env_id, env_kwargs, "ctr" if name == "rwd1" else "reward_per_step", log)
+    if select is not None and name in ("maskable_ppo", "dqn"):
+        raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
+
+    def _record() -> None:
+        if select is not None and info is not None:
+            info["selection"] = select.report()
+
     start = time.perf_counter()
     if name in ("cdqn", "rwd1", "gdqn"):
         venv = make_slate_vec_env(
@@ -126,14 +147,16 @@ def train_policy(
         )
         cls = AdditiveDQN if name == "gdqn" else CascadingDQN
         model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, progress_bar=progress_bar)
+        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
+        _record()
         return model, time.perf_counter() - start
     if name == "ppo":
         from stable_baselines3 import PPO
 
         venv = make_slate_vec_env(env_id, n_envs, seed, env_kwargs)
         model = PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, progress_bar=progress_bar)
+        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
+        _record()
         return model, time.perf_counter() - start
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
@@ -230,6 +253,7 @@ def compare(
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
     rows, per_user, train_times = [], {}, {}
+    selections: dict[str, list[dict[str, Any]]] = {}
     for name in policies:
         label, yml = POLICIES[name]
         results, times = [], []
@@ -238,8 +262,16 @@ def compare(
                 base_kwargs = {**eval_kwargs, "user_model": train_user_model} if gan else dict(eval_kwargs)
                 pol, wall = _baseline(name, env_id, slate_size, base_kwargs, s), 0.0
             else:
-                pol, wall = train_policy(name, env_id, slate_size, s, timesteps, device, train_extra)
+                info: dict[str, Any] = {}
+                pol, wall = train_policy(name, env_id, slate_size, s, timesteps, device, train_extra, info=info)
                 times.append(wall)
+                if "selection" in info:
+                    selections.setdefault(name, []).append(info["selection"])
+                    sel = info["selection"]
+                    log(
+                        f"{env_id} k={slate_size} {name} seed={s}: kept the checkpoint at {sel['best_timesteps']:,} "
+                        f"transitions (train-model {sel['metric']} {sel['best_score']:.4f})"
+                    )
             res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, eval_kwargs)
             results.append(res)
             summ = res.summary()
@@ -265,7 +297,13 @@ def compare(
         if times:
             train_times[name] = times
         if outdir is not None:  # after every policy, so an interrupted comparison keeps what it finished
-            partial = {"env_id": env_id, "slate_size": slate_size, "rows": rows, "train_wall_s": train_times}
+            partial = {
+                "env_id": env_id,
+                "slate_size": slate_size,
+                "rows": rows,
+                "train_wall_s": train_times,
+                "selection": selections,
+            }
             (outdir / "partial.json").write_text(json.dumps(partial, indent=2))
     table = markdown_table(rows, slate_size)
     report = {
@@ -278,6 +316,7 @@ def compare(
         "eval_env_kwargs": {k: v for k, v in eval_kwargs.items() if isinstance(v, (str, int, float))},
         "rows": rows,
         "train_wall_s": train_times,
+        "selection": selections,
         "table": table,
         "torch_threads": torch.get_num_threads(),
     }
@@ -356,6 +395,7 @@ def benchmark_training(
     hp.pop("n_timesteps", None)
     n_envs = int(hp.pop("n_envs", 64))
     hp.pop("policy", None)
+    hp.pop("select_best", None)  # scoring checkpoints is not experience collection; time the learner alone
     env_kwargs = {**(hp.pop("env_kwargs", None) or {}), "slate_size": slate_size}
     if env_id.startswith("GANUser"):
         env_kwargs["user_model"] = "train"
