@@ -305,3 +305,11 @@ def test_trains_and_predicts_on_cuda(user_model):
     env = GANUserVectorEnv(num_envs=8, user_model=user_model, slate_size=K, horizon=10)
     obs, _ = env.reset(seed=0)
     _assert_valid(model.predict(obs, deterministic=True)[0], obs["candidate_mask"] > 0)
+
+
+def test_constructor_leaves_the_callers_policy_kwargs_alone(user_model):
+    """The shared embedding fills in widths on the algorithm's own copy, not in a dict the caller may reuse."""
+    kwargs = {"hidden": 16}
+    model = CascadingDQN("MultiInputPolicy", _vec(user_model), seed=0, policy_kwargs=kwargs, **TINY)
+    assert kwargs == {"hidden": 16}
+    assert {"state_dim", "item_dim", "n_weights"} <= set(model.policy_kwargs)

@@ -223,7 +223,7 @@ class CascadingDQN(OffPolicyAlgorithm):
             gradient_steps,
             action_noise=None,
             replay_buffer_class=DictReplayBuffer,
-            policy_kwargs=policy_kwargs,
+            policy_kwargs=dict(policy_kwargs or {}),  # a copy: _setup_model fills in widths
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             verbose=verbose,
