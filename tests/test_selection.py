@@ -85,3 +85,41 @@ def test_selection_from_hyperparams_pops_the_entry(tiny):
     assert (cb.eval_freq, cb.start, cb.n_users, cb.metric) == (500, 1000, 20, "ctr")
     assert selection_from_hyperparams({"gamma": 0.5}, ENV, tiny) is None
     assert selection_from_hyperparams({"select_best": None}, ENV, tiny) is None
+
+
+@pytest.mark.parametrize("select_best", [True, False])
+def test_compare_applies_the_yml_selection_unless_switched_off(tmp_path, monkeypatch, tiny, select_best):
+    """A yml select_best reaches compare's learners (RWD1 by CTR) and results.json; select_best=False drops it."""
+    import json
+
+    import recsim_gym.agents.cascading_dqn.commands as cmd
+
+    hp = {
+        "n_envs": 4,
+        "learning_starts": 40,
+        "batch_size": 16,
+        "policy_kwargs": {"hidden": 8},
+        "select_best": {"eval_freq": 48, "n_users": 4},
+    }
+    monkeypatch.setattr(cmd, "load_hyperparams", lambda algo, env_id, folder=None: dict(hp))
+    report = cmd.compare(
+        ENV,
+        ["cdqn", "rwd1"],
+        3,
+        seeds=1,
+        n_users=4,
+        timesteps=96,
+        out=tmp_path,
+        extra_env_kwargs={"horizon": 8},
+        log=lambda s: None,
+        train_user_model=tiny["user_model"],
+        eval_user_model=random_user_model(n_items=30, seed=5, hidden=(16, 16)),
+        select_best=select_best,
+    )
+    saved = json.loads((tmp_path / "results.json").read_text())
+    if select_best:
+        assert sorted(report["selection"]) == ["cdqn", "rwd1"]
+        assert report["selection"]["rwd1"][0]["metric"] == "ctr"
+        assert [t for t, _ in saved["selection"]["cdqn"][0]["history"]] == [48, 96]
+    else:
+        assert report["selection"] == {} and saved["selection"] == {}

@@ -1,9 +1,10 @@
 """Checkpoint selection on the training user model: an SB3 callback that keeps a learner's best weights.
 
 On GANUser-Yelp-v0 a cascading DQN's reward on the train-users model peaks after 40-80k of its 200k transitions and
-then declines, and its reward on the held-out model follows (BENCHMARKS.md, "Checkpoint selection"). Keeping the
-weights that scored best **on the model the learner trains on** is part of training: it reads nothing of the held-out
-users, so the paper's protocol (train on the train-users model, evaluate on the held-out model) is kept.
+then declines, and its reward on the held-out model follows (BENCHMARKS.md, "Yelp with checkpoint selection on the
+train-users model"). Keeping the weights that scored best **on the model the learner trains on** is part of training:
+it reads nothing of the held-out users, so the paper's protocol (train on the train-users model, evaluate on the
+held-out model) is kept.
 
 The callback works with any SB3 algorithm whose weights live in ``model.policy`` (CascadingDQN, AdditiveDQN, PPO).
 In the yml files it is switched on per env id by a ``select_best`` entry, e.g.

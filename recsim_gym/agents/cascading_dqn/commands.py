@@ -229,11 +229,13 @@ def compare(
     log: Any = print,
     train_user_model: Any = "train",
     eval_user_model: Any = "heldout",
+    select_best: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
 
     ``train_user_model`` / ``eval_user_model`` (GANUser envs) default to the paper's protocol, ``"train"`` and
-    ``"heldout"``; tests pass small random models.
+    ``"heldout"``; tests pass small random models. ``select_best=False`` ignores the yml's ``select_best`` entries
+    (every learner keeps its final weights).
 
     Returns:
         ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
@@ -263,7 +265,17 @@ def compare(
                 pol, wall = _baseline(name, env_id, slate_size, base_kwargs, s), 0.0
             else:
                 info: dict[str, Any] = {}
-                pol, wall = train_policy(name, env_id, slate_size, s, timesteps, device, train_extra, info=info)
+                pol, wall = train_policy(
+                    name,
+                    env_id,
+                    slate_size,
+                    s,
+                    timesteps,
+                    device,
+                    train_extra,
+                    overrides=None if select_best else {"select_best": None},
+                    info=info,
+                )
                 times.append(wall)
                 if "selection" in info:
                     selections.setdefault(name, []).append(info["selection"])
@@ -313,6 +325,7 @@ def compare(
         "n_users": n_users,
         "n_repeats": n_repeats,
         "eval_seed": eval_seed,
+        "select_best": select_best,
         "eval_env_kwargs": {k: v for k, v in eval_kwargs.items() if isinstance(v, (str, int, float))},
         "rows": rows,
         "train_wall_s": train_times,
@@ -447,6 +460,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             timesteps=args.timesteps,
             out=out,
             device=args.device,
+            select_best=not args.no_select_best,
         )
     except FileNotFoundError as err:
         raise CLIError(str(err)) from None
@@ -474,6 +488,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--repeats", type=int, default=1, help="evaluation repeats (independent batches of users)")
     p.add_argument("--timesteps", type=int, default=None, help="override n_timesteps of the yml files")
     p.add_argument("--device", default="cpu", help="torch device of the learners")
+    p.add_argument(
+        "--no-select-best",
+        action="store_true",
+        help="keep each learner's final weights (default: the yml's select_best, checkpoint selection on the "
+        "train-users model, where it is given)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
     p.set_defaults(func=_cmd_compare)
