@@ -465,3 +465,49 @@ def test_example_script_tiny(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "IRecGAN" in proc.stdout and (tmp_path / "figure2.png").exists()
+
+
+def test_run_seed_resumes_from_checkpoints_with_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted run_seed continues from its checkpoints (mid-branch) and gives an uninterrupted run's rows."""
+    from recsim_gym.agents.irecgan.experiment import ResultsFile, run_cell, run_seed
+
+    config = IRecGANConfig.from_dict({**TINY, "n_rounds": 2, "eval_sessions": 10})
+    args = ("mix", 24, 0, config, 15)
+    reference = run_seed(*args)
+
+    calls = {"n": 0}
+    original = IRecGAN._round
+
+    def interrupted(self: IRecGAN) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:  # PG's two rounds are done and evaluated; PGU stops after its first round
+            raise KeyboardInterrupt
+        original(self)
+
+    folder = tmp_path / "ckpt"
+    monkeypatch.setattr(IRecGAN, "_round", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_seed(*args, checkpoint_dir=folder)
+    monkeypatch.setattr(IRecGAN, "_round", original)
+    progress = json.loads((folder / "progress.json").read_text())
+    assert sorted(progress["branches"]) == ["PG"] and (folder / "PGU.pt").exists() and (folder / "base.pt").exists()
+    assert IRecGAN.load(folder / "PGU.pt").rounds_done == 1
+
+    resumed = run_seed(*args, checkpoint_dir=folder)
+    assert resumed["timing"]["resumed"] is True and reference["timing"]["resumed"] is False
+
+    def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
+
+    assert strip(resumed["rows"]) == strip(reference["rows"])
+    # run_cell resumes from <root>/<cell>_seed<seed> and removes the folder once the seed is saved.
+    root = tmp_path / "root"
+    root.mkdir()
+    folder.rename(root / "mix-24_seed0")
+    lines: list[str] = []
+    results = ResultsFile(tmp_path / "results.json", {"config": {}, "n_rounds": 2, "eval_sessions": 15})
+    run_cell([("mix", 24)], [0], config, results, 15, report=lines.append, checkpoint_root=root)
+    assert lines[0].startswith("resume mix-24 seed 0") and not (root / "mix-24_seed0").exists()
+    assert strip(results.data["runs"]) == strip(reference["rows"])

@@ -9,7 +9,8 @@ Examples::
     recsim-gym irecgan-experiment --grid --seeds 3 --out runs/irecgan_grid
 
 Each run writes ``results.json`` (rewritten after every cell and seed; rerunning the same command skips what is
-done), ``results.md`` (the generated table), ``figure2.png`` (one cell) or ``figure2_grid.png`` and, with
+done, and resumes an unfinished seed from ``checkpoints/<cell>_seed<seed>``, saved after pre-training and after every
+adversarial round, with the results an uninterrupted run gives), ``results.md (the generated table), ``figure2.png`` (one cell) or ``figure2_grid.png`` and, with
 ``--curves``, the training curves of every trained branch.
 """
 
@@ -183,6 +184,7 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
             curves_dir=out / "curves" if args.curves else None,
             progress_bar=not args.quiet,
             verbose=args.verbose,
+            checkpoint_root=out / "checkpoints",  # resume inside a (cell, seed) after an interruption
         )
     wanted = {(lg, n) for lg, n in cells}
     rows = [r for r in results.data["runs"] if (r["logging"], r["sessions"]) in wanted and r["seed"] in seeds]

@@ -11,7 +11,11 @@ For one *cell* (logging policy x number of logged sessions) and each seed ``s``:
    ``EVAL_SEED_OFFSET + s`` (the same sessions seed for every method) and record coverage@1..10 and the cumulative
    reward (:func:`~recsim_gym.synthetic.metrics.evaluate_online`, the code's test loop: 1,000 sessions with a click).
 
-Results go to a JSON file, rewritten after every (cell, seed), so a grid run can be interrupted and resumed.
+Results go to a JSON file, rewritten after every (cell, seed), so a grid run can be interrupted and resumed. Within a
+(cell, seed), :func:`run_seed` can also checkpoint the pre-trained model and every branch after each adversarial
+round (``checkpoint_dir``): a rerun continues where the last one stopped and gives the same numbers as an
+uninterrupted run, since the checkpoints hold the random-generator states too. A 10,000-session cell (hours per seed
+on a 2-core machine) can so be finished in pieces.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -85,6 +90,7 @@ def run_seed(
     curves_dir: str | os.PathLike[str] | None = None,
     progress_bar: bool = False,
     verbose: int = 0,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """One seed of one cell: logs, one pre-training, three training branches, six online evaluations.
 
@@ -98,6 +104,9 @@ def run_seed(
         curves_dir: if set, a training-curve PNG per branch is written there.
         progress_bar: tqdm bars.
         verbose: passed to the learner.
+        checkpoint_dir: if set, the pre-trained model, each branch after every round, the finished branches' rows and
+            the seconds spent are kept there, and a call with the same folder resumes from them (same results as
+            one uninterrupted call). The folder is left in place; :func:`run_cell` removes it once the seed is saved.
 
     Returns:
         ``{"rows": [...], "timing": {...}}``: one row per method and one for the logging policy.
@@ -109,14 +118,21 @@ def run_seed(
 
     load_start = _loadavg()
     start = time.perf_counter()
+    ckpt = _Checkpoints(checkpoint_dir, {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)})
     mdp = SyntheticMDP.draw()
     logging_policy = make_policy(logging, mdp)
     logs = generate_logs(logging_policy, n_sessions, seed=seed, count="code")
     eval_seed = EVAL_SEED_OFFSET + seed
-    base = IRecGAN(logs, method="PG", config=config, seed=seed, verbose=verbose)
-    t0 = time.perf_counter()
-    base.pretrain(progress_bar=progress_bar)
-    pretrain_seconds = time.perf_counter() - t0
+    base = ckpt.load("base", logs)
+    if base is None:
+        base = IRecGAN(logs, method="PG", config=config, seed=seed, verbose=verbose)
+        t0 = time.perf_counter()
+        base.pretrain(progress_bar=progress_bar)
+        ckpt.progress["pretrain_seconds"] = time.perf_counter() - t0
+        ckpt.save("base", base, start)
+    elif dataclasses.asdict(base.config) != dataclasses.asdict(config):
+        raise ValueError(f"{checkpoint_dir} holds a model of another configuration; use another folder")
+    pretrain_seconds = float(ckpt.progress["pretrain_seconds"])
     cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
     rows: list[dict[str, Any]] = []
 
@@ -136,11 +152,27 @@ def run_seed(
     ev = evaluate_online(logging_policy, eval_sessions, seed=eval_seed)
     rows.append(row("logging", ev, n_offline=base.n_offline))
     branch_seconds: dict[str, float] = {}
+    total_rounds = base.config.n_rounds if n_rounds is None else int(n_rounds)
     for trained, deployed in _BRANCHES.items():
-        model = base.branch(trained)
+        finished = ckpt.progress["branches"].get(trained)
+        if finished is not None:  # trained and evaluated in an earlier call
+            rows.extend(finished["rows"])
+            branch_seconds[trained] = finished["seconds"]
+            continue
+        model = ckpt.load(trained, logs) or base.branch(trained)
+        spent = float(ckpt.progress["branch_seconds"].get(trained, 0.0))
         t0 = time.perf_counter()
-        model.learn(n_rounds, progress_bar=progress_bar)
-        branch_seconds[trained] = time.perf_counter() - t0
+
+        def keep(
+            m: IRecGAN, info: Mapping[str, Any], name: str = trained, spent: float = spent, t0: float = t0
+        ) -> None:
+            ckpt.progress["branch_seconds"][name] = spent + time.perf_counter() - t0
+            ckpt.save(name, m, start)
+
+        remaining = max(0, total_rounds - model.rounds_done)
+        model.learn(remaining, callback=keep if ckpt.folder is not None else None, progress_bar=progress_bar)
+        branch_seconds[trained] = spent + time.perf_counter() - t0
+        first_row = len(rows)
         if curves_dir is not None:
             path = Path(curves_dir) / f"curves_{logging}-{n_sessions}_seed{seed}_{METHODS[trained].training_mode}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,15 +190,59 @@ def run_seed(
                     train_seconds=pretrain_seconds + branch_seconds[trained],
                 )
             )
+        ckpt.progress["branches"][trained] = {"rows": rows[first_row:], "seconds": branch_seconds[trained]}
+        ckpt.save(None, None, start)
+        ckpt.remove(trained)  # its rows are kept; the weights are no longer needed
     timing = {
         **cell,
-        "seconds": time.perf_counter() - start,
+        "seconds": ckpt.seconds_before + time.perf_counter() - start,
         "pretrain_seconds": pretrain_seconds,
         "branch_seconds": branch_seconds,
         "loadavg_start": load_start,
         "loadavg_end": _loadavg(),
+        "resumed": ckpt.resumed,
     }
     return {"rows": rows, "timing": timing}
+
+
+class _Checkpoints:
+    """The checkpoint folder of one (cell, seed) for :func:`run_seed`; does nothing when ``folder`` is ``None``.
+
+    ``progress.json`` holds the pre-training seconds, the seconds spent per unfinished branch, the finished branches'
+    rows and the wall time of earlier calls; ``<name>.pt`` holds a model (:meth:`IRecGAN.save`, RNG states included).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str] | None, cell: Mapping[str, Any]) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.progress: dict[str, Any] = {"cell": dict(cell), "branch_seconds": {}, "branches": {}, "seconds": 0.0}
+        self.resumed = False
+        if self.folder is not None and (self.folder / "progress.json").exists():
+            old = json.loads((self.folder / "progress.json").read_text())
+            if old.get("cell") != self.progress["cell"]:
+                raise ValueError(f"{self.folder} holds checkpoints of {old.get('cell')}, not {dict(cell)}")
+            self.progress, self.resumed = old, True
+        self.seconds_before = float(self.progress["seconds"])
+
+    def load(self, name: str, logs: Any) -> IRecGAN | None:
+        if self.folder is None or not (self.folder / f"{name}.pt").exists():
+            return None
+        return IRecGAN.load(self.folder / f"{name}.pt", logs)
+
+    def save(self, name: str | None, model: IRecGAN | None, start: float) -> None:
+        """Write ``model`` as ``<name>.pt`` (if given), then ``progress.json``, each atomically."""
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if name is not None and model is not None:
+            model.save(self.folder / f"{name}.pt")
+        self.progress["seconds"] = self.seconds_before + time.perf_counter() - start
+        tmp = self.folder / "progress.json.partial"
+        tmp.write_text(json.dumps(self.progress))
+        os.replace(tmp, self.folder / "progress.json")
+
+    def remove(self, name: str) -> None:
+        if self.folder is not None:
+            (self.folder / f"{name}.pt").unlink(missing_ok=True)
 
 
 class ResultsFile:
@@ -235,15 +311,27 @@ def run_cell(
     progress_bar: bool = False,
     verbose: int = 0,
     report: Callable[[str], None] = print,
+    checkpoint_root: str | os.PathLike[str] | None = None,
 ) -> ResultsFile:
-    """Run every (cell, seed) not yet in ``results``, seed-major within each cell, saving after each one."""
+    """Run every (cell, seed) not yet in ``results``, seed-major within each cell, saving after each one.
+
+    With ``checkpoint_root``, each (cell, seed) checkpoints into ``<root>/<logging>-<sessions>_seed<seed>`` (see
+    :func:`run_seed`), resumes from there, and removes the folder once its results are saved.
+    """
     for logging, sessions in cells:
         for seed in seeds:
             if results.done(logging, sessions, seed):
                 report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
                 continue
-            out = run_seed(logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose)
+            folder = None if checkpoint_root is None else Path(checkpoint_root) / f"{logging}-{sessions}_seed{seed}"
+            if folder is not None and (folder / "progress.json").exists():
+                report(f"resume {logging}-{sessions} seed {seed} from {folder}")
+            out = run_seed(
+                logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder
+            )
             results.add(out)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             t = out["timing"]
             report(
                 f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
