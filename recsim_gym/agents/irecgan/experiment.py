@@ -123,7 +123,8 @@ def run_seed(
     logging_policy = make_policy(logging, mdp)
     logs = generate_logs(logging_policy, n_sessions, seed=seed, count="code")
     eval_seed = EVAL_SEED_OFFSET + seed
-    base = ckpt.load("base", logs)
+    # base.pt is written just before progress.json: without the pre-training seconds it may be from a cut-off save
+    base = ckpt.load("base", logs) if "pretrain_seconds" in ckpt.progress else None
     if base is None:
         base = IRecGAN(logs, method="PG", config=config, seed=seed, verbose=verbose)
         t0 = time.perf_counter()
@@ -159,7 +160,9 @@ def run_seed(
             rows.extend(finished["rows"])
             branch_seconds[trained] = finished["seconds"]
             continue
-        model = ckpt.load(trained, logs) or base.branch(trained)
+        model = ckpt.load(trained, logs)
+        if model is None:
+            model = base.branch(trained)
         spent = float(ckpt.progress["branch_seconds"].get(trained, 0.0))
         t0 = time.perf_counter()
 
