@@ -10,8 +10,9 @@ Examples::
 
 Each run writes ``results.json`` (rewritten after every cell and seed; rerunning the same command skips what is
 done, and resumes an unfinished seed from ``checkpoints/<cell>_seed<seed>``, saved after pre-training and after every
-adversarial round, with the results an uninterrupted run gives), ``results.md (the generated table), ``figure2.png`` (one cell) or ``figure2_grid.png`` and, with
-``--curves``, the training curves of every trained branch.
+adversarial round, with the results an uninterrupted run gives), ``results.md`` (the generated table),
+``figure2.png`` (one cell) or ``figure2_grid.png`` and, with ``--curves``, the training curves of every trained
+branch.
 """
 
 from __future__ import annotations
