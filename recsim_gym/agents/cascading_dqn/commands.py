@@ -131,32 +131,27 @@ def train_policy(
     if select is not None and name in ("maskable_ppo", "dqn"):
         raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
 
-    def _record() -> None:
+    start = time.perf_counter()
+    if name in ("cdqn", "rwd1", "gdqn", "ppo"):  # slate learners on the batched env
+        if name == "ppo":
+            from stable_baselines3 import PPO
+
+            venv = make_slate_vec_env(env_id, n_envs, seed, env_kwargs)
+            model = PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        else:
+            venv = make_slate_vec_env(
+                env_id,
+                n_envs,
+                seed,
+                env_kwargs,
+                vector_wrapper=ClickRewardVector if name == "rwd1" else None,
+                wrapper=ClickReward if name == "rwd1" else None,
+            )
+            cls = AdditiveDQN if name == "gdqn" else CascadingDQN
+            model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
         if select is not None and info is not None:
             info["selection"] = select.report()
-
-    start = time.perf_counter()
-    if name in ("cdqn", "rwd1", "gdqn"):
-        venv = make_slate_vec_env(
-            env_id,
-            n_envs,
-            seed,
-            env_kwargs,
-            vector_wrapper=ClickRewardVector if name == "rwd1" else None,
-            wrapper=ClickReward if name == "rwd1" else None,
-        )
-        cls = AdditiveDQN if name == "gdqn" else CascadingDQN
-        model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
-        _record()
-        return model, time.perf_counter() - start
-    if name == "ppo":
-        from stable_baselines3 import PPO
-
-        venv = make_slate_vec_env(env_id, n_envs, seed, env_kwargs)
-        model = PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
-        _record()
         return model, time.perf_counter() - start
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor

@@ -118,7 +118,8 @@ def run_seed(
 
     load_start = _loadavg()
     start = time.perf_counter()
-    ckpt = _Checkpoints(checkpoint_dir, {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)})
+    cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
+    ckpt = _Checkpoints(checkpoint_dir, cell, start)
     mdp = SyntheticMDP.draw()
     logging_policy = make_policy(logging, mdp)
     logs = generate_logs(logging_policy, n_sessions, seed=seed, count="code")
@@ -130,11 +131,10 @@ def run_seed(
         t0 = time.perf_counter()
         base.pretrain(progress_bar=progress_bar)
         ckpt.progress["pretrain_seconds"] = time.perf_counter() - t0
-        ckpt.save("base", base, start)
+        ckpt.save("base", base)
     elif dataclasses.asdict(base.config) != dataclasses.asdict(config):
         raise ValueError(f"{checkpoint_dir} holds a model of another configuration; use another folder")
     pretrain_seconds = float(ckpt.progress["pretrain_seconds"])
-    cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
     rows: list[dict[str, Any]] = []
 
     def row(name: str, ev: Any, **extra: Any) -> dict[str, Any]:
@@ -170,10 +170,9 @@ def run_seed(
             m: IRecGAN, info: Mapping[str, Any], name: str = trained, spent: float = spent, t0: float = t0
         ) -> None:
             ckpt.progress["branch_seconds"][name] = spent + time.perf_counter() - t0
-            ckpt.save(name, m, start)
+            ckpt.save(name, m)
 
-        remaining = max(0, total_rounds - model.rounds_done)
-        model.learn(remaining, callback=keep if ckpt.folder is not None else None, progress_bar=progress_bar)
+        model.learn(max(0, total_rounds - model.rounds_done), callback=keep, progress_bar=progress_bar)
         branch_seconds[trained] = spent + time.perf_counter() - t0
         first_row = len(rows)
         if curves_dir is not None:
@@ -194,11 +193,11 @@ def run_seed(
                 )
             )
         ckpt.progress["branches"][trained] = {"rows": rows[first_row:], "seconds": branch_seconds[trained]}
-        ckpt.save(None, None, start)
+        ckpt.save()
         ckpt.remove(trained)  # its rows are kept; the weights are no longer needed
     timing = {
         **cell,
-        "seconds": ckpt.seconds_before + time.perf_counter() - start,
+        "seconds": ckpt.elapsed(),
         "pretrain_seconds": pretrain_seconds,
         "branch_seconds": branch_seconds,
         "loadavg_start": load_start,
@@ -213,10 +212,12 @@ class _Checkpoints:
 
     ``progress.json`` holds the pre-training seconds, the seconds spent per unfinished branch, the finished branches'
     rows and the wall time of earlier calls; ``<name>.pt`` holds a model (:meth:`IRecGAN.save`, RNG states included).
+    ``start`` is the ``time.perf_counter()`` at which this call began.
     """
 
-    def __init__(self, folder: str | os.PathLike[str] | None, cell: Mapping[str, Any]) -> None:
+    def __init__(self, folder: str | os.PathLike[str] | None, cell: Mapping[str, Any], start: float) -> None:
         self.folder = Path(folder) if folder is not None else None
+        self.start = start
         self.progress: dict[str, Any] = {"cell": dict(cell), "branch_seconds": {}, "branches": {}, "seconds": 0.0}
         self.resumed = False
         if self.folder is not None and (self.folder / "progress.json").exists():
@@ -231,14 +232,18 @@ class _Checkpoints:
             return None
         return IRecGAN.load(self.folder / f"{name}.pt", logs)
 
-    def save(self, name: str | None, model: IRecGAN | None, start: float) -> None:
+    def elapsed(self) -> float:
+        """Wall seconds of this (cell, seed) so far, earlier calls included."""
+        return self.seconds_before + time.perf_counter() - self.start
+
+    def save(self, name: str | None = None, model: IRecGAN | None = None) -> None:
         """Write ``model`` as ``<name>.pt`` (if given), then ``progress.json``, each atomically."""
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         if name is not None and model is not None:
             model.save(self.folder / f"{name}.pt")
-        self.progress["seconds"] = self.seconds_before + time.perf_counter() - start
+        self.progress["seconds"] = self.elapsed()
         tmp = self.folder / "progress.json.partial"
         tmp.write_text(json.dumps(self.progress))
         os.replace(tmp, self.folder / "progress.json")
