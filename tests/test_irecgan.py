@@ -23,6 +23,7 @@ from recsim_gym.agents.irecgan.networks import (
     AgentModel,
     Discriminator,
     UserModel,
+    gumbel_noise,
     gumbel_topk,
     initial_embeddings,
 )
@@ -32,6 +33,7 @@ from recsim_gym.agents.irecgan.rollouts import (
     discriminator_probs,
     generate_sessions,
     q_d_scores,
+    simulate,
 )
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP, SyntheticMDPVectorEnv
 from recsim_gym.synthetic.logs import SessionLogs, generate_logs
@@ -302,6 +304,63 @@ def test_rollouts_continue_the_prefix(offline: SessionBatch) -> None:
         steps = min(m, 7 - n)
         assert torch.equal(full.tokens[r, n : n + steps], cont.tokens[r, :steps])
         assert int(full.lengths[r]) == n + steps
+
+
+def _simulate_every_row(agent, user, first, budget, k, gen, a_state, u_state):  # type: ignore[no-untyped-def]
+    """Reference for ``simulate``: both LSTMs step every row at every step, finished rows included."""
+    r, steps = first.shape[0], int(budget.max())
+    tokens = torch.full((r, steps), PAD, dtype=torch.long)
+    lists = torch.full((r, steps, k + 1), PAD, dtype=torch.long)
+    target = torch.zeros((r, steps), dtype=torch.long)
+    mask = torch.zeros((r, steps), dtype=torch.bool)
+    alive, x, a_states = torch.ones(r, dtype=torch.bool), first.clone(), []
+    for j in range(steps):
+        active = alive & (budget > j)
+        out_a, a_state = agent.encoder(x[:, None], a_state)
+        out_u, u_state = user.encoder(x[:, None], u_state)
+        a_states.append(a_state[0])
+        items = gumbel_topk(agent.item_logits(out_a[:, 0]), k, gen) + N_SPECIAL
+        shown = torch.cat([items, torch.full((r, 1), EOS)], dim=1)
+        logp = user.list_logits(out_u[:, 0], shown).log_softmax(-1)
+        choice = (logp + gumbel_noise(logp.shape, gen)).argmax(-1)
+        chosen = shown.gather(1, choice[:, None]).squeeze(1)
+        tokens[:, j] = torch.where(active, x, PAD)
+        lists[active, j] = shown[active]
+        target[:, j] = torch.where(active, choice, 0)
+        mask[:, j] = active
+        alive, x = alive & (chosen != EOS), chosen
+    ran = int(mask.any(0).sum())
+    return tokens[:, :ran], lists[:, :ran], target[:, :ran], mask[:, :ran], torch.stack(a_states[:ran])
+
+
+@torch.no_grad()
+def test_simulate_steps_only_live_rows_with_the_same_samples() -> None:
+    """Stepping only the live rows (and drawing the noise for all rows) reproduces the every-row reference."""
+    user, agent, _ = _nets()
+    first = torch.full((30,), GO, dtype=torch.long)
+    budget = torch.arange(30) % 7 + 1  # rows spend their budgets at different steps
+    h0 = torch.randn(1, 30, 12, generator=torch.Generator().manual_seed(1))
+    state = (h0, torch.zeros_like(h0))
+    sim = simulate(agent, user, first, budget, 10, torch.Generator().manual_seed(3), state, state, record_states=True)
+    want = _simulate_every_row(agent, user, first, budget, 10, torch.Generator().manual_seed(3), state, state)
+    assert sim.mask.sum(1).tolist() != budget.tolist()  # some rows left before their budget ran out
+    for got, ref in zip((sim.tokens, sim.lists, sim.target, sim.mask), want[:4], strict=True):
+        assert torch.equal(got, ref)
+    # Recorded states match the reference at every step a row was live (the only ones rollouts start from).
+    live = sim.mask.T  # (J, R)
+    assert torch.allclose(sim.agent_states[0][:, 0][live], want[4][:, 0][live], atol=1e-6)
+
+
+@torch.no_grad()
+def test_discriminator_probs_keep_the_session_order(offline: SessionBatch) -> None:
+    _, _, disc = _nets()
+    batch = offline.select(np.arange(40))
+    one_by_one = torch.cat([torch.sigmoid(disc(*_d_inputs(batch.select([i])))) for i in range(40)])
+    assert torch.allclose(discriminator_probs(disc, batch), one_by_one, atol=1e-6)
+
+
+def _d_inputs(b: SessionBatch) -> tuple[torch.Tensor, ...]:
+    return b.tokens, b.lists, b.target, b.mask
 
 
 # ----------------------------------------------------------------------------------------------- learner surface

@@ -24,7 +24,6 @@ from recsim_gym.agents.irecgan.networks import (
     Discriminator,
     UserModel,
     gumbel_noise,
-    gumbel_topk,
 )
 from recsim_gym.synthetic.logs import SessionLogs
 
@@ -237,34 +236,51 @@ def simulate(
     purchase = torch.zeros((r, steps))
     a_states: list[tuple[torch.Tensor, torch.Tensor]] = []
     u_states: list[tuple[torch.Tensor, torch.Tensor]] = []
+    # The LSTMs run on the live rows only (a row never comes back once it has left or spent its budget): most
+    # Monte-Carlo rollouts end well before the cap, so this skips over half of the rows' steps. The noise is still
+    # drawn for all R rows, so that a row's sample does not depend on which other rows are live.
+    agent_state = _full_state(agent.encoder, r, agent_state)
+    user_state = _full_state(user.encoder, r, user_state)
+    if record_states:
+        full_a, full_u = agent_state, user_state
+    live = torch.arange(r)
     alive = torch.ones(r, dtype=torch.bool)
     ran = 0
     x = first_tokens.clone()
-    eos_col = torch.full((r, 1), EOS, dtype=torch.long)
     for j in range(steps):
         active = alive & (budget > j)
-        if not bool(active.any()):
+        keep = active[live]
+        if not bool(keep.any()):
             break
         ran += 1
-        out_a, agent_state = agent.encoder(x[:, None], agent_state)
-        out_u, user_state = user.encoder(x[:, None], user_state)
-        if record_states:
-            a_states.append(agent_state)
-            u_states.append(user_state)
-        items = gumbel_topk_items(agent, out_a[:, 0], k, generator)
-        shown = torch.cat([items, eos_col], dim=1)
+        if not bool(keep.all()):
+            live = live[keep]
+            agent_state = (agent_state[0][:, keep], agent_state[1][:, keep])
+            user_state = (user_state[0][:, keep], user_state[1][:, keep])
+        x_live = x[live]
+        out_a, agent_state = agent.encoder(x_live[:, None], agent_state)
+        out_u, user_state = user.encoder(x_live[:, None], user_state)
+        if record_states:  # rows that are not live keep their last state (q_d_scores never reads it)
+            full_a = _scatter_state(full_a, live, agent_state)
+            full_u = _scatter_state(full_u, live, user_state)
+            a_states.append(full_a)
+            u_states.append(full_u)
+        item_logits = agent.item_logits(out_a[:, 0])
+        item_noise = gumbel_noise((r, item_logits.shape[-1]), generator)[live]
+        items = (item_logits + item_noise).topk(k, dim=-1).indices + N_SPECIAL
+        shown = torch.cat([items, torch.full((live.numel(), 1), EOS, dtype=torch.long)], dim=1)
         logp = user.list_logits(out_u[:, 0], shown).log_softmax(-1)
-        choice = (logp + gumbel_noise(logp.shape, generator)).argmax(-1)
+        choice = (logp + gumbel_noise((r, k + 1), generator)[live]).argmax(-1)
         chosen = shown.gather(1, choice[:, None]).squeeze(1)
-        tokens[:, j] = torch.where(active, x, PAD)
-        lists[active, j] = shown[active]
-        target[:, j] = torch.where(active, choice, 0)
-        mask[:, j] = active
+        tokens[live, j] = x_live
+        lists[live, j] = shown
+        target[live, j] = choice
+        mask[live, j] = True
         if use_reward_head:
             bought = (torch.sigmoid(user.reward_logit(out_u[:, 0], chosen)) > 0.5).float()
-            purchase[:, j] = torch.where(active & (chosen != EOS), bought, 0.0)
-        alive = alive & (chosen != EOS)
-        x = chosen
+            purchase[live, j] = torch.where(chosen != EOS, bought, 0.0)
+        alive[live] = chosen != EOS
+        x[live] = chosen
     # Columns after the last step run (every row finished early) are dropped.
     sim = Simulation(tokens[:, :ran], lists[:, :ran], target[:, :ran], mask[:, :ran], purchase[:, :ran])
     if record_states and a_states:
@@ -273,9 +289,23 @@ def simulate(
     return sim
 
 
-def gumbel_topk_items(agent: AgentModel, out: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """Item tokens of a Gumbel-top-k sample from A's item softmax: ``(R, H)`` -> ``(R, k)``."""
-    return gumbel_topk(agent.item_logits(out), k, generator) + N_SPECIAL
+def _full_state(
+    encoder: torch.nn.Module, rows: int, state: tuple[torch.Tensor, torch.Tensor] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``state``, or the zero state an LSTM starts from when given none, as ``(layers, rows, H)`` pairs."""
+    if state is not None:
+        return state
+    zeros = torch.zeros(encoder.lstm.num_layers, rows, encoder.lstm.hidden_size)
+    return zeros, zeros.clone()
+
+
+def _scatter_state(
+    full: tuple[torch.Tensor, torch.Tensor], rows: torch.Tensor, part: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A copy of ``full`` whose ``rows`` hold ``part``."""
+    h, c = full[0].clone(), full[1].clone()
+    h[:, rows], c[:, rows] = part
+    return h, c
 
 
 def _to_batch(sim: Simulation, lambda_r: float) -> SessionBatch:
@@ -323,12 +353,17 @@ def generate_sessions(
 @torch.no_grad()
 def discriminator_probs(disc: Discriminator, batch: SessionBatch, use_purchase: bool = False) -> torch.Tensor:
     """``D(tau)`` of every session ``(N,)``, computed in chunks."""
-    probs = []
+    # Chunks of sessions of similar length: each chunk is trimmed to its longest session, so D reads few padded
+    # steps (rollouts spliced onto prefixes vary a lot in length). D's logit ignores the padding, so the order of
+    # the rows changes nothing.
+    order = torch.argsort(batch.lengths, stable=True)
+    probs = torch.zeros(len(batch))
     for start in range(0, len(batch), _D_CHUNK):
-        part = batch.select(torch.arange(start, min(start + _D_CHUNK, len(batch))))
+        idx = order[start : start + _D_CHUNK]
+        part = batch.select(idx)
         logit = disc(part.tokens, part.lists, part.target, part.mask, part.purchase if use_purchase else None)
-        probs.append(torch.sigmoid(logit))
-    return torch.cat(probs) if probs else torch.zeros(0)
+        probs[idx] = torch.sigmoid(logit)
+    return probs
 
 
 @torch.no_grad()
