@@ -570,3 +570,36 @@ def test_run_seed_resumes_from_checkpoints_with_the_same_results(
     run_cell([("mix", 24)], [0], config, results, 15, report=lines.append, checkpoint_root=root)
     assert lines[0].startswith("resume mix-24 seed 0") and not (root / "mix-24_seed0").exists()
     assert strip(results.data["runs"]) == strip(reference["rows"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl locks")
+def test_run_cell_skips_a_seed_another_process_holds_and_merges_results(tmp_path: Path) -> None:
+    """Two workers on one output folder: a claimed (cell, seed) is skipped and both workers' results are kept."""
+    import fcntl
+
+    from recsim_gym.agents.irecgan.experiment import ResultsFile, run_cell
+
+    config = IRecGANConfig.from_dict({**TINY, "n_rounds": 1, "eval_sessions": 10})
+    meta = {"config": {}, "n_rounds": 1, "eval_sessions": 10}
+    root, path = tmp_path / "checkpoints", tmp_path / "results.json"
+    root.mkdir()
+    other = ResultsFile(path, meta)  # the other worker, opened before this one writes anything
+    lines: list[str] = []
+    with open(root / "mix-24_seed0.lock", "a") as held:  # the other worker is running seed 0
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        results = run_cell([("mix", 24)], [0, 1], config, ResultsFile(path, meta), 10, report=lines.append,
+                           checkpoint_root=root)  # fmt: skip
+        assert lines[0].startswith("skip mix-24 seed 0: another process is running it")
+        assert [t["seed"] for t in results.data["timings"]] == [1]
+        assert not (root / "mix-24_seed1.lock").exists() and not (root / "mix-24_seed1").exists()
+        # The other worker finishes seed 0: its stale in-memory copy does not drop seed 1 from the file.
+        timing = {"logging": "mix", "sessions": 24, "seed": 0}
+        other.add({"rows": [{**timing, "method": "PG"}], "timing": timing})
+    saved = json.loads(path.read_text())
+    assert sorted(t["seed"] for t in saved["timings"]) == [0, 1]
+    assert {(r["seed"], r["method"]) for r in saved["runs"]} >= {(0, "PG"), (1, "IRecGAN"), (1, "LSTM")}
+    with pytest.raises(ValueError, match="already holds mix-24 seed 0"):
+        other.add({"rows": [], "timing": timing})
+    lines.clear()
+    run_cell([("mix", 24)], [0, 1], config, ResultsFile(path, meta), 10, report=lines.append, checkpoint_root=root)
+    assert all(line.startswith("skip") and "already in" in line for line in lines) and len(lines) == 2

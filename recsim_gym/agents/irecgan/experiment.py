@@ -15,7 +15,9 @@ Results go to a JSON file, rewritten after every (cell, seed), so a grid run can
 (cell, seed), :func:`run_seed` can also checkpoint the pre-trained model and every branch after each adversarial
 round (``checkpoint_dir``): a rerun continues where the last one stopped and gives the same numbers as an
 uninterrupted run, since the checkpoints hold the random-generator states too. A 10,000-session cell (hours per seed
-on a 2-core machine) can so be finished in pieces.
+on a 2-core machine) can so be finished in pieces. Several processes may work on one output folder at once (e.g. one
+per core): each claims a (cell, seed) with a file lock before running it and skips those another process holds, and
+results are merged into the JSON file under a lock (POSIX systems; without ``fcntl`` there is no locking).
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; parallel runs on one folder are then unsafe
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "EVAL_SEED_OFFSET",
@@ -256,36 +264,73 @@ class _Checkpoints:
 class ResultsFile:
     """A JSON results file rewritten atomically after every (cell, seed); refuses to mix configurations.
 
-    Layout: ``{"meta": {...}, "runs": [rows], "timings": [...]}``.
+    Layout: ``{"meta": {...}, "runs": [rows], "timings": [...]}``. :meth:`done` and :meth:`add` re-read the file, so
+    several processes can share it: :meth:`add` merges under a lock on ``<path>.lock``.
     """
 
     def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any]) -> None:
         self.path = Path(path)
         self.data: dict[str, Any] = {"meta": dict(meta), "runs": [], "timings": []}
-        if self.path.exists():
-            old = json.loads(self.path.read_text())
-            for key in ("config", "n_rounds", "eval_sessions"):
-                if old["meta"].get(key) != meta.get(key):
-                    raise ValueError(
-                        f"{self.path} holds results of another {key} ({old['meta'].get(key)} != {meta.get(key)}); "
-                        "use another output folder"
-                    )
-            self.data["runs"], self.data["timings"] = old["runs"], old["timings"]
+        self._reload()
+
+    def _reload(self) -> None:
+        if not self.path.exists():
+            return
+        old = json.loads(self.path.read_text())
+        meta = self.data["meta"]
+        for key in ("config", "n_rounds", "eval_sessions"):
+            if old["meta"].get(key) != meta.get(key):
+                raise ValueError(
+                    f"{self.path} holds results of another {key} ({old['meta'].get(key)} != {meta.get(key)}); "
+                    "use another output folder"
+                )
+        self.data["runs"], self.data["timings"] = old["runs"], old["timings"]
 
     def done(self, logging: str, sessions: int, seed: int) -> bool:
-        """Whether this (cell, seed) already has results."""
+        """Whether this (cell, seed) already has results (in the file as it is now)."""
+        self._reload()
+        return self._has(logging, sessions, seed)
+
+    def _has(self, logging: str, sessions: int, seed: int) -> bool:
         return any(
             t["logging"] == logging and t["sessions"] == sessions and t["seed"] == seed for t in self.data["timings"]
         )
 
     def add(self, result: Mapping[str, Any]) -> None:
-        """Append one :func:`run_seed` result and rewrite the file."""
-        self.data["runs"].extend(result["rows"])
-        self.data["timings"].append(result["timing"])
+        """Merge one :func:`run_seed` result into the file as it is now and rewrite it.
+
+        Raises:
+            ValueError: the file already holds this (cell, seed).
+        """
+        t = result["timing"]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".partial")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        with _file_lock(self.path.with_name(self.path.name + ".lock"), blocking=True):
+            self._reload()
+            if self._has(t["logging"], t["sessions"], t["seed"]):
+                raise ValueError(f"{self.path} already holds {t['logging']}-{t['sessions']} seed {t['seed']}")
+            self.data["runs"].extend(result["rows"])
+            self.data["timings"].append(t)
+            tmp = self.path.with_name(self.path.name + ".partial")
+            tmp.write_text(json.dumps(self.data, indent=1))
+            os.replace(tmp, self.path)
+
+
+@contextmanager
+def _file_lock(path: Path, blocking: bool) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing); yields False if not blocking and it is taken."""
+    if fcntl is None:
+        yield True
+        return
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def experiment_meta(config: IRecGANConfig, n_rounds: int, eval_sessions: int, argv: Sequence[str] | None) -> dict:
@@ -324,28 +369,62 @@ def run_cell(
     """Run every (cell, seed) not yet in ``results``, seed-major within each cell, saving after each one.
 
     With ``checkpoint_root``, each (cell, seed) checkpoints into ``<root>/<logging>-<sessions>_seed<seed>`` (see
-    :func:`run_seed`), resumes from there, and removes the folder once its results are saved.
+    :func:`run_seed`), resumes from there, and removes the folder once its results are saved. It is claimed first
+    with a lock on ``<root>/<logging>-<sessions>_seed<seed>.lock``: a (cell, seed) that another process is running
+    is skipped, so several processes can share one output folder.
     """
     for logging, sessions in cells:
         for seed in seeds:
+            name = f"{logging}-{sessions}_seed{seed}"
             if results.done(logging, sessions, seed):
                 report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
                 continue
-            folder = None if checkpoint_root is None else Path(checkpoint_root) / f"{logging}-{sessions}_seed{seed}"
-            if folder is not None and (folder / "progress.json").exists():
-                report(f"resume {logging}-{sessions} seed {seed} from {folder}")
-            out = run_seed(
-                logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder
-            )
-            results.add(out)
-            if folder is not None:
+            if checkpoint_root is None:
+                _run_and_add(logging, sessions, seed, config, results, eval_sessions, n_rounds, curves_dir,
+                             progress_bar, verbose, report, None)  # fmt: skip
+                continue
+            Path(checkpoint_root).mkdir(parents=True, exist_ok=True)
+            lock = Path(checkpoint_root) / f"{name}.lock"
+            with _file_lock(lock, blocking=False) as claimed:
+                if not claimed:
+                    report(f"skip {logging}-{sessions} seed {seed}: another process is running it ({lock})")
+                    continue
+                if results.done(logging, sessions, seed):  # finished by another process since the check above
+                    report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
+                    continue
+                folder = Path(checkpoint_root) / name
+                if (folder / "progress.json").exists():
+                    report(f"resume {logging}-{sessions} seed {seed} from {folder}")
+                _run_and_add(logging, sessions, seed, config, results, eval_sessions, n_rounds, curves_dir,
+                             progress_bar, verbose, report, folder)  # fmt: skip
                 shutil.rmtree(folder, ignore_errors=True)
-            t = out["timing"]
-            report(
-                f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
-                f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
-            )
+                # Unlinked only once the results are saved: a process that still locks the old file re-checks
+                # done() and skips.
+                lock.unlink(missing_ok=True)
     return results
+
+
+def _run_and_add(
+    logging: str,
+    sessions: int,
+    seed: int,
+    config: IRecGANConfig,
+    results: ResultsFile,
+    eval_sessions: int,
+    n_rounds: int | None,
+    curves_dir: str | os.PathLike[str] | None,
+    progress_bar: bool,
+    verbose: int,
+    report: Callable[[str], None],
+    folder: Path | None,
+) -> None:
+    out = run_seed(logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder)
+    results.add(out)
+    t = out["timing"]
+    report(
+        f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
+        f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ summaries
