@@ -86,8 +86,13 @@ def test_learned_phi_converges_to_the_closed_form_on_a_fixed_reward(regularizer)
     """Run through the min-max loop with the reward frozen: phi must reach softmax(eta r) / sparsemax(eta r / 2)."""
     data, reward = small_problem()
     config = AdversarialConfig(
-        regularizer=regularizer, behaviour_init="scratch", reward_steps=0, iterations=250, behaviour_lr=2e-2,
-        batch_users=60, eval_every=250,
+        regularizer=regularizer,
+        behaviour_init="scratch",
+        reward_steps=0,
+        iterations=250,
+        behaviour_lr=2e-2,
+        batch_users=60,
+        eval_every=250,
     )
     start, _ = train_adversarial(data, reward, AdversarialConfig(**{**config.__dict__, "iterations": 1}), False)
     model, result = train_adversarial(data, reward, config, progress=False)
@@ -133,8 +138,25 @@ def test_l2_bundle_round_trip_and_evaluation(tmp_path, shared_data):
     args = ["--dataset", "rsc", "--data", str(shared_data), "--no-progress"]
     assert main(["train-user-model", *args, "--out", str(se), "--iterations", "20"]) == 0
     l2 = tmp_path / "l2"
-    assert main(["train-user-model", *args, "--out", str(l2), "--regularizer", "l2", "--init-from", str(se),
-                 "--iterations", "20", "--eval-every", "10"]) == 0
+    assert (
+        main(
+            [
+                "train-user-model",
+                *args,
+                "--out",
+                str(l2),
+                "--regularizer",
+                "l2",
+                "--init-from",
+                str(se),
+                "--iterations",
+                "20",
+                "--eval-every",
+                "10",
+            ]
+        )
+        == 0
+    )
     model = load_user_model(l2, "best-pre1")
     assert isinstance(model, AdversarialUserModel) and model.regularizer == "l2"
     cfg = read_bundle_config(l2)
@@ -142,6 +164,20 @@ def test_l2_bundle_round_trip_and_evaluation(tmp_path, shared_data):
     assert 0 <= cfg["evaluation"]["prec@1"] <= 100
     assert main(["train-user-model", *args, "--out", str(tmp_path / "x"), "--regularizer", "l2"]) == 2
     # An SE model trained by MLE is a valid starting point; an L2 model is not.
-    assert main(["train-user-model", *args, "--out", str(tmp_path / "y"), "--regularizer", "l2",
-                 "--init-from", str(l2), "--iterations", "2"]) == 2
-
+    assert (
+        main(
+            [
+                "train-user-model",
+                *args,
+                "--out",
+                str(tmp_path / "y"),
+                "--regularizer",
+                "l2",
+                "--init-from",
+                str(l2),
+                "--iterations",
+                "2",
+            ]
+        )
+        == 2
+    )

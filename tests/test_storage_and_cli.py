@@ -112,8 +112,22 @@ def test_tampered_shipped_manifest_is_refused(tmp_path, monkeypatch):
 def test_cli_train_then_eval_json(tmp_path, shared_data, capsys):
     out = tmp_path / "m"
     code = main(
-        ["train-user-model", "--dataset", "rsc", "--data", str(shared_data), "--encoder", "lstm", "--seed", "1",
-         "--out", str(out), "--iterations", "20", "--no-progress"]
+        [
+            "train-user-model",
+            "--dataset",
+            "rsc",
+            "--data",
+            str(shared_data),
+            "--encoder",
+            "lstm",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--iterations",
+            "20",
+            "--no-progress",
+        ]
     )
     assert code == 0 and (out / "manifest.json").exists()
     cfg = read_bundle_config(out)

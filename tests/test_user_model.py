@@ -144,7 +144,9 @@ def test_training_is_deterministic_under_a_seed(encoder):
     data = load_logs(sample_choice_logs(np.linspace(-1, 1, 25), n_users=120, seed=2))
     runs = [
         train_user_model(
-            data, UserModelConfig(n_items=data.n_items, encoder=encoder), TrainConfig(iterations=40, seed=7),
+            data,
+            UserModelConfig(n_items=data.n_items, encoder=encoder),
+            TrainConfig(iterations=40, seed=7),
             progress=False,
         )[1]
         for _ in range(2)
@@ -154,7 +156,9 @@ def test_training_is_deterministic_under_a_seed(encoder):
             torch.testing.assert_close(value, runs[1].checkpoints[name][key], rtol=0, atol=0)
     assert [c["val_loss"] for c in runs[0].curve] == [c["val_loss"] for c in runs[1].curve]
     other = train_user_model(
-        data, UserModelConfig(n_items=data.n_items, encoder=encoder), TrainConfig(iterations=40, seed=8),
+        data,
+        UserModelConfig(n_items=data.n_items, encoder=encoder),
+        TrainConfig(iterations=40, seed=8),
         progress=False,
     )[1]
     assert [c["val_loss"] for c in other.curve] != [c["val_loss"] for c in runs[0].curve]

@@ -47,9 +47,7 @@ def validate_slate_action(action: object, n_items: int, slate_size: int, batch: 
     return arr.astype(np.int64, copy=True)
 
 
-def repair_slate(
-    slate: np.ndarray, allowed: np.ndarray | None = None, strict: bool = False
-) -> tuple[np.ndarray, bool]:
+def repair_slate(slate: np.ndarray, allowed: np.ndarray | None = None, strict: bool = False) -> tuple[np.ndarray, bool]:
     """Replace repeated items of one slate by the smallest allowed unused ids (see the module docstring).
 
     Args:

@@ -108,9 +108,7 @@ class LSTMEncoder(nn.Module):
         self.project = nn.Linear(rnn_hidden, hidden, bias=False)
         trunc_normal_(self.project.weight, init_std)
 
-    def _cell(
-        self, h: torch.Tensor, c: torch.Tensor, item: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cell(self, h: torch.Tensor, c: torch.Tensor, item: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gates = nn.functional.embedding(item, self.input_gates) + self.recurrent(h)
         i, f, g, o = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)

@@ -58,6 +58,7 @@ def evaluate_bundle(
             window = m.config.pw_band - 1 if m.config.encoder == "pw" else None
             scored = evaluate_events(m, EventTensors.from_data(data, window), data.display, data.click, events)
         per_checkpoint[name] = scored
+
     def pick(ckpt: str, key: str) -> float:
         return float(per_checkpoint.get(ckpt, per_checkpoint["best-loss"])[key])
 

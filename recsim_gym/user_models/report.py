@@ -32,9 +32,7 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
             f"fitted by maximum likelihood on the **{t['fit_split']}** users of **{d['dataset']}** "
             f"(checkpoints selected on the {t['val_split']} users)."
         )
-        hyper = (
-            f"| iterations, batch (users), lr, l2 | {t['iterations']}, {t['batch_users']}, {t['lr']}, {t['l2']} |"
-        )
+        hyper = f"| iterations, batch (users), lr, l2 | {t['iterations']}, {t['batch_users']}, {t['lr']}, {t['l2']} |"
     lines = [
         f"# {config.get('model_id', folder.name)}",
         "",

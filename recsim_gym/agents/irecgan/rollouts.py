@@ -22,6 +22,7 @@ from recsim_gym.agents.irecgan.networks import (
     PAD,
     AgentModel,
     Discriminator,
+    SessionEncoder,
     UserModel,
     gumbel_noise,
 )
@@ -290,7 +291,7 @@ def simulate(
 
 
 def _full_state(
-    encoder: torch.nn.Module, rows: int, state: tuple[torch.Tensor, torch.Tensor] | None
+    encoder: SessionEncoder, rows: int, state: tuple[torch.Tensor, torch.Tensor] | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``state``, or the zero state an LSTM starts from when given none, as ``(layers, rows, H)`` pairs."""
     if state is not None:
