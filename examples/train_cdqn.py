@@ -3,8 +3,9 @@
 * ``GANUser-*``: trains on the train-users user model, evaluates on the held-out model against GAN-Greedy (the paper's
   §6.2 protocol) and reports the cascade consistency of the paper's Figure 5. Where the yml gives ``select_best``
   (Yelp), the kept weights are those that scored best on the train-users model during learning.
-* ``SyntheticMDP-v0``: trains with the hidden state observed and reports the return as a fraction of the oracle's
-  exact expected return.
+* ``SyntheticMDP-v0``: trains with the hidden state observed and on the slate's click probability as reward (the yml's
+  ``reward="expected"``), evaluates by counting clicks and reports the return as a fraction of the oracle's exact
+  expected return.
 
     python examples/train_cdqn.py --env GANUser-Yelp-v0 --slate-size 3
     python examples/train_cdqn.py --env SyntheticMDP-v0
@@ -94,7 +95,8 @@ def main(args: Args) -> dict[str, object]:
         env = gym.make(args.env, **env_kwargs)
         horizon = env.spec.max_episode_steps if env.spec else None
         oracle = oracle_expected_return(env.unwrapped.mdp, env.unwrapped.slate_size, horizon=horizon)
-        res = evaluate(model, args.env, args.eval_users, 1, env_kwargs=env_kwargs)
+        # Returns count clicks, whatever reward the learner trained on (the yml trains on reward="expected").
+        res = evaluate(model, args.env, args.eval_users, 1, env_kwargs={**env_kwargs, "reward": "click"})
         s = res.summary()
         report.update(
             cdqn_return=s.episode_reward,

@@ -23,6 +23,7 @@ from recsim_gym.envs.synthetic_mdp import (
     SyntheticMDPEnv,
     SyntheticMDPVectorEnv,
     sample_transitions,
+    slate_click_probability,
 )
 from recsim_gym.synthetic.oracle import expected_return, oracle_expected_return, policy_click_mass
 from recsim_gym.synthetic.policies import MaxPolicy, OraclePolicy
@@ -169,8 +170,9 @@ def _mixed_actions(venv: SyntheticMDPVectorEnv, rng: np.random.Generator) -> np.
     return np.where(even, oracle, acts)
 
 
+@pytest.mark.parametrize("reward", ["click", "expected"])
 @pytest.mark.parametrize("mode", list(MODES))
-def test_vector_env_equals_sync_vector_of_single_envs(mode: str) -> None:
+def test_vector_env_equals_sync_vector_of_single_envs(mode: str, reward: str) -> None:
     """Slot i of the batched env == a single env seeded seed + i (gymnasium's SyncVectorEnv rule), outputs and infos."""
     b, cap = 6, 7
     sync = gym.make_vec(
@@ -180,8 +182,11 @@ def test_vector_env_equals_sync_vector_of_single_envs(mode: str) -> None:
         vector_kwargs={"autoreset_mode": MODES[mode]},
         max_episode_steps=cap,
         observe_state=True,
+        reward=reward,
     )
-    native = gym.make_vec(ENV_ID, num_envs=b, autoreset_mode=mode, max_episode_steps=cap, observe_state=True)
+    native = gym.make_vec(
+        ENV_ID, num_envs=b, autoreset_mode=mode, max_episode_steps=cap, observe_state=True, reward=reward
+    )
     assert data_equivalence(sync.reset(seed=11), native.reset(seed=11), exact=True)
     rng = np.random.default_rng(0)
     n_done = n_trunc = n_repaired = 0
@@ -437,3 +442,31 @@ def test_benchmark_quick_smoke(capsys: pytest.CaptureFixture[str]) -> None:
         r"^\| (SyntheticMDPVectorEnv, next_step|SyntheticMDPEnv \(unwrapped\)) \| (\d+) \| ([\d,]+) \|", out, re.M
     )
     assert len(rows) == 3 and all(int(rate.replace(",", "")) > 0 for *_, rate in rows)
+
+
+def test_expected_reward_is_the_slates_click_probability() -> None:
+    """reward="expected" pays sum r^2 / sum r of the shown slate in the pre-step state: the click frequency."""
+    venv = SyntheticMDPVectorEnv(num_envs=20_000, observe_state=True, reward="expected")
+    clicks = SyntheticMDPVectorEnv(num_envs=20_000, observe_state=True)
+    venv.reset(seed=3)
+    clicks.reset(seed=3)
+    slate = venv.mdp.ranking[0, 5:15]  # state 0, a slate that is not the oracle's
+    act = np.tile(slate, (venv.num_envs, 1))
+    _, expected, term, _, info = venv.step(act)
+    _, click, term_c, _, info_c = clicks.step(act)
+    r = venv.mdp.rewards[0, slate]
+    assert np.allclose(expected, (r * r).sum() / r.sum(), rtol=0, atol=1e-12)
+    # Same sampled trial and click; the click reward's mean matches the expected reward within 4 standard errors.
+    assert np.array_equal(term, term_c) and np.array_equal(info["click"], info_c["click"])
+    p = expected[0]
+    assert abs(click.mean() - p) < 4 * math.sqrt(p * (1 - p) / venv.num_envs)
+    # The single env computes the same floats.
+    single = SyntheticMDPEnv(observe_state=True, reward="expected")
+    single.reset(seed=0)
+    top = venv.mdp.ranking[0, :10]
+    _, rew, *_ = single.step(top)
+    assert rew == slate_click_probability(venv.mdp, np.array([0]), top[None, :])[0]
+    with pytest.raises(ValueError, match="reward must be one of"):
+        SyntheticMDPEnv(reward="clicks")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        SyntheticMDPVectorEnv(reward="ctr")

@@ -28,12 +28,14 @@ from recsim_gym.envs.slate import repair_slate, repair_slates, validate_slate_ac
 
 __all__ = [
     "DEFAULT_MDP_SEED",
+    "REWARD_MODES",
     "UNIFORM_BLOCK",
     "parse_autoreset_mode",
     "SyntheticMDP",
     "SyntheticMDPEnv",
     "SyntheticMDPVectorEnv",
     "sample_transitions",
+    "slate_click_probability",
 ]
 
 #: Seed of the MDP every user of ``SyntheticMDP-v0`` sees unless they pass ``mdp_seed``.
@@ -174,6 +176,39 @@ def sample_transitions(
     return candidate, success, next_state
 
 
+def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.ndarray) -> np.ndarray:
+    """Probability that showing ``slates`` in ``state`` gets a click: ``sum_j r_j^2 / sum_j r_j`` over the slate.
+
+    The candidate is item ``j`` with probability ``r_j / sum r`` and it is clicked with probability ``r_j``. This is
+    the expected click reward of the step, the reward of ``reward="expected"``. Sums run slot by slot, so a batch of
+    one and a batch of many give the same floats.
+
+    Args:
+        mdp: the MDP.
+        state: ``(B,)`` int64 states.
+        slates: ``(B, k)`` int64 slates (valid, no repeats).
+
+    Returns:
+        ``(B,)`` float64.
+    """
+    r = np.take(mdp.rewards.ravel(), slates.T + state * mdp.n_items)
+    total, squares = r[0].copy(), r[0] * r[0]
+    for j in range(1, r.shape[0]):
+        total += r[j]
+        squares += r[j] * r[j]
+    return squares / total
+
+
+#: Values of the ``reward`` argument of both envs.
+REWARD_MODES = ("click", "expected")
+
+
+def _check_reward_mode(reward: str) -> str:
+    if reward not in REWARD_MODES:
+        raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {reward!r}")
+    return reward
+
+
 def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     """Accept an :class:`AutoresetMode`, its value (``"NextStep"``) or its name in any case (``"next_step"``)."""
     if isinstance(mode, AutoresetMode):
@@ -238,6 +273,13 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     1 when the user clicks (the session continues), 0 when the user leaves. The return of a session is its number of
     clicks, the paper's "cumulative reward".
 
+    With ``reward="expected"`` the reward of a step is instead the probability that the shown slate gets a click in
+    the current state, ``sum r(s, a)^2 / sum r(s, a)`` over the slate (:func:`slate_click_probability`): the expected
+    value of the click reward given the state and slate. The session still continues or ends by the same sampled
+    trial, so a session's expected return is unchanged (its expected number of clicks), but a learner no longer has
+    to average out the Bernoulli noise of each click. It needs the true model, so it is a simulator-only training
+    aid; evaluate with the default ``"click"``.
+
     ## Starting State
 
     State 0 with an empty history. Resets consume no randomness.
@@ -258,6 +300,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `mdp_seed`      | `DEFAULT_MDP_SEED` | seed of the MDP draw (rewards, transitions); sessions use `reset(seed)` |
     | `history_len`   | 40                 | length of the padded click history (the code caps logs at 40 clicks) |
     | `observe_state` | False              | add the hidden state to the observation (a fully observed MDP)     |
+    | `reward`        | `"click"`          | `"click"`: 1 per click; `"expected"`: the slate's click probability |
     | `strict`        | False              | raise on a slate that repeats an item instead of repairing it      |
     | `render_mode`   | None               | `"ansi"`: one text line per step                                   |
 
@@ -289,6 +332,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         observe_state: bool = False,
         strict: bool = False,
         render_mode: str | None = None,
+        reward: str = "click",
     ) -> None:
         if not 1 <= slate_size <= n_items:
             raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
@@ -300,6 +344,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
         self.history_len = int(history_len)
         self.observe_state = bool(observe_state)
+        self.reward = _check_reward_mode(reward)
         self.strict = bool(strict)
         self.render_mode = render_mode
         self.pad = self.n_items
@@ -371,15 +416,19 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return self._obs(), {}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        """Show a slate; the user clicks (reward 1, continue) or leaves (reward 0, terminated)."""
+        """Show a slate; the user clicks (reward 1, continue) or leaves (reward 0, terminated).
+
+        With ``reward="expected"`` the reward is the slate's click probability either way.
+        """
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (the session has not started or has ended)")
         slate = validate_slate_action(action, self.n_items, self.slate_size)
         shown, repaired = repair_slate(slate, strict=self.strict)
         u = self._next_uniforms()[None, :]
-        candidate, success, next_state = sample_transitions(
-            self.mdp, np.array([self._state], dtype=np.int64), shown[None, :], u
-        )
+        state = np.array([self._state], dtype=np.int64)
+        if self.reward == "expected":
+            expected = float(slate_click_probability(self.mdp, state, shown[None, :])[0])
+        candidate, success, next_state = sample_transitions(self.mdp, state, shown[None, :], u)
         clicked = bool(success[0])
         cand = int(candidate[0])
         if clicked:
@@ -391,7 +440,8 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._needs_reset = True
         self._last = (shown, cand if clicked else -1)
         info = {"slate": shown.copy(), "repaired": bool(repaired), "candidate": cand, "click": cand if clicked else -1}
-        return self._obs(), 1.0 if clicked else 0.0, not clicked, False, info
+        reward = expected if self.reward == "expected" else (1.0 if clicked else 0.0)
+        return self._obs(), reward, not clicked, False, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: a line with the state, clicks and the last slate and outcome."""
@@ -439,6 +489,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         max_episode_steps: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        reward: str = "click",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -457,6 +508,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
         self.history_len = int(history_len)
         self.observe_state = bool(observe_state)
+        self.reward = _check_reward_mode(reward)
         self.strict = bool(strict)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.render_mode = render_mode
@@ -601,6 +653,8 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
             repair_slate(slates[row], strict=True)
 
         u = self._draw_uniforms(active)
+        if self.reward == "expected":  # in the state the slate is shown in
+            expected = np.where(active, slate_click_probability(self.mdp, self._state, shown), 0.0)
         candidate, success, next_state = sample_transitions(self.mdp, self._state, shown, u)
         clicked = success & active
         terminated = active & ~success
@@ -621,7 +675,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         else:
             # As Gymnasium's TimeLimit: truncated whenever the step budget is used up, even on a terminating step.
             truncated = active & (self._steps >= self.max_episode_steps)
-        reward = clicked.astype(np.float64)
+        reward = expected if self.reward == "expected" else clicked.astype(np.float64)
         ended = terminated | truncated
         click = np.where(clicked, candidate, -1)
         self._last_slates, self._last_clicks = shown, click
