@@ -8,6 +8,7 @@
   expected return.
 
     python examples/train_cdqn.py --env GANUser-Yelp-v0 --slate-size 3
+    python examples/train_cdqn.py --env GANUser-Yelp-v0 --train-reward expected   # train on the expected reward
     python examples/train_cdqn.py --env SyntheticMDP-v0
     python examples/train_cdqn.py --total-timesteps 2000 --eval-users 16   # smoke run
 """
@@ -44,6 +45,8 @@ class Args:
     """transitions to train for (default: n_timesteps of agents/cascading_dqn.yml)"""
     n_envs: int | None = None
     """users per step (default: the yml's)"""
+    train_reward: str | None = None
+    """reward mode of the training env, click or expected (default: the yml's env_kwargs, else click)"""
     eval_users: int = 500
     """simulated users of the evaluation"""
     threads: int = 1
@@ -73,6 +76,8 @@ def main(args: Args) -> dict[str, object]:
     env_kwargs = dict(hp.pop("env_kwargs", None) or {})
     if not synthetic:
         env_kwargs.update(user_model="train", slate_size=args.slate_size)
+    if args.train_reward is not None:
+        env_kwargs["reward"] = args.train_reward
     hp["learning_starts"] = min(int(hp.get("learning_starts", 0)), timesteps // 2)
     out = Path(args.out or f"runs/{args.env}__cdqn__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
@@ -86,6 +91,7 @@ def main(args: Args) -> dict[str, object]:
     train_s = time.perf_counter() - start
     model.save(out / "model")
     report: dict[str, object] = {"env": args.env, "timesteps": timesteps, "n_envs": n_envs, "train_wall_s": train_s}
+    report["train_reward"] = env_kwargs.get("reward", "click")
     if select is not None:
         report["selection"] = select.report()
 
@@ -111,7 +117,7 @@ def main(args: Args) -> dict[str, object]:
     else:
         from recsim_gym.agents.consistency import cascade_consistency, plot_consistency
 
-        eval_kwargs = {**env_kwargs, "user_model": "heldout"}
+        eval_kwargs = {**env_kwargs, "user_model": "heldout", "reward": "click"}  # whatever it trained on
         greedy = GreedyUserModel.from_env(gym.make(args.env, **env_kwargs))
         rand = RandomSlate.from_env(gym.make(args.env, **env_kwargs), seed=args.seed)
         for name, pol in (("cdqn", model), ("greedy", greedy), ("random", rand)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,12 +35,15 @@ def test_train_cdqn_gan_user(tmp_path):
             "8",
             "--n-envs",
             "8",
+            "--train-reward",
+            "expected",
             "--out",
             str(tmp_path / "run"),
         ],
         tmp_path,
     )
     assert "cascade consistency" in out
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["train_reward"] == "expected"
     assert (tmp_path / "run" / "model.zip").exists() and (tmp_path / "run" / "consistency.png").exists()
 
 

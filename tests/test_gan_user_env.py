@@ -308,6 +308,10 @@ def test_constructor_errors(pw_model):
         GANUserEnv(**small(pw_model, num_candidates=3))
     with pytest.raises(ValueError, match="render_mode"):
         GANUserEnv(**small(pw_model, render_mode="human"))
+    with pytest.raises(ValueError, match="reward must be one of"):
+        GANUserEnv(**small(pw_model, reward="sampled"))
+    with pytest.raises(ValueError, match="reward must be one of"):
+        GANUserVectorEnv(num_envs=2, **small(pw_model, reward="mean"))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -410,6 +414,50 @@ def test_batched_equals_single_envs(mode, pw_model):
 def test_batched_equals_single_envs_lstm_and_candidates(pw_model, lstm_model):
     _compare_with_sync(small(lstm_model), AutoresetMode.NEXT_STEP)
     _compare_with_sync(small(pw_model, num_candidates=9), AutoresetMode.SAME_STEP)
+
+
+def test_batched_equals_single_envs_expected_reward(pw_model, lstm_model):
+    _compare_with_sync(small(pw_model, reward="expected"), AutoresetMode.NEXT_STEP)
+    _compare_with_sync(small(lstm_model, reward="expected"), AutoresetMode.NEXT_STEP)
+    _compare_with_sync(small(pw_model, num_candidates=9, reward="expected"), AutoresetMode.SAME_STEP)
+
+
+@pytest.mark.parametrize("encoder", ["pw", "lstm"])
+def test_expected_reward_is_the_choice_weighted_reward_of_the_slate(encoder, pw_model, lstm_model):
+    """reward="expected" pays sum_j P(click a_j) r(s, a_j) of the pre-step state and leaves the trajectory as is."""
+    model = pw_model if encoder == "pw" else lstm_model
+    click = GANUserEnv(**small(model, horizon=20))
+    expected = GANUserEnv(**small(model, horizon=20, reward="expected"))
+    obs, _ = click.reset(seed=4)
+    obs_e, _ = expected.reset(seed=4)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        action = rng.choice(np.flatnonzero(obs["candidate_mask"]), K, replace=False)
+        util = click._utilities(action).astype(np.float64)  # r(s, a) of the slate in the state it is shown in
+        obs, r_click, *_, info = click.step(action)
+        obs_e, r_exp, *_, info_e = expected.step(action)
+        for key in obs:
+            np.testing.assert_array_equal(obs[key], obs_e[key])
+        assert info["click_item"] == info_e["click_item"]
+        assert r_exp == pytest.approx(float(info["choice_probs"][:K] @ util), rel=1e-6, abs=1e-9)
+        assert r_click == pytest.approx(float(util[info["click_position"]]) if info["clicked"] else 0.0)
+
+
+def test_expected_reward_is_the_mean_of_the_click_reward(pw_model):
+    """Over many users the sampled click's reward averages to the expected reward (within 4 standard errors)."""
+    b = 20_000
+    kw = small(pw_model)
+    click = GANUserVectorEnv(num_envs=b, **kw)
+    expected = GANUserVectorEnv(num_envs=b, reward="expected", **kw)
+    obs, _ = click.reset(seed=0)
+    expected.reset(seed=0)
+    actions = np.argsort(-obs["candidate_mask"] - np.random.default_rng(3).random((b, N_ITEMS)), axis=1)[:, :K]
+    _, r_click, _, _, info = click.step(actions)
+    _, r_exp, _, _, info_e = expected.step(actions)
+    np.testing.assert_array_equal(info["click_item"], info_e["click_item"])
+    diff = r_click - r_exp
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(b)
+    assert not np.allclose(r_click, r_exp)  # the two modes really pay different amounts per step
 
 
 def test_batched_seeding_and_options(pw_model):

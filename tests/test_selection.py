@@ -123,3 +123,46 @@ def test_compare_applies_the_yml_selection_unless_switched_off(tmp_path, monkeyp
         assert [t for t, _ in saved["selection"]["cdqn"][0]["history"]] == [48, 96]
     else:
         assert report["selection"] == {} and saved["selection"] == {}
+
+
+def test_compare_trains_on_the_expected_reward_and_evaluates_on_the_click(tmp_path, monkeypatch, tiny):
+    """train_reward reaches the training and selection envs only; the evaluation env keeps the click reward."""
+    import recsim_gym.agents.cascading_dqn.cascading_dqn as cdqn_mod
+    import recsim_gym.agents.cascading_dqn.commands as cmd
+    import recsim_gym.evaluation as evaluation
+
+    hp = {"n_envs": 4, "learning_starts": 40, "batch_size": 16, "policy_kwargs": {"hidden": 8}}
+    hp["select_best"] = {"eval_freq": 48, "n_users": 4}
+    monkeypatch.setattr(cmd, "load_hyperparams", lambda algo, env_id, folder=None: dict(hp))
+    seen: dict[str, list] = {"train": [], "select": [], "eval": []}
+    real_make, real_eval = cdqn_mod.make_slate_vec_env, evaluation.evaluate  # both imported at call time
+
+    def make(env_id, n_envs, seed, env_kwargs, **kw):
+        seen["train"].append(env_kwargs.get("reward"))
+        return real_make(env_id, n_envs, seed, env_kwargs, **kw)
+
+    def scored(policy, env_id, n_users, n_repeats, seed, env_kwargs, *a, **kw):
+        key = "select" if env_kwargs.get("user_model") is tiny["user_model"] else "eval"
+        seen[key].append(env_kwargs.get("reward"))
+        return real_eval(policy, env_id, n_users, n_repeats, seed, env_kwargs, *a, **kw)
+
+    monkeypatch.setattr(cdqn_mod, "make_slate_vec_env", make)
+    monkeypatch.setattr(evaluation, "evaluate", scored)
+    kwargs = dict(
+        seeds=1,
+        n_users=4,
+        timesteps=96,
+        extra_env_kwargs={"horizon": 8},
+        log=lambda s: None,
+        train_user_model=tiny["user_model"],
+        eval_user_model=random_user_model(n_items=30, seed=5, hidden=(16, 16)),
+    )
+    report = cmd.compare(ENV, ["cdqn"], 3, out=tmp_path, train_reward="expected", **kwargs)
+    assert report["train_reward"] == "expected" and "reward" not in report["eval_env_kwargs"]
+    assert seen["train"] == ["expected"]
+    assert seen["select"] and set(seen["select"]) == {"expected"}
+    assert seen["eval"] == [None]
+    with pytest.raises(ValueError, match="reward must be one of"):
+        cmd.compare(ENV, ["cdqn"], 3, train_reward="mean", **kwargs)
+    with pytest.raises(ValueError, match="train_reward"):
+        cmd.compare(ENV, ["cdqn"], 3, **{**kwargs, "extra_env_kwargs": {"horizon": 8, "reward": "expected"}})

@@ -38,7 +38,7 @@ from gymnasium.vector.utils import batch_space
 from torch.nn import functional as F
 
 from recsim_gym import assets
-from recsim_gym.envs.slate import repair_slate, validate_slate_action
+from recsim_gym.envs.slate import check_reward_mode, repair_slate, validate_slate_action
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT, load_user_model, resolve_model_path
@@ -713,6 +713,13 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ``r(s, a)`` of the clicked item under the user model, a real number of either sign; 0 for no click.
 
+    With ``reward="expected"`` the reward of a step is instead its expectation over the user's choice given the
+    shown slate, ``sum_j P(click a_j) r(s, a_j)`` over the slate's items (no click pays 0), while the click itself is
+    still sampled and moves the state as before. The expected return of every policy is unchanged and the variance of
+    the reward signal is lower, which helps value learning (BENCHMARKS.md, "Training on the slate's expected
+    reward"). The expectation reads the user model, so this is a training aid in simulation: evaluate with the
+    default ``"click"``, the reward a logged user would pay.
+
     ## Starting State
 
     Each reset draws a new simulated user: a burn-in of ``L ~ Uniform{0, ..., burn_in}`` steps in which the user
@@ -744,11 +751,13 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `checkpoint`     | `"best-loss"`| checkpoint of the bundle                                                  |
     | `regularizer`    | `"entropy"`  | `"l2"`: with `"train"`/`"heldout"`, the min-max (L2) model of Chen et al. |
     |                  |              | Table 2 (shipped for Yelp); the user clicks by its behaviour model phi    |
+    | `reward`         | `"click"`    | `"click"`: `r(s, a)` of the sampled click; `"expected"`: its expectation  |
+    |                  |              | over the user's choice given the slate (see Rewards)                     |
 
     A min-max (L2) user model clicks by its behaviour model ``phi`` (a softmax over the slate learned as the best
     response to ``r`` under ``R(phi) = ||phi||^2``, or its exact closed form ``sparsemax(eta r / 2)``); like the
     reference code's L2 model it has no no-click option, so such a user always clicks (``choice_probs[-1] == 0``).
-    The reward is still ``r(s, a)`` of the clicked item.
+    The reward is still ``r(s, a)`` of the clicked item (with ``reward="expected"``, its expectation under ``phi``).
 
     ``info`` of a step: ``slate`` (item ids shown), ``slate_action`` (the repaired action), ``repaired``,
     ``clicked``, ``click_item`` and ``click_position`` (-1 without a click), ``choice_probs`` (``(k + 1,)``, last =
@@ -787,9 +796,11 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         device: str | torch.device = "cpu",
         checkpoint: str = DEFAULT_CHECKPOINT,
         regularizer: str = "entropy",
+        reward: str = "click",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.reward = check_reward_mode(reward)
         self.dataset = dataset
         self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
@@ -864,7 +875,11 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._refresh_z()
 
     def _user_step(self, items: np.ndarray, u: np.float32) -> tuple[int, float, np.ndarray]:
-        """Click position (k = none), reward and choice probabilities for the shown ``items``; pushes the click."""
+        """Click position (k = none), reward and choice probabilities for the shown ``items``; pushes the click.
+
+        The reward is the click's ``r(s, a)``, or with ``reward="expected"`` its expectation in the state the slate
+        is shown in (computed before the click moves the state).
+        """
         util = self._utilities(items)
         if self._minmax is None:
             probs = _choice_probs_np(util)
@@ -874,10 +889,14 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         else:
             probs = _behaviour_probs_np(util, self._exact, self._minmax.eta)
         pos = _choose_np(probs, u)
-        if pos < items.shape[0]:
+        k = items.shape[0]
+        if self.reward == "expected":
+            reward = float(np.dot(probs[:k].astype(np.float64), util.astype(np.float64)))
+        else:
+            reward = float(util[pos]) if pos < k else 0.0
+        if pos < k:
             self._push(int(items[pos]))
-            return pos, float(util[pos]), probs
-        return pos, 0.0, probs
+        return pos, reward, probs
 
     # ----- episode ---------------------------------------------------------------------------------------------
 
@@ -1054,6 +1073,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         array_backend: str = "numpy",
         regularizer: str = "entropy",
+        reward: str = "click",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -1061,6 +1081,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if array_backend not in ("numpy", "torch"):
             raise ValueError(f"array_backend must be 'numpy' or 'torch', got {array_backend!r}")
+        self.reward = check_reward_mode(reward)
         self.autoreset_mode = _parse_autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.dataset = dataset
@@ -1184,7 +1205,8 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Click position ``(B,)`` (k = none), clicked item (-1), reward and choice probabilities ``(B, k + 1)``.
 
-        ``hist`` (the same rows' histories) feeds the behaviour model of a min-max user.
+        ``hist`` (the same rows' histories) feeds the behaviour model of a min-max user. The reward is the click's
+        ``r(s, a)``, or with ``reward="expected"`` its expectation over the choice.
         """
         pads = self.num_candidates is not None
         util = self._m.utilities(z, items, pads=pads)
@@ -1199,7 +1221,11 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         hit = pos < k
         gather_pos = pos.clamp(max=k - 1).unsqueeze(1)
         click = torch.where(hit, items.gather(1, gather_pos).squeeze(1), -1)
-        reward = torch.where(hit, util.gather(1, gather_pos).squeeze(1), 0.0)
+        if self.reward == "expected":
+            # A pad slot (-inf reward) has probability 0; where() keeps 0 * -inf from turning the sum into NaN.
+            reward = torch.where(probs[:, :k] > 0, probs[:, :k] * util, 0.0).sum(1)
+        else:
+            reward = torch.where(hit, util.gather(1, gather_pos).squeeze(1), 0.0)
         return pos, click, reward, probs
 
     def _sample_candidates(self, rows: torch.Tensor | None = None) -> None:

@@ -10,11 +10,25 @@ Rules (the same in every env, single and batched):
   repeat is replaced, left to right, by the smallest allowed item id that is not yet on the slate. "Allowed" means in
   the candidate set when the env has one (``allowed`` mask), else any item. The slate actually shown is reported in
   ``info["slate"]``. With ``strict=True`` a repeated item raises :class:`ValueError` instead.
+
+It also holds the ``reward`` modes every env accepts: ``"click"`` pays what the sampled click pays, ``"expected"``
+its expectation over the user's choice given the shown slate (a lower-variance training signal with the same
+expected return; it reads the user model, so it exists only in simulation).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+#: Values of the ``reward`` argument of the envs: the sampled click's reward, or its expectation under the slate.
+REWARD_MODES = ("click", "expected")
+
+
+def check_reward_mode(reward: str) -> str:
+    """Return ``reward`` if it is one of :data:`REWARD_MODES`, else raise :class:`ValueError`."""
+    if reward not in REWARD_MODES:
+        raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {reward!r}")
+    return reward
 
 
 def validate_slate_action(action: object, n_items: int, slate_size: int, batch: int | None = None) -> np.ndarray:

@@ -24,7 +24,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from recsim_gym.envs.slate import repair_slate, repair_slates, validate_slate_action
+from recsim_gym.envs.slate import REWARD_MODES, check_reward_mode, repair_slate, repair_slates, validate_slate_action
 
 __all__ = [
     "DEFAULT_MDP_SEED",
@@ -199,16 +199,6 @@ def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.nda
     return squares / total
 
 
-#: Values of the ``reward`` argument of both envs.
-REWARD_MODES = ("click", "expected")
-
-
-def _check_reward_mode(reward: str) -> str:
-    if reward not in REWARD_MODES:
-        raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {reward!r}")
-    return reward
-
-
 def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     """Accept an :class:`AutoresetMode`, its value (``"NextStep"``) or its name in any case (``"next_step"``)."""
     if isinstance(mode, AutoresetMode):
@@ -344,7 +334,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
         self.history_len = int(history_len)
         self.observe_state = bool(observe_state)
-        self.reward = _check_reward_mode(reward)
+        self.reward = check_reward_mode(reward)
         self.strict = bool(strict)
         self.render_mode = render_mode
         self.pad = self.n_items
@@ -508,7 +498,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
         self.history_len = int(history_len)
         self.observe_state = bool(observe_state)
-        self.reward = _check_reward_mode(reward)
+        self.reward = check_reward_mode(reward)
         self.strict = bool(strict)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.render_mode = render_mode

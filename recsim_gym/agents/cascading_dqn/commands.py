@@ -225,12 +225,15 @@ def compare(
     train_user_model: Any = "train",
     eval_user_model: Any = "heldout",
     select_best: bool = True,
+    train_reward: str | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
 
     ``train_user_model`` / ``eval_user_model`` (GANUser envs) default to the paper's protocol, ``"train"`` and
     ``"heldout"``; tests pass small random models. ``select_best=False`` ignores the yml's ``select_best`` entries
-    (every learner keeps its final weights).
+    (every learner keeps its final weights). ``train_reward`` (``"click"`` or ``"expected"``; None: the yml's
+    ``env_kwargs``, else the env's default) sets the ``reward`` mode of the envs the learners train and select
+    checkpoints on; every policy is evaluated on the sampled click's reward whatever it trained on.
 
     Returns:
         ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
@@ -242,7 +245,13 @@ def compare(
         raise ValueError(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
     gan = env_id.startswith("GANUser")
     eval_kwargs = {"slate_size": slate_size, **(extra_env_kwargs or {})}
+    if "reward" in eval_kwargs:
+        raise ValueError("evaluation pays the sampled click's reward; set the training reward with train_reward")
     train_extra = dict(extra_env_kwargs or {})
+    if train_reward is not None:
+        from recsim_gym.envs.slate import check_reward_mode
+
+        train_extra["reward"] = check_reward_mode(train_reward)
     if gan:
         eval_kwargs["user_model"] = eval_user_model
         train_extra["user_model"] = train_user_model
@@ -321,6 +330,7 @@ def compare(
         "n_repeats": n_repeats,
         "eval_seed": eval_seed,
         "select_best": select_best,
+        "train_reward": train_reward,
         "eval_env_kwargs": {k: v for k, v in eval_kwargs.items() if isinstance(v, (str, int, float))},
         "rows": rows,
         "train_wall_s": train_times,
@@ -456,6 +466,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             out=out,
             device=args.device,
             select_best=not args.no_select_best,
+            train_reward=args.train_reward,
         )
     except FileNotFoundError as err:
         raise CLIError(str(err)) from None
@@ -488,6 +499,14 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="keep each learner's final weights (default: the yml's select_best, checkpoint selection on the "
         "train-users model, where it is given)",
+    )
+    p.add_argument(
+        "--train-reward",
+        choices=("click", "expected"),
+        default=None,
+        help="reward mode of the training and checkpoint-selection envs: click (the sampled click's reward) or "
+        "expected (its expectation over the user's choice, lower variance); evaluation always pays the click "
+        "(default: the yml's env_kwargs, else click)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
