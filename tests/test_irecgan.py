@@ -28,7 +28,7 @@ from recsim_gym.agents.irecgan.networks import (
     initial_embeddings,
 )
 from recsim_gym.agents.irecgan.rollouts import (
-    _splice,
+    _to_batch,
     discounted_returns,
     discriminator_probs,
     generate_sessions,
@@ -285,6 +285,79 @@ def test_generated_sessions_and_q_d(offline: SessionBatch) -> None:
     with pytest.raises(ValueError, match="record_states"):
         plain, plain_sim = generate_sessions(agent, user, 4, 6, 10, gen)
         q_d_scores(disc, agent, user, plain, plain_sim, 2, 6, 10, gen)
+
+
+def _splice(base: SessionBatch, b: torch.Tensor, t: torch.Tensor, cont: SessionBatch, max_len: int) -> SessionBatch:
+    """Reference for q_D: sequences made of steps ``0..t[r]`` of ``base[b[r]]`` followed by the steps of ``cont[r]``."""
+    r = b.shape[0]
+    width = max(base.lists.shape[2], cont.lists.shape[2])
+    pos = torch.arange(max_len)[None, :].expand(r, -1)
+    from_base = pos <= t[:, None]
+    base_pos = pos.clamp(max=base.tokens.shape[1] - 1)
+    cont_pos = (pos - t[:, None] - 1).clamp(0, max(cont.tokens.shape[1] - 1, 0))
+    in_cont = (pos - t[:, None] - 1 < cont.tokens.shape[1]) & ~from_base
+
+    def pick(base_x: torch.Tensor, cont_x: torch.Tensor, fill: float | int) -> torch.Tensor:
+        bx = base_x[b[:, None], base_pos]
+        cx = cont_x[torch.arange(r)[:, None], cont_pos]
+        extra = (1,) * (bx.dim() - 2)  # broadcast the (R, T) conditions over a list axis
+        return torch.where(from_base.view(r, -1, *extra), bx, torch.where(in_cont.view(r, -1, *extra), cx, fill))
+
+    pad = torch.nn.functional.pad
+    base_lists = pad(base.lists, (0, width - base.lists.shape[2]), value=PAD)
+    cont_lists = pad(cont.lists, (0, width - cont.lists.shape[2]), value=PAD)
+    mask = torch.where(from_base, torch.ones_like(from_base), in_cont & cont.mask[torch.arange(r)[:, None], cont_pos])
+    out = SessionBatch(
+        tokens=pick(base.tokens, cont.tokens, PAD),
+        lists=pick(base_lists, cont_lists, PAD),
+        target=pick(base.target, cont.target, 0),
+        mask=mask,
+        reward=pick(base.reward, cont.reward, 0.0),
+        qd=mask.float(),
+        purchase=pick(base.purchase, cont.purchase, 0.0),
+    )
+    # Steps past a continuation's end must look padded to D.
+    out.tokens = torch.where(out.mask, out.tokens, PAD)
+    out.lists = torch.where(out.mask[..., None], out.lists, PAD)
+    return out
+
+
+def _q_d_by_splicing(disc, agent, user, sessions, sim, n_rollouts, max_len, k, gen, purchase=False):  # type: ignore[no-untyped-def]
+    """Reference for ``q_d_scores``: D reads every rollout spliced onto its prefix from the first step."""
+    n, t_max = sessions.tokens.shape
+    lengths = sessions.lengths
+    qd = torch.zeros((n, t_max))
+    qd[torch.arange(n), lengths - 1] = discriminator_probs(disc, sessions, purchase)
+    b_idx, t_idx = (torch.arange(t_max)[None, :] < (lengths - 1)[:, None]).nonzero(as_tuple=True)
+    b_rep, t_rep = b_idx.repeat(n_rollouts), t_idx.repeat(n_rollouts)
+    (h_a, c_a), (h_u, c_u) = sim.agent_states, sim.user_states
+    a_state = (h_a[t_rep, :, b_rep].transpose(0, 1).contiguous(), c_a[t_rep, :, b_rep].transpose(0, 1).contiguous())
+    u_state = (h_u[t_rep, :, b_rep].transpose(0, 1).contiguous(), c_u[t_rep, :, b_rep].transpose(0, 1).contiguous())
+    first = sessions.target_tokens[b_rep, t_rep]
+    budget = max_len - (t_rep + 1)
+    cont = simulate(agent, user, first, budget, k, gen, a_state, u_state, use_reward_head=purchase)
+    full = _splice(sessions, b_rep, t_rep, _to_batch(cont, 0.0), max_len)
+    qd[b_idx, t_idx] = discriminator_probs(disc, full, purchase).view(n_rollouts, -1).mean(0)
+    return qd
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("purchase", [False, True])
+def test_q_d_reuses_the_prefix_with_the_spliced_sessions_scores(purchase: bool) -> None:
+    """q_D from D's prefix states and term sums equals D read over every spliced rollout from the first step."""
+    user, agent, disc = _nets()
+    gen = torch.Generator().manual_seed(8)
+    sessions, sim = generate_sessions(agent, user, 60, 9, 10, gen, use_reward_head=purchase, record_states=True)
+    assert int(sessions.lengths.max()) > 3  # prefixes of several lengths
+    if purchase:
+        assert sessions.purchase.any() and (sessions.purchase[sessions.mask] == 0).any()
+        with torch.no_grad():
+            disc.purchase_weight.fill_(2.5)  # purchase weights away from their initial 1 so they matter
+    kw = {"use_reward_head": purchase, "use_purchase": purchase}
+    got = q_d_scores(disc, agent, user, sessions, sim, 4, 9, 10, torch.Generator().manual_seed(9), **kw)
+    want = _q_d_by_splicing(disc, agent, user, sessions, sim, 4, 9, 10, torch.Generator().manual_seed(9), purchase)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert (got[sessions.mask] - 0.5).abs().max() > 1e-3  # D is not flat, so the comparison has teeth
 
 
 def test_rollouts_continue_the_prefix(offline: SessionBatch) -> None:

@@ -243,6 +243,18 @@ class Discriminator(nn.Module):
     ) -> torch.Tensor:
         """Session logits ``(B,)`` (``D = sigmoid``); ``purchase`` ``(B, T)`` enables the purchase weights."""
         out, _ = self.encoder(tokens)
+        term = self.step_terms(out, lists, target, purchase)
+        m = mask.to(term.dtype)
+        return (term * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def step_terms(
+        self, out: torch.Tensor, lists: torch.Tensor, target: torch.Tensor, purchase: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-step terms ``<m_t, u_c> * w_t`` ``(B, T)`` from the encoder outputs ``out`` ``(B, T, H)``.
+
+        The session logit is their mean over the valid steps. A step's term depends on the tokens up to it only (the
+        LSTM is causal), which lets q_D reuse a prefix's terms for all of its rollouts.
+        """
         p = self.pref_proj(out)  # (B, T, D)
         clicked_tokens = lists.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T)
         if self.encoder.embed.num_embeddings <= lists.numel():
@@ -258,5 +270,4 @@ class Discriminator(nn.Module):
         term = (soft_item * clicked).sum(-1)
         if purchase is not None:
             term = term * (self.purchase_weight * purchase + self.purchase_bias)
-        m = mask.to(term.dtype)
-        return (term * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return term

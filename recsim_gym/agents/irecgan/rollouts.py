@@ -409,7 +409,13 @@ def q_d_scores(
     lengths = sessions.lengths
     qd = torch.zeros((n, t_max))
     rows = torch.arange(n)
-    qd[rows, lengths - 1] = discriminator_probs(disc, sessions, use_purchase)
+    # D reads each session once, step by step: its per-step terms give D of the whole session (the terminal q_D), and
+    # their running sums and the LSTM states after every step are the shared prefix of every rollout from it, so
+    # D then reads only the continuations (the spliced sessions are the same numbers; the test checks it).
+    terms, (h_d, c_d) = _disc_terms_and_states(disc, sessions, use_purchase)
+    valid = sessions.mask.to(terms.dtype)
+    prefix_sum = (terms * valid).cumsum(1)
+    qd[rows, lengths - 1] = torch.sigmoid(prefix_sum[rows, lengths - 1] / lengths.clamp_min(1).to(terms.dtype))
 
     steps = torch.arange(t_max)[None, :]
     prefix = steps < (lengths - 1)[:, None]  # non-terminal steps get rollouts
@@ -425,57 +431,51 @@ def q_d_scores(
     u_state = (h_u[t_rep, :, b_rep].transpose(0, 1).contiguous(), c_u[t_rep, :, b_rep].transpose(0, 1).contiguous())
     first = sessions.target_tokens[b_rep, t_rep]
     budget = max_len - (t_rep + 1)
-    cont = simulate(
-        agent,
-        user,
-        first,
-        budget,
-        slate_size,
-        generator,
-        agent_state=a_state,
-        user_state=u_state,
-        use_reward_head=use_reward_head,
+    cont = _to_batch(
+        simulate(
+            agent,
+            user,
+            first,
+            budget,
+            slate_size,
+            generator,
+            agent_state=a_state,
+            user_state=u_state,
+            use_reward_head=use_reward_head,
+        ),
+        0.0,
     )
-    full = _splice(sessions, b_rep, t_rep, _to_batch(cont, 0.0), max_len)
-    probs = discriminator_probs(disc, full, use_purchase)
-    mean = probs.view(n_rollouts, -1).mean(0)
-    qd[b_idx, t_idx] = mean
+    # D of prefix + continuation: the prefix's term sum plus the continuation's terms, read from D's state after the
+    # prefix, over the total number of steps. Rows go in chunks of similar continuation length (fewer padded steps).
+    cont_sum = torch.zeros(len(cont))
+    order = torch.argsort(cont.lengths, stable=True)
+    for start in range(0, len(cont), _D_CHUNK):
+        idx = order[start : start + _D_CHUNK]
+        part = cont.select(idx)
+        bs, ts = b_rep[idx], t_rep[idx]
+        state = (h_d[ts, :, bs].transpose(0, 1).contiguous(), c_d[ts, :, bs].transpose(0, 1).contiguous())
+        out, _ = disc.encoder(part.tokens, state)
+        part_terms = disc.step_terms(out, part.lists, part.target, part.purchase if use_purchase else None)
+        cont_sum[idx] = (part_terms * part.mask.to(part_terms.dtype)).sum(1)
+    total = (t_rep + 1 + cont.lengths).to(cont_sum.dtype)
+    probs = torch.sigmoid((prefix_sum[b_rep, t_rep] + cont_sum) / total)
+    qd[b_idx, t_idx] = probs.view(n_rollouts, -1).mean(0)
     return qd
 
 
-def _splice(base: SessionBatch, b: torch.Tensor, t: torch.Tensor, cont: SessionBatch, max_len: int) -> SessionBatch:
-    """Sequences made of steps ``0..t[r]`` of ``base[b[r]]`` followed by the steps of ``cont[r]``."""
-    r = b.shape[0]
-    width = max(base.lists.shape[2], cont.lists.shape[2])
-    pos = torch.arange(max_len)[None, :].expand(r, -1)
-    from_base = pos <= t[:, None]
-    base_pos = pos.clamp(max=base.tokens.shape[1] - 1)
-    cont_pos = (pos - t[:, None] - 1).clamp(0, max(cont.tokens.shape[1] - 1, 0))
-    in_cont = (pos - t[:, None] - 1 < cont.tokens.shape[1]) & ~from_base
-
-    def pick(base_x: torch.Tensor, cont_x: torch.Tensor, fill: float | int) -> torch.Tensor:
-        bx = base_x[b[:, None], base_pos]
-        cx = cont_x[torch.arange(r)[:, None], cont_pos]
-        extra = (1,) * (bx.dim() - 2)  # broadcast the (R, T) conditions over a list axis
-        return torch.where(from_base.view(r, -1, *extra), bx, torch.where(in_cont.view(r, -1, *extra), cx, fill))
-
-    pad = torch.nn.functional.pad
-    base_lists = pad(base.lists, (0, width - base.lists.shape[2]), value=PAD)
-    cont_lists = pad(cont.lists, (0, width - cont.lists.shape[2]), value=PAD)
-    mask = torch.where(from_base, torch.ones_like(from_base), in_cont & cont.mask[torch.arange(r)[:, None], cont_pos])
-    out = SessionBatch(
-        tokens=pick(base.tokens, cont.tokens, PAD),
-        lists=pick(base_lists, cont_lists, PAD),
-        target=pick(base.target, cont.target, 0),
-        mask=mask,
-        reward=pick(base.reward, cont.reward, 0.0),
-        qd=mask.float(),
-        purchase=pick(base.purchase, cont.purchase, 0.0),
-    )
-    # Steps past a continuation's end must look padded to D.
-    out.tokens = torch.where(out.mask, out.tokens, PAD)
-    out.lists = torch.where(out.mask[..., None], out.lists, PAD)
-    return out
+def _disc_terms_and_states(
+    disc: Discriminator, batch: SessionBatch, use_purchase: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """D's per-step terms ``(N, T)`` of ``batch`` and its LSTM states after every step, ``(T, layers, N, H)`` each."""
+    state = None
+    outs, hs, cs = [], [], []
+    for t in range(batch.tokens.shape[1]):
+        out, state = disc.encoder(batch.tokens[:, t : t + 1], state)
+        outs.append(out)
+        hs.append(state[0])
+        cs.append(state[1])
+    terms = disc.step_terms(torch.cat(outs, 1), batch.lists, batch.target, batch.purchase if use_purchase else None)
+    return terms, (torch.stack(hs), torch.stack(cs))
 
 
 def discounted_returns(step_reward: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
