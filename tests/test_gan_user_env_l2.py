@@ -100,3 +100,25 @@ def test_shipped_yelp_l2_env_passes_the_checkers(user_model):
     venv.reset(seed=0)
     _, _, _, _, info = venv.step(venv.action_space.sample())
     assert info["clicked"].all()
+
+
+@pytest.mark.parametrize("inner", ["learned", "exact"])
+def test_expected_reward_weights_r_by_phi(inner):
+    """With reward="expected" a min-max user pays sum_j phi_j r(s, a_j): her choice rule, not the softmax of r."""
+    model = minmax_model(inner, seed=3)
+    env = make(model, reward="expected")
+    venv = GANUserVectorEnv(num_envs=1, user_model=model, slate_size=4, horizon=12, burn_in=3, reward="expected")
+    obs, _ = env.reset(seed=5)
+    venv.reset(seed=5)
+    rng = np.random.default_rng(2)
+    for _ in range(8):
+        hist = torch.as_tensor(obs["history"]).view(1, -1)
+        action = rng.choice(np.flatnonzero(obs["candidate_mask"]), size=4, replace=False)
+        with torch.no_grad():
+            r = model.rewards(hist, None, torch.as_tensor(action).view(1, -1))[0].double().numpy()
+        obs, reward, _, _, info = env.step(action)
+        _, reward_b, _, _, _ = venv.step(action[None, :])
+        assert reward == pytest.approx(float(info["choice_probs"][:-1] @ r), abs=1e-4)
+        assert reward_b[0] == pytest.approx(reward, abs=1e-4)
+        softmax_r = np.exp(r) / (1 + np.exp(r).sum())
+        assert abs(float(softmax_r @ r) - reward) > 1e-3  # the entropy user's weights would pay something else
