@@ -500,6 +500,27 @@ def test_methods_share_training_modes_and_skip_what_they_lack(logs: SessionLogs)
         IRecGAN(logs, method="DQN")
 
 
+def test_validation_follows_both_networks_and_leaves_training_alone(logs: SessionLogs, tmp_path: Path) -> None:
+    """Per round the curves validate A and, where the run trains one, the user-model method; training is unchanged."""
+    on = IRecGAN(logs, method="IRecGAN", seed=3, **{**TINY, "n_rounds": 2, "eval_sessions": 10}).learn()
+    off = IRecGAN(logs, method="IRecGAN", seed=3, **{**TINY, "n_rounds": 2}).learn()
+    assert all(torch.equal(a, b) for a, b in zip(_params(on), _params(off), strict=True))
+    assert [r for r in on.curves if r["net"] != "validation"] == off.curves
+    val = [(r["round"], r["method"], r["deploy"]) for r in on.curves if r["net"] == "validation"]
+    assert val == [(0, "IRecGAN", "agent"), (0, "LSTMD", "user")] + [
+        (r, m, d) for r in (1, 2) for m, d in (("IRecGAN", "agent"), ("LSTMD", "user"))
+    ]
+    last_u = [r for r in on.curves if r["net"] == "validation" and r["method"] == "LSTMD"][-1]
+    u_eval = on.branch("LSTMD").evaluate(10, seed=on.seed + on.VALIDATION_SEED_OFFSET)
+    assert last_u["coverage"] == u_eval.coverage.tolist() and last_u["reward_nonzero"] == u_eval.reward_nonzero
+    pgu = IRecGAN(logs, method="PGU", seed=3, **{**TINY, "eval_sessions": 10}).learn()
+    assert [(r["round"], r["method"]) for r in pgu.curves if r["net"] == "validation"] == [
+        (0, "PGU"), (0, "LSTM"), (1, "PGU"),
+    ]  # fmt: skip
+    on.plot_curves(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
 def test_save_load_round_trip(trained: IRecGAN, logs: SessionLogs, tmp_path: Path) -> None:
     path = tmp_path / "irecgan.pt"
     trained.save(path)

@@ -609,14 +609,23 @@ def plot_training_curves(curves: Sequence[Mapping[str, Any]], path: str | os.Pat
     ax = axes[3]
     val = [row for row in curves if row.get("net") == "validation"]
     if val:
-        rounds = [row["round"] for row in val]
-        ax.plot(rounds, [row["coverage"][0] for row in val], marker="o", label="coverage@1")
-        ax.plot(rounds, [row["coverage"][-1] for row in val], marker="o", label="coverage@10")
+        # One series per deployed network (A, and U where the run trains a user-model method too); curves saved
+        # before U was validated have no "deploy" field and are A's.
+        first = val[0].get("deploy", "agent")
+        for deploy, style in (("agent", "-"), ("user", ":")):
+            rows = [row for row in val if row.get("deploy", "agent") == deploy]
+            if not rows:
+                continue
+            name = rows[-1].get("method", "")
+            rounds = [row["round"] for row in rows]
+            ax.plot(rounds, [row["coverage"][0] for row in rows], ls=style, marker="o", label=f"{name} coverage@1")
+            ax.plot(rounds, [row["coverage"][-1] for row in rows], ls=style, marker="o", label=f"{name} coverage@10")
+        own = [row for row in val if row.get("deploy", "agent") == first]
         ax2 = ax.twinx()
-        ax2.plot(rounds, [row["reward_nonzero"] for row in val], color="k", ls="--", marker="x", label="reward")
-        ax2.set_ylabel("cumulative reward", fontsize=8)
+        ax2.plot([row["round"] for row in own], [row["reward_nonzero"] for row in own], color="k", ls="--", marker="x")
+        ax2.set_ylabel(f"cumulative reward ({own[-1].get('method', '')}, x)", fontsize=8)
         ax.legend(fontsize=7, loc="upper left")
-        ax.set_title(f"validation MDP run ({val[-1].get('method', '')})", fontsize=9)
+        ax.set_title("validation MDP run", fontsize=9)
     else:
         ax.set_title("validation MDP run (disabled)", fontsize=9)
     ax.set_xlabel("round (0: after pre-training)")

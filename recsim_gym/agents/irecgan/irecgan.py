@@ -116,8 +116,9 @@ class IRecGANConfig:
         n_rollouts: Monte-Carlo rollouts per prefix for q_D (code: 5; 1 at the terminal step).
         max_len: generation cap in steps; None: ``2 * int(mean offline session length)`` (code).
         disc_temperature: D's soft arg-max temperature (code: 0.1).
-        eval_sessions: sessions with a click of the validation MDP run after pre-training and after each round
-            (training curves only, never used for model selection); 0 disables it.
+        eval_sessions: sessions with a click of the validation MDP run after pre-training and after each round, of
+            A and, where the run also trains a user-model method (LSTM, LSTMD), of U (training curves only, never
+            used for model selection); 0 disables it.
     """
 
     embed_dim: int = 50
@@ -664,14 +665,31 @@ class IRecGAN:
     # -------------------------------------------------------------------------------------------------- curves
 
     def _validate(self, round_idx: int) -> None:
-        """Online coverage / reward on the validation MDP run (curves only); skipped for logs without an MDP."""
+        """Online coverage / reward on the validation MDP run (curves only); skipped for logs without an MDP.
+
+        Both networks this run trains are validated when it deploys both: this model's method, then the method of
+        the same training mode that deploys the other network (e.g. the LSTMD that an IRecGAN run trains alongside;
+        after pre-training, any), so the curves show U's ranking as well as A's. Evaluation draws no training noise,
+        so this changes nothing in the training.
+        """
         if self.config.eval_sessions <= 0 or "mdp_seed" not in self.logs_meta:
             return
-        ev = self.evaluate(self.config.eval_sessions, seed=self.seed + self.VALIDATION_SEED_OFFSET)
-        self._record(
-            net="validation", round=round_idx, coverage=[float(x) for x in ev.coverage],
-            reward_nonzero=ev.reward_nonzero, reward_all=ev.reward_all, method=self.method,
-        )  # fmt: skip
+        mode = self.spec.training_mode
+        # Same-mode methods first; after pre-training nothing has interacted yet, so the others' U is LSTM's.
+        order = sorted(METHODS, key=lambda m: (METHODS[m].training_mode != mode, METHODS[m].interact))
+        methods, deploys = [], set()
+        for m in [self.method, *order]:
+            if METHODS[m].deploy not in deploys and (round_idx == 0 or METHODS[m].training_mode == mode):
+                methods.append(m)
+                deploys.add(METHODS[m].deploy)
+        for method in methods:
+            model = self if method == self.method else self.branch(method)
+            ev = model.evaluate(self.config.eval_sessions, seed=self.seed + self.VALIDATION_SEED_OFFSET)
+            self._record(
+                net="validation", round=round_idx, coverage=[float(x) for x in ev.coverage],
+                reward_nonzero=ev.reward_nonzero, reward_all=ev.reward_all, method=method,
+                deploy=METHODS[method].deploy,
+            )  # fmt: skip
 
     def _last_losses(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -686,8 +704,11 @@ class IRecGAN:
         parts = [f"{k} {v:.4f}" for k, v in self._last_losses().items()]
         val = [row for row in self.curves if row.get("net") == "validation"]
         if val:
-            parts.append(f"val coverage@1 {val[-1]['coverage'][0]:.3f} @10 {val[-1]['coverage'][-1]:.3f}")
-            parts.append(f"val reward {val[-1]['reward_nonzero']:.2f}")
+            last = [row for row in val if row["round"] == val[-1]["round"]]
+            own = [row for row in last if row.get("method", self.method) == self.method] or last[:1]
+            parts.append(f"val coverage@1 {own[0]['coverage'][0]:.3f} @10 {own[0]['coverage'][-1]:.3f}")
+            parts.append(f"val reward {own[0]['reward_nonzero']:.2f}")
+            parts += [f"{row['method']} val coverage@1 {row['coverage'][0]:.3f}" for row in last if row not in own]
         return ", ".join(parts)
 
     def plot_curves(self, path: str | os.PathLike[str]) -> None:
