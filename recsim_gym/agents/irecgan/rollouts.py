@@ -412,7 +412,7 @@ def q_d_scores(
     # D reads each session once, step by step: its per-step terms give D of the whole session (the terminal q_D), and
     # their running sums and the LSTM states after every step are the shared prefix of every rollout from it, so
     # D then reads only the continuations (the spliced sessions are the same numbers; the test checks it).
-    terms, (h_d, c_d) = _disc_terms_and_states(disc, sessions, use_purchase)
+    terms, d_states = _disc_terms_and_states(disc, sessions, use_purchase)
     valid = sessions.mask.to(terms.dtype)
     prefix_sum = (terms * valid).cumsum(1)
     qd[rows, lengths - 1] = torch.sigmoid(prefix_sum[rows, lengths - 1] / lengths.clamp_min(1).to(terms.dtype))
@@ -424,11 +424,9 @@ def q_d_scores(
         return qd
     b_rep = b_idx.repeat(n_rollouts)
     t_rep = t_idx.repeat(n_rollouts)
-    h_a, c_a = sim.agent_states
-    h_u, c_u = sim.user_states
     # The state after reading tokens[:t]; the rollout continues with the click of step t as the next input.
-    a_state = (h_a[t_rep, :, b_rep].transpose(0, 1).contiguous(), c_a[t_rep, :, b_rep].transpose(0, 1).contiguous())
-    u_state = (h_u[t_rep, :, b_rep].transpose(0, 1).contiguous(), c_u[t_rep, :, b_rep].transpose(0, 1).contiguous())
+    a_state = _states_at(sim.agent_states, t_rep, b_rep)
+    u_state = _states_at(sim.user_states, t_rep, b_rep)
     first = sessions.target_tokens[b_rep, t_rep]
     budget = max_len - (t_rep + 1)
     cont = _to_batch(
@@ -452,15 +450,21 @@ def q_d_scores(
     for start in range(0, len(cont), _D_CHUNK):
         idx = order[start : start + _D_CHUNK]
         part = cont.select(idx)
-        bs, ts = b_rep[idx], t_rep[idx]
-        state = (h_d[ts, :, bs].transpose(0, 1).contiguous(), c_d[ts, :, bs].transpose(0, 1).contiguous())
-        out, _ = disc.encoder(part.tokens, state)
+        out, _ = disc.encoder(part.tokens, _states_at(d_states, t_rep[idx], b_rep[idx]))
         part_terms = disc.step_terms(out, part.lists, part.target, part.purchase if use_purchase else None)
         cont_sum[idx] = (part_terms * part.mask.to(part_terms.dtype)).sum(1)
     total = (t_rep + 1 + cont.lengths).to(cont_sum.dtype)
     probs = torch.sigmoid((prefix_sum[b_rep, t_rep] + cont_sum) / total)
     qd[b_idx, t_idx] = probs.view(n_rollouts, -1).mean(0)
     return qd
+
+
+def _states_at(
+    states: tuple[torch.Tensor, torch.Tensor], t: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LSTM states ``(layers, R, H)`` of rows ``b`` after step ``t``, from per-step states ``(T, layers, N, H)``."""
+    h, c = states
+    return h[t, :, b].transpose(0, 1).contiguous(), c[t, :, b].transpose(0, 1).contiguous()
 
 
 def _disc_terms_and_states(
