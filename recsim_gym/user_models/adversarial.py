@@ -34,7 +34,7 @@ from torch import nn
 from recsim_gym.data.logs import LogData
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import precision_at
-from recsim_gym.user_models.training import EventTensors, TrainResult
+from recsim_gym.user_models.training import EventTensors, TrainResult, ranking_copy
 
 REGULARIZERS = ("entropy", "l2")
 CHECKPOINTS = ("best-pre1", "best-pre2", "best-loss")
@@ -216,8 +216,10 @@ def evaluate_adversarial(
     phi, r, r_true, mask = game_terms(model, batch)
     disp = display[events][keep.numpy()][:, : phi.shape[1]]
     clicks = click[events][keep.numpy()]
-    out = precision_at(phi.double().numpy(), disp, clicks)
-    out["reward_prec@1"] = precision_at(r.masked_fill(~mask, float("-inf")).double().numpy(), disp, clicks)["prec@1"]
+    # Ranked in a float64 copy so that ties do not depend on the CPU's float32 rounding (see metrics.TIE_RTOL).
+    phi64, r64, _, _ = game_terms(ranking_copy(model), batch)
+    out = precision_at(phi64.numpy(), disp, clicks)
+    out["reward_prec@1"] = precision_at(r64.masked_fill(~mask, float("-inf")).numpy(), disp, clicks)["prec@1"]
     j_max = behaviour_objective(phi, r, mask, model.regularizer, model.eta)
     out["behaviour_objective"] = float(j_max.mean())
     out["reward_objective"] = float(((phi * r).sum(1) - r_true).mean())

@@ -13,9 +13,10 @@ from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
 from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
-from recsim_gym.user_models.evaluation import default_eval_split, evaluate_bundle
+from recsim_gym.user_models.evaluation import bundle_evaluation, default_eval_split, evaluate_bundle
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
+from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT as ENV_CHECKPOINT
 from recsim_gym.user_models.storage import UserModelLoadError, load_user_model, read_bundle_config, save_bundle
 from recsim_gym.user_models.training import TrainConfig, TrainResult, train_user_model
 
@@ -91,8 +92,7 @@ def _write_bundle(
     }
     folder = save_bundle(out, model_config, result.checkpoints, meta)
     evaluation = evaluate_bundle(folder, logs, default_eval_split(result.train_config["fit_split"]))
-    evaluation.pop("per_checkpoint")
-    meta["evaluation"] = evaluation
+    meta["evaluation"] = bundle_evaluation(evaluation)
     # Rewrite the bundle with the evaluation inside config.json (weights unchanged, manifest refreshed).
     folder = save_bundle(out, model_config, result.checkpoints, meta)
     plot(result.curve, folder / "curves.png", title)
@@ -269,11 +269,22 @@ def _models(args: argparse.Namespace) -> int:
         except (assets.AssetError, UserModelLoadError) as err:
             raise CLIError(str(err)) from None
         ev = cfg.get("evaluation", {})
-        rows.append((mid, ev.get("split"), ev.get("prec@1"), ev.get("prec@2"), ev.get("log_likelihood")))
-    print(f"{'model id':<24} {'scored on':<10} {'prec@1':>7} {'prec@2':>7} {'log-lik':>8}")
-    for mid, split, p1, p2, ll in rows:
-        print(f"{mid:<24} {split or '-':<10} {p1:7.1f} {p2:7.1f} {ll:8.4f}")
+        env_ckpt = ev.get("per_checkpoint", {}).get(ENV_CHECKPOINT, {})
+        rows.append(
+            (mid, ev.get("split"), ev.get("prec@1"), ev.get("prec@2"), env_ckpt.get("prec@1"), env_ckpt.get("prec@2"))
+        )
+    # The first pair follows the reference protocol (prec@1 of best-pre1, prec@2 of best-pre2); the second pair is the
+    # checkpoint the environments simulate, so that a user sees how well the env's own users predict clicks.
+    print(f"{'':<24} {'':<10} {'paper protocol':>15}   {'env checkpoint':>15}")
+    print(f"{'model id':<24} {'scored on':<10} {'prec@1':>7} {'prec@2':>7}   {'prec@1':>7} {'prec@2':>7}")
+    for mid, split, p1, p2, e1, e2 in rows:
+        print(f"{mid:<24} {split or '-':<10} {_pct(p1)} {_pct(p2)}   {_pct(e1)} {_pct(e2)}")
+    print(f"prec@k in %, on the users the model was not fitted on; env checkpoint = {ENV_CHECKPOINT!r}")
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:7.1f}" if value is not None else f"{'-':>7}"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

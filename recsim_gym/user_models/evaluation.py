@@ -82,3 +82,18 @@ def mean_sd(values: list[float]) -> str:
     arr = np.asarray(values, dtype=float)
     sd = arr.std(ddof=1) if arr.size > 1 else 0.0
     return f"{arr.mean():.1f} ± {sd:.1f}"
+
+
+def bundle_evaluation(result: dict[str, Any]) -> dict[str, Any]:
+    """The part of :func:`evaluate_bundle`'s result that a bundle's ``config.json`` records.
+
+    Every checkpoint keeps its prec@1, prec@2, log-likelihood and event count (``per_checkpoint``), so that the figures
+    of the checkpoint an environment simulates are on record next to the reference protocol's per-metric picks.
+    """
+    keys = ("prec@1", "prec@2", "log_likelihood", "n_events")
+    out = {key: value for key, value in result.items() if key != "per_checkpoint"}
+    out["per_checkpoint"] = {
+        name: {key: float(scored[key]) if key != "n_events" else int(scored[key]) for key in keys}
+        for name, scored in result["per_checkpoint"].items()
+    }
+    return out

@@ -103,6 +103,11 @@ class TrainResult:
     train_config: dict[str, Any] = field(default_factory=dict)
 
 
+def ranking_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of ``model`` in eval mode, for ranking scores whose ties must not depend on float32 rounding."""
+    return copy.deepcopy(model).double().eval()
+
+
 @torch.no_grad()
 def evaluate_events(
     model: GANUserModel, tensors: EventTensors, display: np.ndarray, click: np.ndarray, events: np.ndarray
@@ -112,10 +117,10 @@ def evaluate_events(
         raise ValueError("no events to evaluate (is the split empty?)")
     model.eval()
     hist, hl, disp, pos = tensors.batch(events)
-    z = model.encode(hist, hl)
-    u = model.utilities(z, disp)
-    nll = model.event_nll(z, disp, pos)
-    scores = u.double().numpy()
+    nll = model.event_nll(model.encode(hist, hl), disp, pos)
+    # Ranked in a float64 copy so that ties do not depend on the CPU's float32 rounding (see metrics.TIE_RTOL).
+    wide = ranking_copy(model)
+    scores = wide.utilities(wide.encode(hist, hl), disp).numpy()
     out = precision_at(scores, display[events][:, : scores.shape[1]], click[events])
     out["log_likelihood"] = float(-nll.mean())
     out["loss"] = float(nll.mean())
