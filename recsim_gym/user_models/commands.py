@@ -284,7 +284,8 @@ def _models(args: argparse.Namespace) -> int:
     # The env checkpoint's figures say how well the simulated users predict clicks; the last pair follows Chen et al.'s
     # protocol (prec@1 of best-pre1, prec@2 of best-pre2), the figures the paper's Table 1 reports.
     print(f"{'':<24} {'':<10} {f'env checkpoint ({ENV_CHECKPOINT})':>25}   {'paper protocol':>15}")
-    print(f"{'model id':<24} {'scored on':<10} {'prec@1':>7} {'prec@2':>7} {'log-lik':>8}   {'prec@1':>7} {'prec@2':>7}")
+    p1_p2 = f"{'prec@1':>7} {'prec@2':>7}"
+    print(f"{'model id':<24} {'scored on':<10} {p1_p2} {'log-lik':>8}   {p1_p2}")
     for mid, split, e1, e2, ll, p1, p2 in rows:
         log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
         print(f"{mid:<24} {split or '-':<10} {_pct(e1)} {_pct(e2)} {log_lik}   {_pct(p1)} {_pct(p2)}")
