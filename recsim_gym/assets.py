@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from recsim_gym.data.logs import file_sha256
 
-# Dataset name -> file name in the Chen et al. release and its sha256 (../shared/data/README.md).
-DATASETS: dict[str, dict[str, str]] = {
+# Dataset name -> file name in the Chen et al. release, its sha256 and its size in bytes (a download is cut off past
+# that size, so a wrong or endless stream never fills the disk).
+DATASETS: dict[str, dict[str, Any]] = {
     "yelp": {
         "file": "yelp.txt",
         "sha256": "311c9395ff78ed2a844865cca688eefb58e977b02f261c2a7d0354c4fcffd71f",
+        "size": 453_880,
         "title": "Yelp",
     },
     "taobao": {
         "file": "tb.txt",
         "sha256": "86c37fe1611022bae123dd6cce60728fce52fd716c099a344e95361641b8ce77",
+        "size": 462_645,
         "title": "Taobao",
     },
     "rsc": {
         "file": "rsc.txt",
         "sha256": "7a897af31ecd4973fe81d382d3cbea64b5d2abb9623a7322d9638a3cedd42c48",
+        "size": 532_806,
         "title": "RecSys Challenge 2015 (YooChoose)",
     },
 }

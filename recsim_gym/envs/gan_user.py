@@ -23,7 +23,8 @@ Randomness contract (part of the ``-v0`` behaviour, tested):
 
 from __future__ import annotations
 
-import functools
+import collections
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,13 @@ from recsim_gym import assets
 from recsim_gym.envs.slate import check_reward_mode, repair_slate, validate_slate_action
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
-from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT, load_user_model, resolve_model_path
+from recsim_gym.user_models.storage import (
+    DEFAULT_CHECKPOINT,
+    BundleSource,
+    bundle_fingerprint,
+    load_user_model,
+    resolve_bundle,
+)
 
 __all__ = [
     "DATASETS",
@@ -356,11 +363,40 @@ def _repair_rows_t(act: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _load_cached(path: str, checkpoint: str) -> GANUserModel | AdversarialUserModel:
-    # One copy per bundle per process: a SyncVectorEnv of 1,024 envs must not load (and checksum) 1,024 copies.
-    model = load_user_model(path, checkpoint=checkpoint, device="cpu")
+def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int, int], ...]:
+    """Identity, storage and version counter of every parameter and buffer: changes with any in-place update.
+
+    torch bumps a tensor's ``_version`` at each in-place operation (an optimiser step, ``load_state_dict``, ``x.mul_``
+    under ``no_grad``); assigning a new tensor changes its identity or storage. Writes through ``.data`` bypass the
+    counter (torch documents ``.data`` as invisible to autograd's checks) and are not seen.
+    """
+    return tuple((id(t), t.data_ptr(), t._version) for t in model.state_dict(keep_vars=True).values())
+
+
+# Loaded bundles: (content fingerprint, checkpoint) -> (model, its weights' version when loaded). Keyed on the bytes
+# of the files (recsim_gym.user_models.storage.bundle_fingerprint), not on a path: a bundle replaced or corrupted
+# after its first load is re-read and re-checked. One copy per bundle content, so a SyncVectorEnv of 1,024 envs does
+# not load 1,024 copies; a cached model whose weights were changed in place is reloaded, not handed out.
+_BUNDLES: collections.OrderedDict[tuple[str, str], tuple[GANUserModel | AdversarialUserModel, tuple[Any, ...]]] = (
+    collections.OrderedDict()
+)
+_BUNDLES_MAX = 16
+
+
+def _load_bundle(folder: Path, checkpoint: str) -> GANUserModel | AdversarialUserModel:
+    key = (bundle_fingerprint(folder, checkpoint), checkpoint)
+    hit = _BUNDLES.get(key)
+    if hit is not None and _weights_version(hit[0]) == hit[1]:
+        _BUNDLES.move_to_end(key)
+        return hit[0]
+    model = load_user_model(folder, checkpoint=checkpoint, device="cpu")
     model.requires_grad_(False)
+    # Cache only if the files did not change while they were read (the model is then the one of ``key``).
+    if bundle_fingerprint(folder, checkpoint) == key[0]:
+        _BUNDLES[key] = (model, _weights_version(model))
+        _BUNDLES.move_to_end(key)
+        while len(_BUNDLES) > _BUNDLES_MAX:
+            _BUNDLES.popitem(last=False)
     return model
 
 
@@ -386,11 +422,21 @@ def resolve_user_model(
         ValueError: ``"train"``/``"heldout"`` without a known dataset, or no shipped model of that regulariser.
         UserModelLoadError: the bundle is missing or fails its checksum.
     """
+    return _resolve_user_model(user_model, dataset, checkpoint, regularizer)[0]
+
+
+def _resolve_user_model(
+    user_model: str | Path | GANUserModel | AdversarialUserModel,
+    dataset: str | None,
+    checkpoint: str,
+    regularizer: str,
+) -> tuple[GANUserModel | AdversarialUserModel, BundleSource]:
+    """:func:`resolve_user_model` and where the model came from (the envs' ``user_model_source``)."""
     if isinstance(user_model, (GANUserModel, AdversarialUserModel)):
-        return user_model
+        return user_model, BundleSource(type(user_model).__name__, None)
     if regularizer not in ("entropy", "l2"):
         raise ValueError(f"regularizer must be 'entropy' or 'l2', got {regularizer!r}")
-    if user_model in ("train", "heldout"):
+    if isinstance(user_model, str) and user_model in ("train", "heldout"):
         if dataset not in DATASETS:
             raise ValueError(
                 f"user_model={user_model!r} needs dataset in {sorted(DATASETS)}, got {dataset!r}; or pass a bundle path"
@@ -403,7 +449,9 @@ def resolve_user_model(
                     f"no shipped L2 user model for {dataset!r} (shipped: "
                     f"{sorted(m for m in assets.MODELS if m.endswith('-l2'))}); pass the folder of one you trained"
                 )
-    return _load_cached(str(resolve_model_path(user_model)), checkpoint)
+    source = resolve_bundle(user_model)
+    assert source.path is not None
+    return _load_bundle(source.path, checkpoint), source
 
 
 def _split_user_model(
@@ -480,9 +528,20 @@ class _NumpyPW:
         return x[:, 0]
 
 
-@functools.lru_cache(maxsize=16)
+# Numpy kernels of the single env, per model object and weights' version: a model updated in place (fine-tuned,
+# ``load_state_dict``) gets a fresh kernel in the next env built from it, as the batched env does. Weak keys: a cached
+# kernel never keeps its model alive.
+_KERNELS: weakref.WeakKeyDictionary[GANUserModel, tuple[tuple[Any, ...], _NumpyPW]] = weakref.WeakKeyDictionary()
+
+
 def _numpy_kernel(model: GANUserModel) -> _NumpyPW:
-    return _NumpyPW(model)
+    version = _weights_version(model)
+    hit = _KERNELS.get(model)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    kernel = _NumpyPW(model)
+    _KERNELS[model] = (version, kernel)
+    return kernel
 
 
 class _TorchModel:
@@ -763,6 +822,12 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ``clicked``, ``click_item`` and ``click_position`` (-1 without a click), ``choice_probs`` (``(k + 1,)``, last =
     no click).
 
+    ``user_model`` names a bundle unambiguously: a ``Path`` or a string with a path separator (``"./my-model"``) is a
+    folder; a bare string is ``"train"``, ``"heldout"`` or a shipped id, whose manifest is checked against the sha256
+    pinned in the package (a folder of the same name in the working directory is never used instead). The attribute
+    ``user_model_source`` (:class:`~recsim_gym.user_models.storage.BundleSource`) says what was loaded:
+    ``env.unwrapped.user_model_source.describe()``.
+
     ## Registered Configurations
 
     * ``GANUser-Yelp-v0``, ``GANUser-Taobao-v0``, ``GANUser-RSC-v0``: ``dataset`` set accordingly,
@@ -802,7 +867,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.reward = check_reward_mode(reward)
         self.dataset = dataset
-        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.user_model, self.user_model_source = _resolve_user_model(user_model, dataset, checkpoint, regularizer)
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
@@ -1086,7 +1151,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.dataset = dataset
         self.device = torch.device(device)
-        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.user_model, self.user_model_source = _resolve_user_model(user_model, dataset, checkpoint, regularizer)
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.num_envs = int(num_envs)
         self.n_items = int(self.model.n_items)
