@@ -280,4 +280,6 @@ def save_json(path: str | Path, data: Any) -> None:
             return o.item()
         raise TypeError(type(o).__name__)
 
-    Path(path).write_text(json.dumps(data, indent=2, default=_default))
+    from recsim_gym.io_utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, default=_default))

@@ -11,8 +11,8 @@ prints a Markdown table (and writes ``results.json`` and ``table.md`` into ``--o
 from __future__ import annotations
 
 import argparse
-import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch
 
 from recsim_gym import assets
 from recsim_gym.data.logs import load_logs
+from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
 from recsim_gym.user_models.gan_user_model import UserModelConfig
@@ -118,9 +119,10 @@ def run_one(
             }
         )
         if curves is not None:
-            plot_adversarial_curves(
-                adv_result.curve, curves, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
-            )
+            with atomic_path(curves) as tmp:
+                plot_adversarial_curves(
+                    adv_result.curve, tmp, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
+                )
     return runs
 
 
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--l2", type=float, default=DEFAULT_L2)
     p.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
     p.add_argument("--out", help="folder for results.json, table.md and min-max curves")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its files")
     p.add_argument(
         "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
     )
@@ -195,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
     args = p.parse_args(argv)
+    if args.out:
+        try:
+            check_overwrite(args.out, args.overwrite)  # before hours of training, not after
+        except OutputExistsError as err:
+            print(f"{p.prog}: error: {err}", file=sys.stderr)
+            return 2
     torch.set_num_threads(args.threads)
     runs, refs = [], {}
     start = time.perf_counter()
@@ -243,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({"info": info, "runs": runs, "references": refs}, indent=1))
-        (out / "table.md").write_text(md + "\n")
+        atomic_write_json(out / "results.json", {"info": info, "runs": runs, "references": refs}, indent=1)
+        atomic_write_text(out / "table.md", md + "\n")
     return 0
 
 
