@@ -219,7 +219,7 @@ def resolve_bundle(path_or_id: str | os.PathLike[str]) -> BundleSource:
             f"a user-model bundle is named by a shipped id (str) or a folder (path), got {type(path_or_id).__name__}"
         )
     if names_a_path(path_or_id):
-        folder = Path(path_or_id).expanduser()
+        folder = Path(path_or_id).expanduser().absolute()  # printed by describe(): say exactly which folder
         if not folder.is_dir():
             raise UserModelLoadError(f"{os.fspath(path_or_id)!r}: no such bundle folder")
         manifest = folder / MANIFEST

@@ -72,7 +72,7 @@ def test_a_folder_named_like_a_shipped_id_does_not_replace_it(tmp_path, monkeypa
     assert "user model: shipped model gan-pw-yelp-train (manifest sha256 pinned)" in capsys.readouterr().out
     args = ["simulate", "--env", "GANUser-Yelp-v0", "--users", "2", "--horizon", "2", "--policies", "random"]
     assert main([*args, "--user-model", f"./{SHIPPED}"]) == 0
-    assert f"user model: bundle folder {SHIPPED} (not a shipped id, not pinned" in capsys.readouterr().out
+    assert f"user model: bundle folder {tmp_path / SHIPPED} (not a shipped id, not pinned" in capsys.readouterr().out
 
 
 def test_a_bare_name_that_is_no_shipped_id_asks_for_a_path(tmp_path, monkeypatch, capsys):
