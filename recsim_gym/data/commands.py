@@ -43,7 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--url", help="base URL of the files (default: $RECSIM_GYM_DATA_URL or the public mirror)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_download)
-    i = verbs.add_parser("info", help="statistics of a log after de-duplication (methods.md 1.5)")
+    i = verbs.add_parser("info", help="statistics of a log after de-duplication (docs/data.md#statistics)")
     i.add_argument("dataset", choices=sorted(assets.DATASETS))
     i.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     i.set_defaults(func=_info)

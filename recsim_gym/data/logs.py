@@ -1,17 +1,17 @@
 """Loader for the logged display/click data of Chen et al. (2019): ``yelp.txt``, ``tb.txt``, ``rsc.txt``, and any log
 in the same schema (``docs/your_logs.md``).
 
-The files are tab-separated with one row per displayed item (methods.md 1.1); a ``.csv`` file (comma-separated), a
+Tab-separated files, one row per displayed item (docs/data.md#raw-file-format); a ``.csv`` file (comma-separated), a
 ``.parquet`` file (needs pyarrow, the ``parquet`` extra) or a pandas DataFrame with the same columns work too. Rows
 of one user that share ``Time`` form one *event* (a display set); the row with ``is_click == 1`` is the chosen item.
 We keep the columns
 ``session_new_index`` (user id), ``Time`` (an event counter, not seconds), ``item_new_index`` (item id),
 ``is_click`` and ``tr_val_tst`` (per-user split: 0 train, 1 validation, 2 test).
 
-Processing (methods.md 1.2): exact duplicate rows are dropped; an item listed in one event both as clicked and not
+Processing (docs/data.md#processing): exact duplicates are dropped; an item shown in one event both as clicked and not
 clicked keeps the clicked row. Every removal is counted in :class:`DedupReport`; nothing else is dropped.
 
-Slot order is discarded: in the raw files the clicked row is always the last row of its event (methods.md 1.7), so
+Slot order is discarded: in the raw files the clicked row is always the last of its event (docs/data.md#pitfalls), so
 anything that saw slot positions could score 100 %. Every display set is therefore *canonicalised* (sorted by item
 id) and no model input or metric uses slot positions.
 
@@ -57,7 +57,7 @@ class LogFormatError(ValueError):
 
 @dataclass(frozen=True)
 class DedupReport:
-    """What the de-duplication of methods.md 1.2 removed."""
+    """What the de-duplication of docs/data.md#processing removed."""
 
     raw_rows: int
     exact_duplicates: int  # rows identical on (user, Time, item, is_click)
@@ -152,7 +152,7 @@ class LogData:
     def resplit(self, seed: int) -> LogData:
         """A copy whose users are re-assigned to train/val/test at random, keeping the split sizes.
 
-        Mirrors ``random_split_user`` of the reference code (methods.md 1.4): all present users are permuted with
+        Mirrors ``random_split_user`` of the reference code (docs/data.md#user-split): all present users are permuted by
         ``numpy.random.default_rng(seed)`` and re-cut with the file's train/val/test counts.
         """
         present = np.flatnonzero(self.user_split >= 0)
@@ -176,7 +176,7 @@ class LogData:
         return np.bincount(disp[disp >= 0], minlength=self.n_items)
 
     def summary(self) -> dict[str, object]:
-        """Statistics in the spirit of methods.md 1.5."""
+        """Statistics as in docs/data.md#statistics."""
         return {
             "name": self.name,
             "users": int((self.user_split >= 0).sum()),
@@ -379,7 +379,7 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
     frame = pd.DataFrame(cols)
     raw_rows = len(frame)
 
-    # methods.md 1.2 steps 2-3: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
+    # docs/data.md#processing step 2: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
     frame = frame.drop_duplicates(subset=[USER, TIME, ITEM, CLICK])
     exact = raw_rows - len(frame)
     frame = frame.sort_values(CLICK, kind="stable").drop_duplicates(subset=[USER, TIME, ITEM], keep="last")

@@ -737,7 +737,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Description
 
-    The environment of Chen et al. §5 (methods.md 2.10, 3.1) built from a learned user model. The user's state is her
+    The environment of Chen et al. §5 (docs/user_model.md) built from a learned user model. The user's state is her
     clicked-item history. Each step the recommender shows a slate of ``k`` distinct items drawn from the candidate
     set; the user clicks one of them or nothing, following the model's choice rule (Lemma 1, Shannon-entropy case)
 

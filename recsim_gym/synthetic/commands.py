@@ -27,8 +27,9 @@ def add_commands(subparsers: Any) -> None:
         "generate-logs",
         help="simulate logged sessions on the synthetic MDP (IRecGAN §7.1) and write them to a file",
         description=(
-            "Simulate sessions of a ground-truth logging policy (methods.md 4.2) on SyntheticMDP-v0 and write them "
-            "in the Chen et al. schema (default), as .npz session logs, or in the released IRecGAN line format."
+            "Simulate sessions of a ground-truth logging policy (docs/irecgan.md#logging-policies) on SyntheticMDP-v0 "
+            "and write them in the Chen et al. schema (default), as .npz session logs, or in the released IRecGAN "
+            "line format."
         ),
     )
     p.add_argument("--policy", choices=sorted(POLICIES), default="mix", help="logging policy (default: mix)")

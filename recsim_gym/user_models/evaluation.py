@@ -1,4 +1,4 @@
-"""Evaluation of a saved user-model bundle on logged events, with the reference protocol of methods.md 2.8:
+"""Evaluation of a saved user-model bundle on logged events (protocol: docs/protocols.md#user-model-metrics):
 prec@1 from the ``best-pre1`` checkpoint, prec@2 from ``best-pre2``, the log-likelihood from ``best-loss``."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def evaluate_bundle(
         model: bundle folder or shipped model id.
         data: the logs (must use the same item ids as the model's training data).
         split: ``train``/``val``/``test``; default: see :func:`default_eval_split`.
-        with_references: also score the references of methods.md 1.8 on the same events.
+        with_references: also score the references of docs/data.md#reference-baselines on the same events.
 
     Returns:
         ``{"prec@1", "prec@2", "n_events", "log_likelihood", "split", "per_checkpoint": {...}, "references": ...}``.

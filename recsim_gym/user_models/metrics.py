@@ -1,10 +1,11 @@
-"""Per-event metrics of a user model on logged events (methods.md 2.8) and the simple reference scorers (1.8).
+"""Per-event metrics of a user model on logged events (docs/protocols.md#user-model-metrics) and the simple reference
+scorers (docs/data.md#reference-baselines).
 
 prec@k of an event is 1 if the clicked item is among the k highest-scored *displayed* items (a hit rate, so an event
 showing at most k items always scores 1). Ties are broken uniformly at random; we report the exact expectation over
 that tie-break: with ``g`` displayed items scored strictly above the click and ``m`` items (the click included) tied
 with it, the hit probability is ``clip((k - g) / m, 0, 1)``. This is deterministic, independent of slot order, and
-never favours the slot the reference files put the click in (methods.md 1.7, pitfall 2). Pads are never ranked, the
+never favours the slot the reference files put the click in (docs/data.md#pitfalls, pitfall 2). Pads are not ranked, the
 no-click option is not ranked, and no-click events have no label, so they are left out of prec@k (not of the
 likelihood). Figures are pooled over events (sum of hits / number of events) and given in percent.
 
@@ -74,7 +75,7 @@ def precision_at(scores: np.ndarray, display: np.ndarray, click: np.ndarray, ks:
 
 
 def reference_scores(data: LogData, events: np.ndarray, fit_split: str | int = "train") -> dict[str, np.ndarray]:
-    """Scores of the displayed items of ``events`` under the references of methods.md 1.8.
+    """Scores of the displayed items of ``events`` under the references of docs/data.md#reference-baselines.
 
     * ``random``: all equal (uniform random ranking, in expectation).
     * ``click_count``: number of clicks on the item in the ``fit_split`` events.

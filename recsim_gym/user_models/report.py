@@ -95,8 +95,8 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
             f"Mean log-likelihood per event (`best-loss`): {ev['log_likelihood']:.4f}.",
             "",
             "prec@k: hit rate of the clicked item among the k highest-reward displayed items, pooled over events, "
-            "ties broken at random (exact expectation). References (methods.md 1.8) are fitted on the same users "
-            "as the model.",
+            "ties broken at random (exact expectation). References (docs/data.md#reference-baselines) are fitted on "
+            "the same users as the model.",
             "",
         ]
     if (folder / "curves.png").exists():

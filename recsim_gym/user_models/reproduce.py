@@ -1,6 +1,6 @@
 """Reproduction of Chen et al. (2019) Table 1 (Shannon entropy) on the three shipped logs: several seeds per
 encoder, mean ± sd of test prec@1 / prec@2 under the reference protocol, next to the paper, the TF reference code run
-on the same file, and the simple references of methods.md 1.8.
+on the same file, and the simple references of docs/data.md#reference-baselines.
 
     RECSIM_GYM_DATA=../shared/data python -m recsim_gym.user_models.reproduce --seeds 5 --out runs/table1
 
@@ -28,7 +28,8 @@ from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.report import plot_adversarial_curves
 from recsim_gym.user_models.training import CHECKPOINTS, EventTensors, TrainConfig, evaluate_events, train_user_model
 
-# Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and the TF code on the same yelp.txt ([NB], methods.md 1.8).
+# Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and a third-party run of the TF code on the same yelp.txt
+# (docs/protocols.md#chen-et-al-table-1).
 PAPER = {
     ("yelp", "pw"): "72.0 ± 0.2 / 92.5 ± 0.5",
     ("yelp", "lstm"): "73.0 ± 0.2 / 88.7 ± 0.4",

@@ -1,5 +1,5 @@
 """Maximum-likelihood training of the Shannon-entropy GAN user model (Chen et al. Lemma 2), with the reference
-protocol of methods.md 2.7-2.8.
+protocol of docs/user_model.md#training-loop-and-checkpoints.
 
 Each iteration draws ``batch_users`` distinct users of the fitting split uniformly without replacement and takes
 one Adam step on the mean negative log-likelihood of all their events. Every ``eval_every`` iterations the whole
@@ -27,7 +27,7 @@ CHECKPOINTS = ("best-loss", "best-pre1", "best-pre2")
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (defaults: the reference code's command-line defaults, methods.md 2.7).
+    """Optimisation settings (defaults: the reference code's command-line defaults, docs/user_model.md#hyperparameters).
 
     Attributes:
         iterations: number of Adam steps (``-num_itrs`` 2000).
