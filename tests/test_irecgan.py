@@ -522,7 +522,7 @@ def test_validation_follows_both_networks_and_leaves_training_alone(logs: Sessio
 
 
 def test_save_load_round_trip(trained: IRecGAN, logs: SessionLogs, tmp_path: Path) -> None:
-    path = tmp_path / "irecgan.pt"
+    path = tmp_path / "irecgan.zip"
     trained.save(path)
     loaded = IRecGAN.load(path)
     assert repr(loaded) == repr(trained) and loaded.curves == trained.curves
@@ -645,8 +645,8 @@ def test_run_seed_resumes_from_checkpoints_with_the_same_results(
         run_seed(*args, checkpoint_dir=folder)
     monkeypatch.setattr(IRecGAN, "_round", original)
     progress = json.loads((folder / "progress.json").read_text())
-    assert sorted(progress["branches"]) == ["PG"] and (folder / "PGU.pt").exists() and (folder / "base.pt").exists()
-    assert IRecGAN.load(folder / "PGU.pt").rounds_done == 1
+    assert sorted(progress["branches"]) == ["PG"] and (folder / "PGU.zip").exists() and (folder / "base.zip").exists()
+    assert IRecGAN.load(folder / "PGU.zip").rounds_done == 1
 
     resumed = run_seed(*args, checkpoint_dir=folder)
     assert resumed["timing"]["resumed"] is True and reference["timing"]["resumed"] is False
