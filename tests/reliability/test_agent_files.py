@@ -64,8 +64,8 @@ def saved(trained: dict[type, Any], tmp_path_factory: pytest.TempPathFactory) ->
     return trained[CascadingDQN].save(tmp_path_factory.mktemp("agent") / "cdqn")
 
 
-def _one_line_naming(err: pytest.ExceptionInfo[BaseException], path: Path) -> str:
-    message = str(err.value)
+def _one_line_naming(err: pytest.ExceptionInfo[BaseException] | BaseException, path: Path) -> str:
+    message = str(err.value if isinstance(err, pytest.ExceptionInfo) else err)
     assert "\n" not in message, message
     assert str(path) in message, message
     for internal in ("inline_container", "wasn't a zip", "PytorchStreamReader", "Traceback"):
@@ -212,6 +212,47 @@ def test_flipped_byte_is_refused(saved: Path, tmp_path: Path, where: float) -> N
     with pytest.raises(AgentFileError) as err:
         CascadingDQN.load(path)
     _one_line_naming(err, path)
+
+
+def _flip_sweep(path: Path, tmp_path: Path, step: int) -> dict[str, int]:
+    """Flip a bit of every ``step``-th byte of ``path`` in turn and load: refused or identical weights, nothing else."""
+    data = path.read_bytes()
+    reference = CascadingDQN.load(path).policy.state_dict()
+    counts = {"refused": 0, "loaded identical": 0}
+    target = tmp_path / "flipped.zip"
+    for i in range(0, len(data), step):
+        flipped = bytearray(data)
+        flipped[i] ^= 0x10
+        target.write_bytes(bytes(flipped))
+        try:
+            loaded = CascadingDQN.load(target)
+        except AgentFileError as err:
+            _one_line_naming(err, target)
+            counts["refused"] += 1
+            continue
+        # Only bytes that hold no content (zip timestamps, version fields...) may change and still load.
+        state = loaded.policy.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in reference.items()), f"byte {i}: loaded different weights"
+        counts["loaded identical"] += 1
+    return counts
+
+
+def test_flipped_bytes_sampled_across_the_file(saved: Path, tmp_path: Path) -> None:
+    counts = _flip_sweep(saved, tmp_path, step=211)
+    assert counts["refused"] > 0.8 * sum(counts.values())
+
+
+@pytest.mark.slow
+def test_every_flipped_byte(saved: Path, tmp_path: Path) -> None:
+    """Every single-bit flip of a saved agent is refused or leaves the loaded weights unchanged (docs/reliability)."""
+    counts = _flip_sweep(saved, tmp_path, step=1)
+    data, target = saved.read_bytes(), tmp_path / "truncated.zip"
+    for size in range(0, len(data), 97):
+        target.write_bytes(data[:size])
+        with pytest.raises(AgentFileError) as err:
+            CascadingDQN.load(target)
+        _one_line_naming(err, target)
+    print(f"{len(data):,} bytes: {counts}; {len(range(0, len(data), 97))} truncations refused")
 
 
 def test_changed_member_with_valid_zip_is_caught_by_the_manifest(saved: Path, tmp_path: Path) -> None:
