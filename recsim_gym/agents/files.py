@@ -44,6 +44,7 @@ from gymnasium import spaces
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "SB3_PICKLE",
     "AgentFileError",
     "foreign_file_reason",
     "read_archive",
@@ -55,6 +56,10 @@ __all__ = [
 FORMAT = "recsim_gym-archive"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: :func:`foreign_file_reason` of a Stable-Baselines3 zip (what recsim-gym wrote before this format).
+SB3_PICKLE = (
+    "is a Stable-Baselines3 zip whose 'data' member holds pickled objects; loading it would run code stored in the file"
+)
 # The bytes a pickle stream (protocol 2+) begins with: torch.save's legacy format and plain pickle files.
 _PICKLE_MAGIC = b"\x80"
 
@@ -158,10 +163,7 @@ def foreign_file_reason(path: str | os.PathLike[str]) -> str | None:
     if MANIFEST in names:
         return None
     if "data" in names and any(n.endswith(".pth") for n in names):
-        return (
-            "is a Stable-Baselines3 zip whose 'data' member holds pickled objects; loading it would run code stored in "
-            "the file"
-        )
+        return SB3_PICKLE
     if any(n.endswith("data.pkl") for n in names):
         return "is a torch.save file of pickled objects; loading it would run code stored in the file"
     return f"is a zip archive without {MANIFEST}; not an agent or checkpoint written by recsim-gym"

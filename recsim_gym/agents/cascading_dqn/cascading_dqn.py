@@ -14,6 +14,10 @@ where it is not (``methods.md`` §3). One training step:
 Experience comes from any SB3 ``VecEnv``; :func:`make_slate_vec_env` builds the natively batched env (``B`` users per
 step, one torch forward) behind :class:`~recsim_gym.sb3_vec_env.SB3VecEnv`, and the cascade then picks the ``B``
 slates in one batched pass too.
+
+``save`` / ``load`` keep Stable-Baselines3's call surface but write a zip that holds no code (JSON and weights-only
+tensors with a sha256 manifest, :mod:`recsim_gym.agents.files`); an SB3 zip, whose ``data`` member is unpickled on
+load, is refused unless ``allow_pickle=True``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from recsim_gym.agents.cascading_dqn.policies import AdditiveQPolicy, CascadingQPolicy, SlateQPolicy
 from recsim_gym.agents.files import (
+    SB3_PICKLE,
     AgentFileError,
     foreign_file_reason,
     read_archive,
@@ -553,21 +558,20 @@ class CascadingDQN(OffPolicyAlgorithm):
             **kwargs: attributes to change after loading (SB3's convention), e.g. ``learning_starts=0``.
 
         Raises:
-            AgentFileError: missing, truncated, damaged or foreign file (SB3 zips and torch pickles included, unless
-                ``allow_pickle``), or weights that do not fit the saved architecture.
+            AgentFileError: missing, truncated, damaged or foreign file (a torch or plain pickle always, an SB3 zip
+                unless ``allow_pickle``), or weights that do not fit the saved architecture.
             ValueError: an ``env`` whose spaces differ from the saved ones.
         """
         file = Path(path)
         if not file.exists() and file.suffix == "" and file.with_name(file.name + ".zip").exists():
             file = file.with_name(file.name + ".zip")
-        reason = foreign_file_reason(file)
-        if reason is not None and allow_pickle and "pickled" in reason:
-            return super().load(  # type: ignore[return-value]
-                file, env, device, custom_objects, print_system_info, force_reset, **kwargs
-            )
-        if reason is not None and "code" in reason:
+        if foreign_file_reason(file) == SB3_PICKLE:
+            if allow_pickle:
+                return super().load(  # type: ignore[return-value]
+                    file, env, device, custom_objects, print_system_info, force_reset, **kwargs
+                )
             raise AgentFileError(
-                f"{file}: {reason}; refused (pass allow_pickle=True only for a file you trust, then save it again "
+                f"{file}: {SB3_PICKLE}; refused (pass allow_pickle=True only for a file you trust, then save it again "
                 "to get a code-free archive)"
             )
         _, members = read_archive(file, cls.__name__)
