@@ -198,7 +198,7 @@ def read_archive(path: str | os.PathLike[str], kind: str | tuple[str, ...]) -> t
                     f"{p}: archive format version {manifest.get('version')}; this recsim-gym reads {FORMAT_VERSION}"
                 )
             if manifest.get("kind") not in kinds:
-                raise AgentFileError(f"{p}: holds a {manifest.get('kind')}, not a {' or '.join(kinds)}")
+                raise AgentFileError(f"{p}: holds {manifest.get('kind')!r}, not {' or '.join(map(repr, kinds))}")
             expected = manifest.get("sha256")
             if not isinstance(expected, dict) or not expected:
                 raise AgentFileError(f"{p}: {MANIFEST} lists no members")

@@ -181,7 +181,7 @@ def test_round_trip_predicts_exactly_as_the_saved_agent(
 
 
 def test_wrong_class_and_mismatched_env_are_refused(saved: Path, user_model: Any) -> None:
-    with pytest.raises(AgentFileError, match="holds a CascadingDQN, not a AdditiveDQN") as err:
+    with pytest.raises(AgentFileError, match="holds 'CascadingDQN', not 'AdditiveDQN'") as err:
         AdditiveDQN.load(saved)
     _one_line_naming(err, saved)
     other = random_user_model(n_items=N_ITEMS + 5, seed=3, hidden=(16, 16))
