@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from recsim_gym.agents.files import AgentFileError, read_archive, write_archive
 from recsim_gym.agents.irecgan.networks import (
     EOS,
     GO,
@@ -883,17 +884,39 @@ class IRecGAN:
         return model
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save parameters, optimiser and RNG states, counters and curves (not the logs) with ``torch.save``."""
-        path = os.fspath(path)
-        tmp = path + ".partial"
-        torch.save(self._get_state(), tmp)
-        os.replace(tmp, path)
+        """Save parameters, optimiser and RNG states, counters and curves (not the logs) as a code-free archive.
+
+        The file (written as named) is a zip of ``state.json``, ``tensors.pt`` (networks, optimisers, torch generator)
+        and a sha256 ``manifest.json`` (:mod:`recsim_gym.agents.files`), written to a temporary file in the same
+        folder and moved into place, so an interrupted save never leaves a file that loads.
+        """
+        state = self._get_state()
+        tensors = {"modules": state.pop("modules"), "optimizers": state.pop("optimizers")}
+        tensors["torch_rng"] = state["rng"]["torch"]
+        state["rng"] = {"numpy": state["rng"]["numpy"]}
+        write_archive(path, "IRecGAN", {"state.json": state, "tensors.pt": tensors})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], logs: SessionLogs | SessionBatch | None = None) -> IRecGAN:
-        """Load a model written by :meth:`save` (``weights_only=True``); pass ``logs`` to continue training."""
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-        return cls._from_state(state, logs)
+        """Load a model written by :meth:`save` (manifest verified, tensors read weights-only); pass ``logs`` to
+        continue training.
+
+        Raises:
+            AgentFileError: missing, damaged or foreign file (one line naming it), or a state that does not fit.
+        """
+        _, members = read_archive(path, "IRecGAN")
+        try:
+            state = dict(members["state.json"])
+            tensors = members["tensors.pt"]
+            state.update(modules=tensors["modules"], optimizers=tensors["optimizers"])
+            state["rng"] = {"torch": tensors["torch_rng"], "numpy": state["rng"]["numpy"]}
+            model = cls._from_state(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            lines = str(err).strip().splitlines()
+            raise AgentFileError(f"{path}: not a loadable IRecGAN state ({lines[0] if lines else err!r})") from None
+        if logs is not None:
+            model.set_logs(logs)
+        return model
 
     def __repr__(self) -> str:
         c = self.config
