@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from recsim_gym.io_utils import atomic_path
+
 __all__ = [
     "FORMAT",
     "MANIFEST",
@@ -114,21 +116,15 @@ def write_archive(path: str | os.PathLike[str], kind: str, members: dict[str, An
         "kind": kind,
         "sha256": {name: _sha256(b) for name, b in blobs.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            with zipfile.ZipFile(f, "w") as zf:
-                for name, blob in blobs.items():
-                    # Compressed even where it gains little: a torch.save member is itself a zip, and stored raw its
-                    # end record would make a truncated archive look like a torch file to zipfile.
-                    zf.writestr(name, blob, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-                zf.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", zipfile.ZIP_DEFLATED)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with zipfile.ZipFile(f, "w") as zf:
+            for name, blob in blobs.items():
+                # Compressed even where it gains little: a torch.save member is itself a zip, and stored raw its
+                # end record would make a truncated archive look like a torch file to zipfile.
+                zf.writestr(name, blob, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", zipfile.ZIP_DEFLATED)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 
