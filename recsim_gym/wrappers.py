@@ -35,6 +35,11 @@ def _slate_shape(env: gym.Env[Any, Any]) -> tuple[int, int]:
     return int(space.nvec[0]), int(space.nvec.shape[0])
 
 
+def _copy_entry(value: Any) -> Any:
+    """A copy of an observation entry: arrays are copied, scalars (immutable) returned as they are."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def _allowed(obs: Any, mask_key: str | None, n: int) -> np.ndarray:
     """The entries the env accepts now: ``obs[mask_key]`` when the observation has such an ``(n,)`` entry."""
     if mask_key is not None and isinstance(obs, dict) and mask_key in obs:
@@ -44,7 +49,7 @@ def _allowed(obs: Any, mask_key: str | None, n: int) -> np.ndarray:
     return np.ones(n, dtype=bool)
 
 
-class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
+class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Build each slate in ``k`` sub-steps of one entry each (``Discrete(n)`` actions).
 
     Sub-step ``j`` chooses the ``j``-th slate entry. The first ``k - 1`` sub-steps return reward 0 and leave the
@@ -72,7 +77,9 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
     """
 
     def __init__(self, env: gym.Env[Any, Any], mask_key: str | None = "candidate_mask", strict: bool = False):
-        super().__init__(env)
+        # Recording the arguments lets env.spec, gymnasium's env checker and Minari rebuild the wrapper stack.
+        gym.utils.RecordConstructorArgs.__init__(self, mask_key=mask_key, strict=strict)
+        gym.Wrapper.__init__(self, env)
         self.n, self.k = _slate_shape(env)
         self.mask_key = mask_key
         self.strict = bool(strict)
@@ -96,9 +103,11 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
     def _obs(self) -> dict[str, Any]:
         # Copies: the wrapped observation is handed out k times, and every call must return new arrays.
         if self._dict_obs:
-            obs = {key: np.array(value, copy=True) for key, value in self._base_obs.items()}
+            # Only arrays are copied: a scalar entry (a ``Discrete`` one such as SyntheticMDP's ``length``) is
+            # immutable and must stay a scalar, not become a 0-d array.
+            obs = {key: _copy_entry(value) for key, value in self._base_obs.items()}
         else:
-            obs = {"obs": np.array(self._base_obs, copy=True)}
+            obs = {"obs": _copy_entry(self._base_obs)}
         obs["chosen"] = self._chosen_mask.astype(np.int8)
         obs["slot"] = np.int64(len(self._chosen))
         return obs
@@ -150,7 +159,7 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
         return self._obs(), reward, terminated, truncated, info
 
 
-class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
+class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Score every entry (``Box(low, high, (n,))`` action); the env shows the ``k`` best-scored allowed entries.
 
     Entries outside the observation's mask (``mask_key``) are never shown; ties go to the lower index (a stable
@@ -168,7 +177,8 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
     def __init__(
         self, env: gym.Env[Any, Any], mask_key: str | None = "candidate_mask", low: float = -1.0, high: float = 1.0
     ):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, mask_key=mask_key, low=low, high=high)
+        gym.Wrapper.__init__(self, env)
         self.n, self.k = _slate_shape(env)
         self.mask_key = mask_key
         self.action_space = spaces.Box(low, high, shape=(self.n,), dtype=np.float32)

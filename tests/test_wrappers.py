@@ -216,3 +216,34 @@ def test_sac_on_score_slate(model):
     algo.learn(150)
     _no_duplicates(rec)
     assert len(rec.received) == 150
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Gymnasium's env checker (also what Minari and env.spec need: the wrappers record their constructor arguments)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ["GANUser-Yelp-v0", "SyntheticMDP-v0"])
+@pytest.mark.parametrize("wrapper", [SequentialSlate, ScoreSlate])
+def test_wrappers_pass_gymnasium_env_checker(env_id, wrapper):
+    from gymnasium.utils.env_checker import check_env
+
+    env = wrapper(gym.make(env_id))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=True)
+    # The one warning left is the checker's note that a wrapped env is checked, not the unwrapped one.
+    messages = [str(w.message) for w in caught if "different from the unwrapped version" not in str(w.message)]
+    assert messages == []
+    # The wrapper is in the spec with its arguments, so the whole stack can be rebuilt from it.
+    assert env.spec.additional_wrappers[-1].name == wrapper.__name__
+    rebuilt = gym.make(env.spec)
+    assert type(rebuilt) is wrapper and rebuilt.action_space == env.action_space
+
+
+def test_sequential_keeps_scalar_observation_entries_scalar():
+    env = SequentialSlate(gym.make("SyntheticMDP-v0"))
+    obs, _ = env.reset(seed=0)
+    assert np.ndim(obs["length"]) == 0 and not isinstance(obs["length"], np.ndarray)
+    obs, *_ = env.step(0)
+    assert not isinstance(obs["length"], np.ndarray) and obs in env.observation_space
