@@ -90,9 +90,24 @@ class SlateCategorical(Distribution):
         """Log-probability ``(*batch,)`` of slates ``(*batch, k)`` (sampled in slot order, without replacement)."""
         return self._run(value, "value")[1]
 
+    def _head_probs(self) -> torch.Tensor:
+        return torch.softmax(self.logits.masked_fill(~self.mask.unsqueeze(-2), float("-inf")), dim=-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """``(*batch, k)`` mean item id of each head over the allowed items (a statistic for logging)."""
+        ids = torch.arange(self.n, device=self.logits.device, dtype=self.logits.dtype)
+        return (self._head_probs() * ids).sum(-1)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        """``(*batch, k)`` variance of each head's item id (logged by Tianshou's collector as ``stddev``)."""
+        ids = torch.arange(self.n, device=self.logits.device, dtype=self.logits.dtype)
+        p = self._head_probs()
+        return (p * ids**2).sum(-1) - (p * ids).sum(-1) ** 2
+
     def entropy(self) -> torch.Tensor:
         """Sum of the heads' entropies over the allowed items (a surrogate; see the class docstring)."""
-        logits = self.logits.masked_fill(~self.mask.unsqueeze(-2), float("-inf"))
-        logp = torch.log_softmax(logits, dim=-1)
+        logp = torch.log_softmax(self.logits.masked_fill(~self.mask.unsqueeze(-2), float("-inf")), dim=-1)
         p = logp.exp()
         return -(p * torch.nan_to_num(logp, neginf=0.0)).sum(-1).sum(-1)
