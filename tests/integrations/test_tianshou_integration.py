@@ -43,8 +43,8 @@ def test_collector_steps_on_the_native_batched_env():
 
 def test_slate_actor_masks_gan_user_candidates_and_ppo_updates():
     from tianshou.algorithm import PPO
-    from tianshou.utils.torch_utils import policy_within_training_step
     from tianshou.algorithm.optim import AdamOptimizerFactory
+    from tianshou.utils.torch_utils import policy_within_training_step
 
     env = NativeVectorEnv("GANUser-Yelp-v0", num_envs=2, max_episode_steps=4)
     space = env.action_space[0]
