@@ -165,7 +165,7 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.Record
     Entries outside the observation's mask (``mask_key``) are never shown; ties go to the lower index (a stable
     sort), so the slate is a deterministic function of the scores. Scores need not lie in the box (SB3 clips or
     squashes them anyway; only their order matters), but must be finite: NaN or infinite scores and a wrong shape
-    raise ``ValueError``. ``info["slate_scores"]`` holds the scores of the shown entries.
+    raise ``ValueError``. ``info["slate_scores"]`` holds the scores of the shown entries (zeros at reset).
 
     Args:
         env: a slate env with ``MultiDiscrete([n] * k)`` actions.
@@ -201,6 +201,9 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.Record
         """Reset the wrapped env."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._mask = _allowed(obs, self.mask_key, self.n).copy()
+        info = dict(info)
+        # The step info's key with a neutral value: one info schema at reset and step (Minari's record_infos).
+        info["slate_scores"] = np.zeros(self.k, dtype=np.float32)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:

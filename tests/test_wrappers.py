@@ -247,3 +247,13 @@ def test_sequential_keeps_scalar_observation_entries_scalar():
     assert np.ndim(obs["length"]) == 0 and not isinstance(obs["length"], np.ndarray)
     obs, *_ = env.step(0)
     assert not isinstance(obs["length"], np.ndarray) and obs in env.observation_space
+
+
+def test_score_slate_reset_info_has_the_step_info_schema():
+    env = ScoreSlate(gym.make("SyntheticMDP-v0"))
+    _, reset_info = env.reset(seed=0)
+    _, _, _, _, step_info = env.step(env.action_space.sample())
+    assert reset_info.keys() == step_info.keys()
+    for key, value in step_info.items():
+        assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
+        assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
