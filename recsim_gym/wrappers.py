@@ -67,8 +67,13 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gy
     ``action_masks()`` (read by MaskablePPO) is True for the allowed entries not yet chosen. An action outside the
     mask (an algorithm without masking, such as DQN, can pick one) is replaced by the smallest entry in the mask, so
     the shown slate never repeats an item; ``info["sub_action_repaired"]`` says so at that sub-step and
-    ``info["sub_actions_repaired"]`` counts them in the last sub-step of the slate. ``strict=True`` raises instead.
+    ``info["sub_actions_repaired"]`` counts them so far in the slate. ``strict=True`` raises instead.
     An action that is not an integer in ``[0, n)`` always raises ``ValueError``.
+
+    Info: one schema at reset and every sub-step (as Minari's ``record_infos`` needs, when the wrapped env's own
+    reset and step infos share keys, as recsim_gym's envs do): ``slot`` (the slot just chosen, -1 at reset),
+    ``sub_action_repaired``, ``sub_actions_repaired``, and the wrapped env's info keys: its step info on the last
+    sub-step, its reset info (neutral values) on the other sub-steps.
 
     Args:
         env: a slate env with ``MultiDiscrete([n] * k)`` actions.
@@ -99,6 +104,7 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gy
         self._chosen: list[int] = []
         self._chosen_mask = np.zeros(self.n, dtype=bool)
         self._n_repaired = 0
+        self._reset_info: dict[str, Any] = {}
 
     def _obs(self) -> dict[str, Any]:
         # Copies: the wrapped observation is handed out k times, and every call must return new arrays.
@@ -123,7 +129,14 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gy
         self._base_obs, info = self.env.reset(seed=seed, options=options)
         self._chosen, self._n_repaired = [], 0
         self._chosen_mask = np.zeros(self.n, dtype=bool)
-        return self._obs(), info
+        self._reset_info = dict(info)
+        return self._obs(), self._info(self._reset_info, slot=-1, repaired=False)
+
+    def _info(self, env_info: dict[str, Any], slot: int, repaired: bool) -> dict[str, Any]:
+        # Copies of the array entries: the same reset info is handed out at every sub-step.
+        info = {key: _copy_entry(value) for key, value in env_info.items()}
+        info.update(slot=slot, sub_action_repaired=bool(repaired), sub_actions_repaired=self._n_repaired)
+        return info
 
     def step(self, action: Any) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
         """Choose one slate entry; the last of ``k`` sub-steps shows the slate to the wrapped env."""
@@ -148,12 +161,10 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gy
         self._chosen.append(a)
         self._chosen_mask[a] = True
         if len(self._chosen) < self.k:
-            return self._obs(), 0.0, False, False, {"slot": len(self._chosen) - 1, "sub_action_repaired": repaired}
+            return self._obs(), 0.0, False, False, self._info(self._reset_info, len(self._chosen) - 1, repaired)
         slate = np.array(self._chosen, dtype=np.int64)
-        self._base_obs, reward, terminated, truncated, info = self.env.step(slate)
-        info = dict(info)
-        info["sub_action_repaired"] = repaired
-        info["sub_actions_repaired"] = self._n_repaired
+        self._base_obs, reward, terminated, truncated, env_info = self.env.step(slate)
+        info = self._info(env_info, self.k - 1, repaired)
         self._chosen, self._n_repaired = [], 0
         self._chosen_mask = np.zeros(self.n, dtype=bool)
         return self._obs(), reward, terminated, truncated, info

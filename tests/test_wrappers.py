@@ -249,11 +249,16 @@ def test_sequential_keeps_scalar_observation_entries_scalar():
     assert not isinstance(obs["length"], np.ndarray) and obs in env.observation_space
 
 
-def test_score_slate_reset_info_has_the_step_info_schema():
-    env = ScoreSlate(gym.make("SyntheticMDP-v0"))
+@pytest.mark.parametrize("wrapper", [SequentialSlate, ScoreSlate])
+def test_wrapper_infos_share_one_schema_at_reset_and_every_step(wrapper):
+    env = wrapper(gym.make("SyntheticMDP-v0"))
     _, reset_info = env.reset(seed=0)
-    _, _, _, _, step_info = env.step(env.action_space.sample())
-    assert reset_info.keys() == step_info.keys()
-    for key, value in step_info.items():
-        assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
-        assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
+    env.action_space.seed(0)
+    for _ in range(12):  # more than one slate of SequentialSlate's k = 10 sub-steps
+        _, _, term, trunc, step_info = env.step(env.action_space.sample())
+        assert reset_info.keys() == step_info.keys()
+        for key, value in step_info.items():
+            assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
+            assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
+        if term or trunc:
+            env.reset()
