@@ -94,3 +94,17 @@ def test_data_collector_records_infos():
             done = te or tr
     ds = env.create_dataset("recsim/collector-v0", algorithm_name="random")
     assert ds.total_episodes == 3
+
+
+@pytest.mark.parametrize("wrapper", ["SequentialSlate", "ScoreSlate"])
+def test_record_wrapped_env(wrapper):
+    """The slate wrappers keep one info schema and record their arguments, so Minari stores and rebuilds them."""
+    from recsim_gym import wrappers
+
+    env = getattr(wrappers, wrapper)(gym.make("SyntheticMDP-v0"))
+    ds = record_dataset(env, f"recsim/synthetic-mdp-{wrapper.lower()}-v0", n_episodes=3, progress=False)
+    assert ds.total_episodes == 3
+    ep = ds[0]
+    assert ep.infos["slate"].shape == (len(ep.rewards) + 1, 10)
+    rebuilt = ds.recover_environment()
+    assert type(rebuilt).__name__ == wrapper and rebuilt.action_space == env.action_space
