@@ -35,6 +35,11 @@ def _slate_shape(env: gym.Env[Any, Any]) -> tuple[int, int]:
     return int(space.nvec[0]), int(space.nvec.shape[0])
 
 
+def _copy_entry(value: Any) -> Any:
+    """A copy of an observation entry: arrays are copied, scalars (immutable) returned as they are."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def _allowed(obs: Any, mask_key: str | None, n: int) -> np.ndarray:
     """The entries the env accepts now: ``obs[mask_key]`` when the observation has such an ``(n,)`` entry."""
     if mask_key is not None and isinstance(obs, dict) and mask_key in obs:
@@ -44,7 +49,7 @@ def _allowed(obs: Any, mask_key: str | None, n: int) -> np.ndarray:
     return np.ones(n, dtype=bool)
 
 
-class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
+class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Build each slate in ``k`` sub-steps of one entry each (``Discrete(n)`` actions).
 
     Sub-step ``j`` chooses the ``j``-th slate entry. The first ``k - 1`` sub-steps return reward 0 and leave the
@@ -62,8 +67,13 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
     ``action_masks()`` (read by MaskablePPO) is True for the allowed entries not yet chosen. An action outside the
     mask (an algorithm without masking, such as DQN, can pick one) is replaced by the smallest entry in the mask, so
     the shown slate never repeats an item; ``info["sub_action_repaired"]`` says so at that sub-step and
-    ``info["sub_actions_repaired"]`` counts them in the last sub-step of the slate. ``strict=True`` raises instead.
+    ``info["sub_actions_repaired"]`` counts them so far in the slate. ``strict=True`` raises instead.
     An action that is not an integer in ``[0, n)`` always raises ``ValueError``.
+
+    Info: one schema at reset and every sub-step (as Minari's ``record_infos`` needs, when the wrapped env's own
+    reset and step infos share keys, as recsim_gym's envs do): ``slot`` (the slot just chosen, -1 at reset),
+    ``sub_action_repaired``, ``sub_actions_repaired``, and the wrapped env's info keys: its step info on the last
+    sub-step, its reset info (neutral values) on the other sub-steps.
 
     Args:
         env: a slate env with ``MultiDiscrete([n] * k)`` actions.
@@ -72,7 +82,9 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
     """
 
     def __init__(self, env: gym.Env[Any, Any], mask_key: str | None = "candidate_mask", strict: bool = False):
-        super().__init__(env)
+        # Recording the arguments lets env.spec, gymnasium's env checker and Minari rebuild the wrapper stack.
+        gym.utils.RecordConstructorArgs.__init__(self, mask_key=mask_key, strict=strict)
+        gym.Wrapper.__init__(self, env)
         self.n, self.k = _slate_shape(env)
         self.mask_key = mask_key
         self.strict = bool(strict)
@@ -92,13 +104,16 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
         self._chosen: list[int] = []
         self._chosen_mask = np.zeros(self.n, dtype=bool)
         self._n_repaired = 0
+        self._reset_info: dict[str, Any] = {}
 
     def _obs(self) -> dict[str, Any]:
         # Copies: the wrapped observation is handed out k times, and every call must return new arrays.
         if self._dict_obs:
-            obs = {key: np.array(value, copy=True) for key, value in self._base_obs.items()}
+            # Only arrays are copied: a scalar entry (a ``Discrete`` one such as SyntheticMDP's ``length``) is
+            # immutable and must stay a scalar, not become a 0-d array.
+            obs = {key: _copy_entry(value) for key, value in self._base_obs.items()}
         else:
-            obs = {"obs": np.array(self._base_obs, copy=True)}
+            obs = {"obs": _copy_entry(self._base_obs)}
         obs["chosen"] = self._chosen_mask.astype(np.int8)
         obs["slot"] = np.int64(len(self._chosen))
         return obs
@@ -114,7 +129,14 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
         self._base_obs, info = self.env.reset(seed=seed, options=options)
         self._chosen, self._n_repaired = [], 0
         self._chosen_mask = np.zeros(self.n, dtype=bool)
-        return self._obs(), info
+        self._reset_info = dict(info)
+        return self._obs(), self._info(self._reset_info, slot=-1, repaired=False)
+
+    def _info(self, env_info: dict[str, Any], slot: int, repaired: bool) -> dict[str, Any]:
+        # Copies of the array entries: the same reset info is handed out at every sub-step.
+        info = {key: _copy_entry(value) for key, value in env_info.items()}
+        info.update(slot=slot, sub_action_repaired=bool(repaired), sub_actions_repaired=self._n_repaired)
+        return info
 
     def step(self, action: Any) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
         """Choose one slate entry; the last of ``k`` sub-steps shows the slate to the wrapped env."""
@@ -139,24 +161,22 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray]):
         self._chosen.append(a)
         self._chosen_mask[a] = True
         if len(self._chosen) < self.k:
-            return self._obs(), 0.0, False, False, {"slot": len(self._chosen) - 1, "sub_action_repaired": repaired}
+            return self._obs(), 0.0, False, False, self._info(self._reset_info, len(self._chosen) - 1, repaired)
         slate = np.array(self._chosen, dtype=np.int64)
-        self._base_obs, reward, terminated, truncated, info = self.env.step(slate)
-        info = dict(info)
-        info["sub_action_repaired"] = repaired
-        info["sub_actions_repaired"] = self._n_repaired
+        self._base_obs, reward, terminated, truncated, env_info = self.env.step(slate)
+        info = self._info(env_info, self.k - 1, repaired)
         self._chosen, self._n_repaired = [], 0
         self._chosen_mask = np.zeros(self.n, dtype=bool)
         return self._obs(), reward, terminated, truncated, info
 
 
-class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
+class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Score every entry (``Box(low, high, (n,))`` action); the env shows the ``k`` best-scored allowed entries.
 
     Entries outside the observation's mask (``mask_key``) are never shown; ties go to the lower index (a stable
     sort), so the slate is a deterministic function of the scores. Scores need not lie in the box (SB3 clips or
     squashes them anyway; only their order matters), but must be finite: NaN or infinite scores and a wrong shape
-    raise ``ValueError``. ``info["slate_scores"]`` holds the scores of the shown entries.
+    raise ``ValueError``. ``info["slate_scores"]`` holds the scores of the shown entries (zeros at reset).
 
     Args:
         env: a slate env with ``MultiDiscrete([n] * k)`` actions.
@@ -168,7 +188,8 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
     def __init__(
         self, env: gym.Env[Any, Any], mask_key: str | None = "candidate_mask", low: float = -1.0, high: float = 1.0
     ):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, mask_key=mask_key, low=low, high=high)
+        gym.Wrapper.__init__(self, env)
         self.n, self.k = _slate_shape(env)
         self.mask_key = mask_key
         self.action_space = spaces.Box(low, high, shape=(self.n,), dtype=np.float32)
@@ -191,6 +212,9 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray]):
         """Reset the wrapped env."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._mask = _allowed(obs, self.mask_key, self.n).copy()
+        info = dict(info)
+        # The step info's key with a neutral value: one info schema at reset and step (Minari's record_infos).
+        info["slate_scores"] = np.zeros(self.k, dtype=np.float32)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:

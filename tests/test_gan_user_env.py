@@ -370,12 +370,26 @@ def test_vectorised_repair_agrees_with_rule():
 # ------------------------------------------------------------------------------------------------------------------
 
 
+def _assert_same_info(i1, i2):
+    """Same keys, masks, dtypes and values (probabilities up to float32 rounding) outside the final_* entries."""
+    assert i1.keys() == i2.keys()
+    for key in i2:
+        if key.startswith(("final_", "_final_")):
+            continue
+        assert i1[key].dtype == i2[key].dtype, key
+        if key == "choice_probs":
+            np.testing.assert_allclose(i1[key], i2[key], rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(i1[key], i2[key], err_msg=key)
+
+
 def _compare_with_sync(kwargs, mode, steps=20, b=4, seed=11):
     """Native batched env vs Gymnasium's SyncVectorEnv of single envs, same seed and actions."""
     native = GANUserVectorEnv(num_envs=b, autoreset_mode=mode, **kwargs)
     sync = gym.vector.SyncVectorEnv([lambda: GANUserEnv(**kwargs) for _ in range(b)], autoreset_mode=mode)
-    o1, _ = native.reset(seed=seed)
-    o2, _ = sync.reset(seed=seed)
+    o1, ri1 = native.reset(seed=seed)
+    o2, ri2 = sync.reset(seed=seed)
+    _assert_same_info(ri1, ri2)
     rng = np.random.default_rng(0)
     n = native.single_action_space.nvec[0]
     for _ in range(steps):
@@ -383,8 +397,9 @@ def _compare_with_sync(kwargs, mode, steps=20, b=4, seed=11):
             np.testing.assert_array_equal(o1[key], o2[key], err_msg=key)
         if mode == AutoresetMode.DISABLED and native._ended.any():
             mask = native._ended.numpy().copy()
-            o1, _ = native.reset(options={"reset_mask": mask})
-            o2, _ = sync.reset(options={"reset_mask": mask})
+            o1, ri1 = native.reset(options={"reset_mask": mask})
+            o2, ri2 = sync.reset(options={"reset_mask": mask})
+            _assert_same_info(ri1, ri2)
             continue
         actions = rng.integers(0, n, size=(b, K))
         o1, r1, te1, tr1, i1 = native.step(actions)
@@ -392,12 +407,7 @@ def _compare_with_sync(kwargs, mode, steps=20, b=4, seed=11):
         np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(te1, te2)
         np.testing.assert_array_equal(tr1, tr2)
-        assert i1.keys() == i2.keys()  # no step keys at all when every slot was reset (NEXT_STEP)
-        for key in ("slate", "slate_action", "click_item", "click_position", "clicked", "repaired", "_slate"):
-            if key in i2:
-                np.testing.assert_array_equal(i1[key], i2[key], err_msg=key)
-        if "choice_probs" in i2:
-            np.testing.assert_allclose(i1["choice_probs"], i2["choice_probs"], rtol=1e-5, atol=1e-6)
+        _assert_same_info(i1, i2)  # slots reset in this step report the (neutral) reset info, as in SyncVectorEnv
         if "final_obs" in i2:
             np.testing.assert_array_equal(i1["_final_obs"], i2["_final_obs"])
             for a, c in zip(i1["final_obs"], i2["final_obs"], strict=True):
@@ -618,3 +628,15 @@ def test_cpu_elu_matches_torch_and_the_numpy_path():
     np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))))
     leaf = x.clone().requires_grad_(True)
     assert torch.allclose(gu._elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
+
+
+def test_reset_info_has_the_step_info_schema(pw_model):
+    """Reset and step infos share keys, shapes and dtypes (Minari's record_infos=True needs one info schema)."""
+    env = GANUserEnv(**small(pw_model))
+    _, reset_info = env.reset(seed=0)
+    _, _, _, _, step_info = env.step(np.arange(K))
+    assert reset_info.keys() == step_info.keys()
+    for key, value in step_info.items():
+        assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
+        assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
+    assert reset_info["click_item"] == -1 and not reset_info["clicked"] and (reset_info["slate"] == -1).all()

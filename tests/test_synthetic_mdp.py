@@ -470,3 +470,15 @@ def test_expected_reward_is_the_slates_click_probability() -> None:
         SyntheticMDPEnv(reward="clicks")
     with pytest.raises(ValueError, match="reward must be one of"):
         SyntheticMDPVectorEnv(reward="ctr")
+
+
+def test_reset_info_has_the_step_info_schema() -> None:
+    """Reset and step infos share keys, shapes and dtypes (Minari's record_infos=True needs one info schema)."""
+    env = SyntheticMDPEnv()
+    _, reset_info = env.reset(seed=0)
+    _, _, _, _, step_info = env.step(np.arange(env.slate_size))
+    assert reset_info.keys() == step_info.keys()
+    for key, value in step_info.items():
+        assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
+        assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
+    assert reset_info["click"] == -1 and reset_info["candidate"] == -1 and (reset_info["slate"] == -1).all()

@@ -216,3 +216,49 @@ def test_sac_on_score_slate(model):
     algo.learn(150)
     _no_duplicates(rec)
     assert len(rec.received) == 150
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Gymnasium's env checker (also what Minari and env.spec need: the wrappers record their constructor arguments)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ["GANUser-Yelp-v0", "SyntheticMDP-v0"])
+@pytest.mark.parametrize("wrapper", [SequentialSlate, ScoreSlate])
+def test_wrappers_pass_gymnasium_env_checker(env_id, wrapper):
+    from gymnasium.utils.env_checker import check_env
+
+    env = wrapper(gym.make(env_id))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=True)
+    # The one warning left is the checker's note that a wrapped env is checked, not the unwrapped one.
+    messages = [str(w.message) for w in caught if "different from the unwrapped version" not in str(w.message)]
+    assert messages == []
+    # The wrapper is in the spec with its arguments, so the whole stack can be rebuilt from it.
+    assert env.spec.additional_wrappers[-1].name == wrapper.__name__
+    rebuilt = gym.make(env.spec)
+    assert type(rebuilt) is wrapper and rebuilt.action_space == env.action_space
+
+
+def test_sequential_keeps_scalar_observation_entries_scalar():
+    env = SequentialSlate(gym.make("SyntheticMDP-v0"))
+    obs, _ = env.reset(seed=0)
+    assert np.ndim(obs["length"]) == 0 and not isinstance(obs["length"], np.ndarray)
+    obs, *_ = env.step(0)
+    assert not isinstance(obs["length"], np.ndarray) and obs in env.observation_space
+
+
+@pytest.mark.parametrize("wrapper", [SequentialSlate, ScoreSlate])
+def test_wrapper_infos_share_one_schema_at_reset_and_every_step(wrapper):
+    env = wrapper(gym.make("SyntheticMDP-v0"))
+    _, reset_info = env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(12):  # more than one slate of SequentialSlate's k = 10 sub-steps
+        _, _, term, trunc, step_info = env.step(env.action_space.sample())
+        assert reset_info.keys() == step_info.keys()
+        for key, value in step_info.items():
+            assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
+            assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
+        if term or trunc:
+            env.reset()

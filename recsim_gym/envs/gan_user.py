@@ -888,7 +888,18 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ``info`` of a step: ``slate`` (item ids shown), ``slate_action`` (the repaired action), ``repaired``,
     ``clicked``, ``click_item`` and ``click_position`` (-1 without a click), ``choice_probs`` (``(k + 1,)``, last =
-    no click).
+    no click). ``reset`` returns the same keys, shapes and dtypes with neutral values (nothing was shown yet), so
+    recorders that need one info schema (Minari's ``record_infos=True``) accept the env:
+
+    | info key         | step                          | reset (neutral)                |
+    |------------------|-------------------------------|--------------------------------|
+    | `slate`          | `(k,)` int64 item ids shown   | `(k,)` of -1                   |
+    | `slate_action`   | `(k,)` int64 repaired action  | `(k,)` of -1                   |
+    | `repaired`       | bool                          | False                          |
+    | `clicked`        | bool                          | False                          |
+    | `click_item`     | int, -1 without a click       | -1                             |
+    | `click_position` | int, -1 without a click       | -1                             |
+    | `choice_probs`   | `(k + 1,)` float32            | `(k + 1,)` of 0                |
 
     ``user_model`` names a bundle unambiguously: a ``Path`` or a string with a path separator (``"./my-model"``) is a
     folder; a bare string is ``"train"``, ``"heldout"`` or a shipped id, whose manifest is checked against the sha256
@@ -1111,7 +1122,20 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._key = _episode_key_int(self._base, self._episode)
         self._start(history)
         self._sample_candidates()
-        return self._obs(), {}
+        return self._obs(), self._reset_info()
+
+    def _reset_info(self) -> dict[str, Any]:
+        """The step info's keys, shapes and dtypes with neutral values: one info schema at reset and step."""
+        k = self.slate_size
+        return {
+            "slate": np.full(k, -1, dtype=np.int64),
+            "slate_action": np.full(k, -1, dtype=np.int64),
+            "repaired": False,
+            "clicked": False,
+            "click_item": -1,
+            "click_position": -1,
+            "choice_probs": np.zeros(k + 1, dtype=np.float32),
+        }
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Show a slate; the user clicks one item or nothing (see the class docstring)."""
@@ -1489,7 +1513,22 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             self._start_slots(rows, histories)
         self._started = True
         self._last = None
-        return self._obs(), {}
+        reset_rows = torch.zeros(b, dtype=torch.bool, device=self.device)
+        reset_rows[rows] = True
+        return self._obs(), self._step_info(self._neutral_info(), torch.zeros_like(reset_rows), False, reset=reset_rows)
+
+    def _neutral_info(self) -> dict[str, torch.Tensor]:
+        """The single env's reset info (:meth:`GANUserEnv._reset_info`) for every slot, as tensors."""
+        b, k, dev = self.num_envs, self.slate_size, self.device
+        return {
+            "slate": torch.full((b, k), -1, dtype=torch.int64, device=dev),
+            "slate_action": torch.full((b, k), -1, dtype=torch.int64, device=dev),
+            "repaired": torch.zeros(b, dtype=torch.bool, device=dev),
+            "clicked": torch.zeros(b, dtype=torch.bool, device=dev),
+            "click_item": torch.full((b,), -1, dtype=torch.int64, device=dev),
+            "click_position": torch.full((b,), -1, dtype=torch.int64, device=dev),
+            "choice_probs": torch.zeros((b, k + 1), dtype=torch.float32, device=dev),
+        }
 
     def _validate(self, actions: Any) -> torch.Tensor:
         if isinstance(actions, torch.Tensor):
@@ -1592,6 +1631,8 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
 
         info: dict[str, Any] = {}
         step_mask = active.clone()
+        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv.
+        reset_rows = restarting if any_restart else torch.zeros_like(active)
         ended_any = bool(truncated.any())
         if self.autoreset_mode == AutoresetMode.SAME_STEP and ended_any:
             ended_rows = torch.nonzero(truncated).squeeze(1)
@@ -1604,7 +1645,8 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             info["_final_info"] = self._to_numpy(truncated)
             self._autoreset(ended_rows)
             step_mask &= ~truncated
-        info.update(self._step_info(step_info, step_mask, fresh=True))
+            reset_rows = reset_rows | truncated
+        info.update(self._step_info(step_info, step_mask, fresh=True, reset=reset_rows))
         rew = reward.to(torch.float64)
         return self._obs(), self._out(rew), self._out(terminated), self._out(truncated.clone()), info
 
@@ -1612,14 +1654,19 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
     def _to_numpy(x: torch.Tensor) -> np.ndarray:
         return x.cpu().numpy() if x.device.type != "cpu" else x.numpy().copy()
 
-    def _step_info(self, values: dict[str, torch.Tensor], mask: torch.Tensor, fresh: bool) -> dict[str, Any]:
+    def _step_info(
+        self, values: dict[str, torch.Tensor], mask: torch.Tensor, fresh: bool, reset: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """Info arrays with ``_key`` masks; entries outside ``mask`` are zero, as ``SyncVectorEnv`` fills them.
 
         ``fresh``: the tensors of ``values`` are new, distinct and referenced nowhere else, so when every slot
-        reports they are handed out as they are instead of copied.
+        reports they are handed out as they are instead of copied. ``reset``: slots (disjoint from ``mask``) that
+        report the neutral reset info instead (:meth:`_neutral_info`).
         """
-        if not bool(mask.any()):
+        reporting = mask if reset is None else mask | reset
+        if not bool(reporting.any()):
             return {}
+        neutral = self._neutral_info() if reset is not None and bool(reset.any()) else None
         out: dict[str, Any] = {}
         whole = fresh and bool(mask.all())
         for key, value in values.items():
@@ -1627,8 +1674,11 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
                 out[key] = self._out(value)
             else:
                 m = mask.view(-1, *([1] * (value.dim() - 1)))
-                out[key] = self._out(value * m if value.dtype != torch.bool else value & m)
-            out[f"_{key}"] = self._out(mask.clone())
+                v = value * m if value.dtype != torch.bool else value & m
+                if neutral is not None:
+                    v = torch.where(reset.view_as(m), neutral[key], v)  # type: ignore[union-attr]
+                out[key] = self._out(v)
+            out[f"_{key}"] = self._out(reporting.clone())
         return out
 
     def item_rewards(self, chunk: int = 256) -> Any:

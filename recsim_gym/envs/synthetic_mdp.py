@@ -218,6 +218,10 @@ def _ansi(state: int, clicks: int, slate: np.ndarray | None, click: int | None, 
     return f"state {state} | clicks {clicks} | slate [{shown}] -> {outcome}{tail}\n"
 
 
+#: The scalar entries of the reset info (the step info's keys with nothing shown yet; ``slate`` is ``(k,)`` of -1).
+_NEUTRAL_SCALAR_INFO: dict[str, Any] = {"repaired": False, "candidate": -1, "click": -1}
+
+
 class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """The IRecGAN simulated recommendation MDP (Bai et al. 2019, §7.1; released code ``src/mdp.py``).
 
@@ -247,6 +251,16 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     range raise ``ValueError``. A slate that repeats an item is repaired deterministically (later repeats replaced by
     the smallest unused ids, :mod:`recsim_gym.envs.slate`); with ``strict=True`` it raises ``ValueError`` instead.
     ``info["slate"]`` is the slate actually shown, ``info["repaired"]`` whether it was changed.
+
+    ``info`` has the same keys, shapes and dtypes at reset and step (one schema, as Minari's ``record_infos=True``
+    needs); reset, before anything is shown, gives neutral values:
+
+    | info key    | step                                          | reset (neutral) |
+    |-------------|-----------------------------------------------|-----------------|
+    | `slate`     | `(k,)` int64, the slate shown                 | `(k,)` of -1    |
+    | `repaired`  | bool, whether the slate was repaired          | False           |
+    | `candidate` | int, the user's click candidate               | -1              |
+    | `click`     | int, the clicked item, -1 when the user left  | -1              |
 
     ## Observation Space
 
@@ -403,7 +417,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._clicks = 0
         self._needs_reset = False
         self._last = None
-        return self._obs(), {}
+        return self._obs(), {"slate": np.full(self.slate_size, -1, dtype=np.int64), **_NEUTRAL_SCALAR_INFO}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Show a slate; the user clicks (reward 1, continue) or leaves (reward 0, terminated).
@@ -615,7 +629,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         self._started = True
         self._last_slates = None
         self._last_clicks = None
-        return self._obs(), {}
+        return self._obs(), self._step_info(np.zeros(b, dtype=bool), *self._neutral_info(), reset=mask)
 
     def step(
         self, actions: np.ndarray
@@ -676,6 +690,8 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
 
         info: dict[str, Any] = {}
         step_mask = active.copy()
+        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv.
+        reset_rows = restarting if restarting is not None else np.zeros(b, dtype=bool)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
             final_info = self._step_info(ended, shown, repaired, candidate, click)
             final_obs = np.full(b, None, dtype=object)
@@ -688,22 +704,42 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
             info["final_obs"], info["_final_obs"] = final_obs, ended.copy()
             info["final_info"], info["_final_info"] = final_info, ended.copy()
             self._reset_slots(ended)
-            step_mask &= ~ended  # the ended slots report their reset info (empty) at top level, as SyncVectorEnv
-        info.update(self._step_info(step_mask, shown, repaired, candidate, click))
+            step_mask &= ~ended  # the ended slots report their (neutral) reset info at top level, as SyncVectorEnv
+            reset_rows = reset_rows | ended
+        info.update(self._step_info(step_mask, shown, repaired, candidate, click, reset=reset_rows))
         return self._obs(), reward, terminated, truncated, info
 
-    @staticmethod
+    def _neutral_info(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The single env's reset info for every slot: (slate, repaired, candidate, click)."""
+        b = self.num_envs
+        minus_one = np.full(b, -1, dtype=np.int64)
+        return np.full((b, self.slate_size), -1, dtype=np.int64), np.zeros(b, dtype=bool), minus_one, minus_one
+
     def _step_info(
-        mask: np.ndarray, shown: np.ndarray, repaired: np.ndarray, candidate: np.ndarray, click: np.ndarray
+        self,
+        mask: np.ndarray,
+        shown: np.ndarray,
+        repaired: np.ndarray,
+        candidate: np.ndarray,
+        click: np.ndarray,
+        reset: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """Info arrays with ``_key`` masks; entries outside ``mask`` are zero, as ``SyncVectorEnv`` fills them."""
-        if not mask.any():
+        """Info arrays with ``_key`` masks; entries outside ``mask`` are zero, as ``SyncVectorEnv`` fills them.
+
+        ``reset``: slots (disjoint from ``mask``) that report the neutral reset info (:meth:`_neutral_info`) instead.
+        """
+        reporting = mask if reset is None else mask | reset
+        if not reporting.any():
             return {}
+        neutral = self._neutral_info() if reset is not None and reset.any() else None
         out: dict[str, Any] = {}
-        for key, value in (("slate", shown), ("repaired", repaired), ("candidate", candidate), ("click", click)):
+        values = (("slate", shown), ("repaired", repaired), ("candidate", candidate), ("click", click))
+        for j, (key, value) in enumerate(values):
             # Multiplying by the mask zeroes the other slots; much faster than a masked assignment into zeros.
             out[key] = value * (mask[:, None] if value.ndim == 2 else mask)
-            out[f"_{key}"] = mask.copy()
+            if neutral is not None:
+                out[key] = np.where(reset[:, None] if value.ndim == 2 else reset, neutral[j], out[key])
+            out[f"_{key}"] = reporting.copy()
         return out
 
     def render(self) -> tuple[str, ...] | None:

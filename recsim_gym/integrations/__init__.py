@@ -1,0 +1,9 @@
+"""Glue for external RL libraries, one module per library; each imports its library only when called.
+
+* :mod:`recsim_gym.integrations.minari`: record env rollouts, or export SyntheticMDP offline logs, as Minari datasets.
+* :mod:`recsim_gym.integrations.torchrl`: TorchRL env constructors (single and native batched) and a slate
+  distribution (``k`` categorical heads over ``n`` items, distinct items).
+* :mod:`recsim_gym.integrations.tianshou`: a Tianshou slate actor and the native batched env as a Tianshou vector env.
+
+Importing this package (or any of its modules) needs none of those libraries; see ``docs/integrations.md``.
+"""
