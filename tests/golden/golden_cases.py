@@ -217,9 +217,8 @@ def record(case: Case) -> dict[str, np.ndarray]:
     single = case.mode == "single"
     space = env.action_space if single else env.single_action_space
     n_act, k = int(space.nvec[0]), int(space.nvec.shape[0])
+    # A full-catalogue GANUser slate may show clicked items (they are not candidates): the recorder injects some.
     catalogue = case.env_id.startswith("GANUser") and "num_candidates" not in case.kwargs
-    if case.env_id.startswith("SyntheticMDP"):
-        catalogue = False
     events: list[dict[str, Any]] = []
     actions: list[np.ndarray] = []
     outputs: list[dict[str, np.ndarray]] = []
