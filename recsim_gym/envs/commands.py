@@ -55,8 +55,8 @@ def simulate(
     kwargs: dict[str, object] = {"user_model": user_model}
     if slate_size is not None:
         kwargs["slate_size"] = slate_size
-    if horizon is not None:
-        kwargs["max_episode_steps"] = horizon
+    if horizon is not None:  # the env's horizon and the time limit on top of it (see GANUserEnv, Episode End)
+        kwargs["horizon"] = kwargs["max_episode_steps"] = horizon
     torch.set_num_threads(1)
     venv = gym.make_vec(env_id, num_envs=users, vectorization_mode="vector_entry_point", **kwargs)
     rng = np.random.default_rng(seed)
