@@ -24,6 +24,7 @@ Randomness contract (part of the ``-v0`` behaviour, tested):
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from recsim_gym.envs.slate import (
     check_device,
     check_history,
     check_int,
+    check_options,
     check_reward_mode,
     check_seed,
     check_seeds,
@@ -643,6 +645,7 @@ def _history_option(history: Any, n_items: int) -> np.ndarray:
 
 
 def _check_arg_types(
+    user_model: Any,
     slate_size: Any,
     horizon: Any,
     num_candidates: Any,
@@ -654,6 +657,11 @@ def _check_arg_types(
     horizon_optional: bool = False,
 ) -> None:
     """Refuse constructor arguments of the wrong type before ``int()``/``bool()`` could coerce them."""
+    if not isinstance(user_model, (str, os.PathLike, GANUserModel, AdversarialUserModel)):
+        raise TypeError(
+            "user_model must be 'train', 'heldout', a model id, a bundle folder or a user model, got "
+            f"{type(user_model).__name__} {user_model!r}"
+        )
     check_int("num_envs", num_envs, minimum=1)
     check_int("slate_size", slate_size)
     check_int("horizon", horizon, optional=horizon_optional)
@@ -834,7 +842,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        _check_arg_types(slate_size, horizon, num_candidates, burn_in, history_length, strict)
+        _check_arg_types(user_model, slate_size, horizon, num_candidates, burn_in, history_length, strict)
         self.reward = check_reward_mode(reward)
         self.dataset = dataset
         self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
@@ -993,7 +1001,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             TypeError: a seed that is not an int.
         """
         super().reset(seed=check_seed(seed))
-        options = dict(options or {})
+        options = check_options(options)
         history = options.pop("history", None)
         if options:
             raise ValueError(f"GANUserEnv.reset takes only the 'history' option, got {sorted(options)}")
@@ -1123,6 +1131,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         reward: str = "click",
     ) -> None:
         _check_arg_types(
+            user_model,
             slate_size,
             horizon,
             num_candidates,
@@ -1352,7 +1361,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         seeds = check_seeds(seed, b)
         # The VectorEnv's own generator only keys slots that were never seeded; per-slot keys come from the seeds.
         super().reset(seed=seeds[0] if isinstance(seed, (int, np.integer)) else None)
-        options = dict(options or {})
+        options = check_options(options)
         mask = options.pop("reset_mask", None)
         histories = options.pop("history", None)
         if options:
@@ -1365,7 +1374,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
                 raise ValueError("the first reset must reset every slot")
         idx = np.flatnonzero(mask)
         if histories is not None:
-            if not isinstance(histories, (list, tuple)):
+            if not isinstance(histories, (list, tuple, np.ndarray)):
                 raise ValueError(
                     f"options['history'] must be a list with one history per reset slot, got {type(histories).__name__}"
                 )

@@ -18,6 +18,8 @@ expected return; it reads the user model, so it exists only in simulation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -200,6 +202,15 @@ def check_device(device: object) -> torch.device:
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {device!r}: torch sees no MPS device; use 'cpu'")
     return dev
+
+
+def check_options(options: object) -> dict:
+    """``reset(options=...)`` as a new dict: None gives ``{}``; anything but a mapping is a :class:`TypeError`."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+    return dict(options)
 
 
 def reset_mask_array(mask: object, num_envs: int) -> np.ndarray:

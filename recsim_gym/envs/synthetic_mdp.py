@@ -28,6 +28,7 @@ from recsim_gym.envs.slate import (
     REWARD_MODES,
     check_bool,
     check_int,
+    check_options,
     check_reward_mode,
     check_seed,
     check_seeds,
@@ -420,7 +421,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             options: no options are defined; a non-empty dict raises ``ValueError``.
         """
         super().reset(seed=check_seed(seed))
-        if options:
+        if check_options(options):
             raise ValueError(f"SyntheticMDPEnv.reset takes no options, got {sorted(options)}")
         self._state = 0
         self._history = np.full(self.history_len, self.pad, dtype=np.int64)
@@ -611,7 +612,7 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
                 shape ``(num_envs,)``; no other option is defined.
         """
         b = self.num_envs
-        options = dict(options or {})
+        options = check_options(options)
         mask = options.pop("reset_mask", None)
         if options:
             raise ValueError(f"SyntheticMDPVectorEnv.reset takes only the 'reset_mask' option, got {sorted(options)}")

@@ -404,3 +404,25 @@ def test_history_option_the_env_could_not_produce():
     venv = GANUserVectorEnv(num_envs=2, user_model=PW, horizon=3)
     with pytest.raises(ValueError, match="repeats"):
         venv.reset(options={"history": [[1, 2], [3, 3]]})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GANUserEnv(user_model=PW, horizon=3),
+        lambda: GANUserVectorEnv(num_envs=2, user_model=PW, horizon=3),
+        SyntheticMDPEnv,
+        lambda: SyntheticMDPVectorEnv(2),
+    ],
+)
+@pytest.mark.parametrize("options", [[1], 5, "history"])
+def test_reset_options_must_be_a_dict(make, options):
+    with pytest.raises(TypeError, match="options must be a dict"):
+        make().reset(seed=0, options=options)
+
+
+@pytest.mark.parametrize("user_model", [3, None, 2.5, ["train"]])
+def test_user_model_of_the_wrong_type_is_named(user_model):
+    for make in (GANUserEnv, lambda **kw: GANUserVectorEnv(num_envs=2, **kw)):
+        with pytest.raises(TypeError, match="user_model"):
+            make(user_model=user_model, dataset="yelp", horizon=3)
