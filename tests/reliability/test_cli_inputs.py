@@ -72,6 +72,7 @@ def bad_inputs(tmp: Path) -> list[list[str]]:
         ["compare", "--users", "1"],
         ["compare", "--repeats", "0"],
         ["compare", "--device", "potato"],
+        ["compare", "--policies", ","],
         ["compare", "--policies", "random,cdqn", "--timesteps", "10"],  # would report an untrained net as GAN-CDQN
         ["compare", "--out", str(tmp / "a_file")],
         ["cdqn-benchmark", "--threads", "0"],

@@ -478,8 +478,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise CLIError(f"unknown policies {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    if unknown or not policies:
+        raise CLIError(f"unknown policies {', '.join(unknown) or '(none given)'}; choose from {', '.join(POLICIES)}")
     import gymnasium as gym
 
     import recsim_gym  # noqa: F401
