@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 import recsim_gym  # noqa: F401  (registers the ids)
+from recsim_gym.cli_types import positive_int
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 CUDA_BATCH_SIZES = (1, 64, 1024, 8192, 65536, 262144)
@@ -434,14 +435,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="instead of timing: run every env family with random actions (batched and single), printing RSS every "
         "10%% and the count of non-finite rewards/observations",
     )
-    p.add_argument("--soak-steps", type=int, default=10_000_000, help="--soak: user-steps of each batched run")
-    p.add_argument("--soak-single-steps", type=int, default=1_000_000, help="--soak: steps of each single-env run")
-    p.add_argument("--soak-batch", type=int, default=1024, help="--soak: users B of the batched runs")
+    p.add_argument("--soak-steps", type=positive_int, default=10_000_000, help="--soak: user-steps of each batched run")
+    p.add_argument(
+        "--soak-single-steps", type=positive_int, default=1_000_000, help="--soak: steps of each single-env run"
+    )
+    p.add_argument("--soak-batch", type=positive_int, default=1024, help="--soak: users B of the batched runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    for name in ("soak_steps", "soak_single_steps", "soak_batch"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.quick:
         args.batch_sizes, args.seconds, args.repeats = [1, 8], 0.1, 1
         args.memory_batch, args.memory_steps = 8, 10_000
