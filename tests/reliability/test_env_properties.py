@@ -421,7 +421,7 @@ def test_reset_options_must_be_a_dict(make, options):
         make().reset(seed=0, options=options)
 
 
-@pytest.mark.parametrize("user_model", [3, None, 2.5, ["train"]])
+@pytest.mark.parametrize("user_model", [3, 2.5, ["train"]])
 def test_user_model_of_the_wrong_type_is_named(user_model):
     for make in (GANUserEnv, lambda **kw: GANUserVectorEnv(num_envs=2, **kw)):
         with pytest.raises(TypeError, match="user_model"):

@@ -1,7 +1,7 @@
 """The cascading DQN of Chen et al. (ICML 2019, §5) as an SB3 off-policy algorithm, and its additive twin (GDQN).
 
 No public implementation of the cascading DQN exists; this one follows the paper where it is specific and says
-where it is not (``methods.md`` §3). One training step:
+where it is not (``docs/cdqn.md``). One training step:
 
 1. sample a batch ``(s, A, r, s', done)`` from the replay buffer (SB3's ``DictReplayBuffer``; a time-limit end
    bootstraps, a real end does not);
