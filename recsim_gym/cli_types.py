@@ -152,9 +152,10 @@ def _first_existing(path: Path) -> Path:
     return probe
 
 
-def _check_creatable(path: Path, text: str) -> None:
-    """Refuse a path under a regular file or under a folder this process cannot write."""
-    base = _first_existing(path.parent if not path.exists() else path)
+def _check_creatable(folder: Path, text: str) -> None:
+    """Refuse ``text`` when ``folder`` (where it is written, existing or to be created) lies under a regular file
+    or under a folder this process cannot write."""
+    base = _first_existing(folder)
     if not base.is_dir():
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(base)!r} is a file, not a folder")
     if not os.access(base, os.W_OK | os.X_OK):
@@ -172,7 +173,7 @@ def writable_dir(text: str) -> str:
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
-    _check_creatable(path, text)
+    _check_creatable(path, text)  # an existing folder is checked itself, a new one at its nearest existing parent
     return text
 
 
@@ -183,5 +184,5 @@ def writable_file(text: str) -> str:
     path = Path(text).expanduser()
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
-    _check_creatable(path, text)
+    _check_creatable(path.parent, text)  # whether an existing file may be replaced is the command's business
     return text

@@ -118,3 +118,20 @@ def test_subprocess_exit_status_and_stderr(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"recsim-gym {argv[0]}: error: argument")
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_output_path_types(files):
+    import argparse
+
+    from recsim_gym.cli_types import writable_dir, writable_file
+
+    assert writable_file(str(files / "a_file")) == str(files / "a_file")  # replacing it is the command's decision
+    assert writable_file(str(files / "new" / "x.txt"))  # missing folders are created by the command
+    assert writable_dir(str(files / "new" / "deeper"))
+    for check, bad in (
+        (writable_file, files),
+        (writable_dir, files / "a_file"),
+        (writable_file, files / "a_file" / "x"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError):
+            check(str(bad))
