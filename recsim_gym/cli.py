@@ -45,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (argparse printed its one-line error) or --help/--version
+        return exc.code if isinstance(exc.code, int) else 2
     args.argv = argv  # kept so that training commands can record how they were invoked
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
+from recsim_gym.assets import AssetError
 from recsim_gym.cli import CLIError
+from recsim_gym.cli_types import int_at_least, positive_int, seed_int
 
 POLICIES = ("random", "greedy")
 
@@ -53,8 +55,8 @@ def simulate(
     kwargs: dict[str, object] = {"user_model": user_model}
     if slate_size is not None:
         kwargs["slate_size"] = slate_size
-    if horizon is not None:
-        kwargs["max_episode_steps"] = horizon
+    if horizon is not None:  # the env's horizon and the time limit on top of it (see GANUserEnv, Episode End)
+        kwargs["horizon"] = kwargs["max_episode_steps"] = horizon
     torch.set_num_threads(1)
     from recsim_gym.assets import AssetError
     from recsim_gym.user_models.storage import UserModelLoadError
@@ -112,13 +114,19 @@ def _recsim_ids() -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.users < 2:
-        raise CLIError("--users must be >= 2 (confidence intervals are over users)")
+    from recsim_gym.user_models.storage import UserModelLoadError
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise CLIError(f"--policies is empty; choose from {', '.join(POLICIES)}")
     results = []
-    for policy in args.policies.split(","):
-        results.append(
-            simulate(args.env, args.users, policy.strip(), args.seed, args.slate_size, args.user_model, args.horizon)
-        )
+    for policy in policies:
+        try:
+            results.append(
+                simulate(args.env, args.users, policy, args.seed, args.slate_size, args.user_model, args.horizon)
+            )
+        except (ValueError, UserModelLoadError, AssetError) as err:  # env arguments the model cannot serve, bad id
+            raise CLIError(str(err)) from None
     first = results[0]
     print(
         f"{first['env']} ({first['user_model']} user model), {first['users']} users, one episode of "
@@ -142,11 +150,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``simulate``."""
     p = subparsers.add_parser("simulate", help="simulate users of a GANUser env under random and greedy slates")
     p.add_argument("--env", default="GANUser-Yelp-v0")
-    p.add_argument("--users", type=int, default=500)
+    p.add_argument(
+        "--users", type=int_at_least(2), default=500, help="simulated users (>= 2: intervals are over users)"
+    )
     p.add_argument("--policies", default="random,greedy", help="comma-separated: random, greedy")
-    p.add_argument("--slate-size", type=int)
-    p.add_argument("--horizon", type=int, help="steps per episode (default: the env's, 50)")
+    p.add_argument("--slate-size", type=positive_int)
+    p.add_argument("--horizon", type=positive_int, help="steps per episode (default: the env's, 50)")
     p.add_argument("--user-model", default="train", help="train, heldout, a shipped id or a bundle folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     p.set_defaults(func=_run)

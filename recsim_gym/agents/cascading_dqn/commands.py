@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_gym.cli_types import int_at_least, positive_int, torch_device, writable_dir
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
 
 __all__ = [
@@ -463,6 +464,37 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learning_starts(name: str, env_id: str) -> int | None:
+    """Transitions a value-based learner collects before its first gradient step (yml, else the class default)."""
+    import inspect
+
+    yml = POLICIES[name][1]
+    if yml not in ("cascading_dqn", "additive_dqn", "dqn"):
+        return None  # on-policy learners (PPO) update after every rollout
+    hp = load_hyperparams(yml, env_id)
+    if "learning_starts" in hp:
+        return int(hp["learning_starts"])
+    if yml == "dqn":
+        from stable_baselines3 import DQN as cls
+    else:
+        from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN as cls
+    return int(inspect.signature(cls).parameters["learning_starts"].default)
+
+
+def _check_timesteps(timesteps: int, policies: Sequence[str], env_id: str) -> None:
+    """Refuse a ``--timesteps`` too small for a learner to make one gradient step: its untrained net would be
+    reported under the learner's name."""
+    from recsim_gym.cli import CLIError
+
+    for name in policies:
+        starts = _learning_starts(name, env_id)
+        if starts is not None and timesteps <= starts:
+            raise CLIError(
+                f"--timesteps {timesteps} would leave {name} untrained: it learns only after learning_starts={starts} "
+                "transitions; pass a larger --timesteps"
+            )
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from recsim_gym.assets import AssetError
     from recsim_gym.cli import CLIError
@@ -471,14 +503,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise CLIError(f"unknown policies {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    if unknown or not policies:
+        raise CLIError(f"unknown policies {', '.join(unknown) or '(none given)'}; choose from {', '.join(POLICIES)}")
     import gymnasium as gym
 
     import recsim_gym  # noqa: F401
 
     if args.env not in gym.envs.registry:
         raise CLIError(f"unknown env id {args.env!r}")
+    if args.timesteps is not None:
+        _check_timesteps(args.timesteps, policies, args.env)
     out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         check_overwrite(out, args.overwrite)  # before any training: a rerun never loses the results already there
@@ -518,12 +552,14 @@ def add_commands(subparsers: Any) -> None:
         default="random,popularity,greedy,cdqn,gdqn,rwd1,ppo",
         help=f"comma-separated, from: {','.join(POLICIES)}",
     )
-    p.add_argument("--slate-size", type=int, default=3, help="k (the paper: 3 and 5)")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per learning policy")
-    p.add_argument("--users", type=int, default=500, help="simulated held-out users per evaluation repeat")
-    p.add_argument("--repeats", type=int, default=1, help="evaluation repeats (independent batches of users)")
-    p.add_argument("--timesteps", type=int, default=None, help="override n_timesteps of the yml files")
-    p.add_argument("--device", default="cpu", help="torch device of the learners")
+    p.add_argument("--slate-size", type=positive_int, default=3, help="k (the paper: 3 and 5)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="training seeds per learning policy")
+    p.add_argument(
+        "--users", type=int_at_least(2), default=500, help="simulated held-out users per evaluation repeat (>= 2)"
+    )
+    p.add_argument("--repeats", type=positive_int, default=1, help="evaluation repeats (independent batches of users)")
+    p.add_argument("--timesteps", type=positive_int, default=None, help="override n_timesteps of the yml files")
+    p.add_argument("--device", default="cpu", type=torch_device, help="torch device of the learners")
     p.add_argument(
         "--no-select-best",
         action="store_true",
@@ -538,8 +574,12 @@ def add_commands(subparsers: Any) -> None:
         "expected (its expectation over the user's choice, lower variance); evaluation always pays the click "
         "(default: the yml's env_kwargs, else click)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
-    p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)"
+    )
+    p.add_argument(
+        "--out", default=None, type=writable_dir, help="output folder (default runs/compare__<env>__k<k>__<time>)"
+    )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
     p.set_defaults(func=_cmd_compare)
 
@@ -549,7 +589,7 @@ def add_commands(subparsers: Any) -> None:
         description=benchmark_training.__doc__.split("\n\n")[0],
     )
     b.add_argument("--env", default="GANUser-Yelp-v0", help="env id")
-    b.add_argument("--slate-size", type=int, default=3, help="k")
-    b.add_argument("--timesteps", type=int, default=None, help="transitions (default: the yml's n_timesteps)")
-    b.add_argument("--threads", type=int, default=1, help="torch threads")
+    b.add_argument("--slate-size", type=positive_int, default=3, help="k")
+    b.add_argument("--timesteps", type=positive_int, default=None, help="transitions (default: the yml's n_timesteps)")
+    b.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     b.set_defaults(func=_cmd_benchmark)

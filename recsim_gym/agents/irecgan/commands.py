@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recsim_gym.agents.irecgan.experiment import GRID_LOGGING, GRID_SESSIONS
+from recsim_gym.cli_types import nonneg_int, positive_int, seed_int, writable_dir
 
 CONFIGS = ("cpu", "paper")
 
@@ -39,9 +40,11 @@ def add_commands(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--logging", choices=GRID_LOGGING, default="mix", help="logging policy (default: mix)")
-    p.add_argument("--sessions", type=int, default=1000, help="logged sessions with 1..39 clicks (default: 1000)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default: 3)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument(
+        "--sessions", type=positive_int, default=1000, help="logged sessions with 1..39 clicks (default: 1000)"
+    )
+    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (default: 3)")
+    p.add_argument("--seed-start", type=seed_int, default=0, help="first seed (default: 0)")
     p.add_argument(
         "--grid",
         action="store_true",
@@ -57,7 +60,7 @@ def add_commands(subparsers: Any) -> None:
         default="cpu",
         help="cpu: the documented CPU configuration (2-layer LSTM, 64 units); paper: 2-layer, 512 units (default: cpu)",
     )
-    p.add_argument("--rounds", type=int, default=None, help="adversarial rounds (default: the configuration's)")
+    p.add_argument("--rounds", type=nonneg_int, default=None, help="adversarial rounds (default: the configuration's)")
     p.add_argument(
         "--set",
         action="append",
@@ -65,9 +68,13 @@ def add_commands(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="override one IRecGANConfig field (repeatable), e.g. --set hidden_size=128",
     )
-    p.add_argument("--eval-sessions", type=int, default=1000, help="sessions with a click per online test (1000)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, see BENCHMARKS.md)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/SyntheticMDP-v0__irecgan__<time>)")
+    p.add_argument(
+        "--eval-sessions", type=positive_int, default=1000, help="sessions with a click per online test (1000)"
+    )
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1, see BENCHMARKS.md)")
+    p.add_argument(
+        "--out", default=None, type=writable_dir, help="output folder (default: runs/SyntheticMDP-v0__irecgan__<time>)"
+    )
     p.add_argument("--curves", action="store_true", help="save the training curves of every branch as PNG")
     p.add_argument("--no-plot", action="store_true", help="skip the Figure-2-like plot")
     p.add_argument(
@@ -75,7 +82,7 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="train nothing: print the table and redraw the figure from the results already in --out",
     )
-    p.add_argument("--verbose", type=int, default=0, help="learner verbosity (0 or 1)")
+    p.add_argument("--verbose", type=int, choices=(0, 1), default=0, help="learner verbosity (0 or 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_irecgan_experiment)
 
