@@ -57,6 +57,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "GANUser-Taobao-v0": _GAN_VARIANTS,
     "GANUser-RSC-v0": _GAN_VARIANTS,
     "SyntheticMDP-v0": _MDP_VARIANTS,
+    # The generic id (added after v0 of the dataset ids; recorded when it was registered).
+    "GANUser-v0": ({"user_model": "gan-pw-rsc-train"}, {"user_model": "gan-pw-yelp-train", "num_candidates": 20}),
 }
 
 
