@@ -33,6 +33,8 @@ class Args:
     """held-out users per evaluation"""
     out: str | None = None
     """output folder for results.json, table.md and the figures"""
+    no_progress: bool = False
+    """no progress bars (default: one per learner on stderr)"""
 
 
 def main(args: Args) -> None:
@@ -45,6 +47,7 @@ def main(args: Args) -> None:
         args.users,
         timesteps=args.timesteps,
         out=args.out,
+        progress=not args.no_progress,
     )
     print(report["table"])
 
@@ -58,4 +61,5 @@ if __name__ == "__main__":
     p.add_argument("--timesteps", type=int, default=None)
     p.add_argument("--users", type=int, default=Args.users)
     p.add_argument("--out", default=None)
+    p.add_argument("--no-progress", action="store_true")
     main(Args(**vars(p.parse_args())))
