@@ -104,7 +104,10 @@ def main(args: Args) -> dict[str, object]:
     if select is not None:
         report["selection"] = select.report()
         if not args.no_progress:  # the scores went to the bar
-            print(f"kept the checkpoint at {select.best_timesteps:,} transitions ({select.metric} {select.best_score:.4f})")
+            print(
+                f"kept the checkpoint at {select.best_timesteps:,} transitions "
+                f"({select.metric} {select.best_score:.4f})"
+            )
 
     if synthetic:
         from recsim_gym.synthetic.oracle import oracle_expected_return
