@@ -100,10 +100,10 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     split = _parse_split(args.split)
     out = Path(args.out)
     fmt = args.format or ("npz" if out.suffix == ".npz" else "chen")
+    if out.is_dir():
+        raise CLIError(f"{out} is a folder; --out takes a file name")
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise CLIError(f"the folder {out.parent} does not exist")
 
     mdp = SyntheticMDP.draw(seed=args.mdp_seed)
     logs = generate_logs(
@@ -115,6 +115,7 @@ def run_generate_logs(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
+    out.parent.mkdir(parents=True, exist_ok=True)
     # Write next to the target and rename, so an interrupted run never leaves a half-written file under the name.
     tmp = out.with_name(out.name + ".partial")
     try:
