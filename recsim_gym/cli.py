@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def verbs() -> list[str]:
+    """Every verb of the ``recsim-gym`` command line, in the order of ``recsim-gym --help``."""
+    parser = build_parser()
+    for action in parser._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
