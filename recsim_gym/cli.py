@@ -40,7 +40,14 @@ class CLIError(Exception):
 
 def missing_modules(*modules: str) -> list[str]:
     """The optional ``modules`` (keys of :data:`OPTIONAL_MODULES`) that cannot be imported here."""
-    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+    def missing(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):  # e.g. an import hook that refuses the module
+            return True
+
+    return [m for m in modules if missing(m)]
 
 
 def install_hint(modules: Sequence[str]) -> str:

@@ -252,7 +252,8 @@ def _report_only(args: argparse.Namespace) -> int:
         raise CLIError(f"no results in {path}")
     cells = sorted({(r["logging"], int(r["sessions"])) for r in rows}, key=lambda c: (c[1], c[0]))
     seeds = sorted({int(r["seed"]) for r in rows})
-    print(f"IRecGAN simulated online test, every result in {path}: cells {cells}, seeds {seeds}")
+    print(f"IRecGAN simulated online test, every result in {path}")
+    print(f"cells with results: {cells}; seeds {seeds}")
     summary = summarize(rows)
     _write_tables(summary, out)
     if args.no_plot:
