@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,16 @@ import torch
 
 import recsim_gym  # noqa: F401  (registers the env ids)
 from recsim_gym.agents.baselines import GreedyUserModel, RandomSlate
-from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env
-from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
-from recsim_gym.agents.progress import TrainingProgress
-from recsim_gym.agents.selection import selection_from_hyperparams
+from recsim_gym.cli import missing_modules, needs_message
 from recsim_gym.evaluation import evaluate
+
+if missing_modules("stable_baselines3", "yaml"):  # one line instead of an ImportError traceback
+    sys.exit(f"train_cdqn.py: error: {needs_message(missing_modules('stable_baselines3', 'yaml'))}")
+
+from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env  # noqa: E402
+from recsim_gym.agents.cascading_dqn.commands import load_hyperparams  # noqa: E402
+from recsim_gym.agents.progress import TrainingProgress  # noqa: E402
+from recsim_gym.agents.selection import selection_from_hyperparams  # noqa: E402
 
 
 @dataclass
