@@ -341,7 +341,8 @@ def compare(
                         f"{env_id} k={slate_size} {name} seed={s}: kept the checkpoint at {sel['best_timesteps']:,} "
                         f"transitions (train-model {sel['metric']} {sel['best_score']:.4f})"
                     )
-            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, eval_kwargs)
+            observed = {**eval_kwargs, **_observation_kwargs(yml, env_id)}
+            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, observed)
             results.append(res)
             summ = res.summary()
             log(
@@ -399,6 +400,15 @@ def compare(
             plot_comparison(rows, per_user, outdir, env_id, slate_size)
     report["per_user"] = per_user
     return report
+
+
+def _observation_kwargs(yml: str | None, env_id: str) -> dict[str, Any]:
+    """The yml's ``env_kwargs`` that shape what a learner observes (e.g. SyntheticMDP's ``observe_state``): its
+    evaluation env needs them too. ``reward`` stays out (evaluation pays the click) and so does the user model."""
+    if yml is None:
+        return {}
+    env_kwargs = load_hyperparams(yml, env_id).get("env_kwargs") or {}
+    return {k: v for k, v in env_kwargs.items() if k not in ("reward", "user_model", "slate_size")}
 
 
 def _pooled(results: Sequence[Any]) -> dict[str, float]:
