@@ -463,14 +463,20 @@ def plot_comparison(
 
 
 def benchmark_training(
-    env_id: str = "GANUser-Yelp-v0", slate_size: int = 3, timesteps: int | None = None, seed: int = 0
+    env_id: str = "GANUser-Yelp-v0",
+    slate_size: int = 3,
+    timesteps: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Wall time of one CDQN training run with the batched env (``n_envs`` of the yml) and with a single env.
 
     Both runs see the same number of transitions and make the same number of gradient steps (the single env trains
     every ``n_envs`` steps with the same ``gradient_steps``), so the ratio measures experience collection only.
+    ``progress`` shows a bar per run on stderr (its cost, one counter update per env step, is in both timings).
     """
     from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN, make_slate_vec_env
+    from recsim_gym.agents.progress import TrainingProgress
 
     hp = load_hyperparams("cascading_dqn", env_id)
     n = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
@@ -487,7 +493,7 @@ def benchmark_training(
         venv = make_slate_vec_env(env_id, envs, seed, env_kwargs)
         model = CascadingDQN("MultiInputPolicy", venv, seed=seed, train_freq=freq, **hp)
         start = time.perf_counter()
-        model.learn(n)
+        model.learn(n, callback=TrainingProgress(f"{label} n_envs={envs}", disable=not progress))
         out[label] = {"wall_s": time.perf_counter() - start, "n_envs": envs, "gradient_steps": model._n_updates}
     out["single_over_batched"] = out["single"]["wall_s"] / out["batched"]["wall_s"]
     return out
@@ -502,7 +508,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         load_hyperparams("cascading_dqn", args.env)  # a missing file or env block: one line, before any training
     except (FileNotFoundError, HyperparameterError) as err:
         raise CLIError(str(err)) from None
-    out = benchmark_training(args.env, args.slate_size, args.timesteps)
+    out = benchmark_training(args.env, args.slate_size, args.timesteps, progress=not args.no_progress)
     for label in ("batched", "single"):
         r = out[label]
         print(f"{label:8s} n_envs={r['n_envs']:3d}  {r['wall_s']:7.1f} s  ({r['gradient_steps']} gradient steps)")
@@ -614,4 +620,5 @@ def add_commands(subparsers: Any) -> None:
     b.add_argument("--slate-size", type=int, default=3, help="k")
     b.add_argument("--timesteps", type=int, default=None, help="transitions (default: the yml's n_timesteps)")
     b.add_argument("--threads", type=int, default=1, help="torch threads")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars (default: one per run on stderr)")
     b.set_defaults(func=_cmd_benchmark)
