@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -24,8 +25,53 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+#: Optional dependencies: import name -> (distribution to install, the extra of recsim-gym that holds it).
+OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
+    "stable_baselines3": ("stable-baselines3", "sb3"),
+    "sb3_contrib": ("sb3-contrib", "sb3"),
+    "yaml": ("pyyaml", "sb3"),
+    "matplotlib": ("matplotlib", "plots"),
+}
+
+
 class CLIError(Exception):
     """An error caused by the user's input: printed as one line, exit code 2, no traceback."""
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """The optional ``modules`` (keys of :data:`OPTIONAL_MODULES`) that cannot be imported here."""
+
+    def missing(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):  # e.g. an import hook that refuses the module
+            return True
+
+    return [m for m in modules if missing(m)]
+
+
+def install_hint(modules: Sequence[str]) -> str:
+    """``pip install "recsim-gym[sb3]"``: the command that installs the optional ``modules``."""
+    extras = list(dict.fromkeys(OPTIONAL_MODULES[m][1] for m in modules if m in OPTIONAL_MODULES))
+    others = [m for m in modules if m not in OPTIONAL_MODULES]
+    return " ".join(["pip install", *([f'"recsim-gym[{",".join(extras)}]"'] if extras else []), *others])
+
+
+def needs_message(modules: Sequence[str]) -> str:
+    """``this command needs stable-baselines3: pip install "recsim-gym[sb3]"`` for the missing ``modules``."""
+    dists = list(dict.fromkeys(OPTIONAL_MODULES.get(m, (m, ""))[0] for m in modules))
+    return f"this command needs {', '.join(dists)}: {install_hint(modules)}"
+
+
+def require(*modules: str) -> None:
+    """Stop the command with a one-line :class:`CLIError` naming the extra to install if any of ``modules`` is missing.
+
+    Commands call it before any long work, so that a missing optional dependency is reported at once and not after
+    an hour of training.
+    """
+    missing = missing_modules(*modules)
+    if missing:
+        raise CLIError(needs_message(missing))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)
     return parser
+
+
+def verbs() -> list[str]:
+    """Every verb of the ``recsim-gym`` command line, in the order of ``recsim-gym --help``."""
+    parser = build_parser()
+    for action in parser._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CLIError as err:
         print(f"recsim-gym {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        # A command that does not call require() for an optional dependency still ends with one line, not a traceback.
+        root = (err.name or "").partition(".")[0]
+        if root not in OPTIONAL_MODULES:
+            raise
+        print(f"recsim-gym {args.command}: error: {needs_message([root])}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -34,8 +34,11 @@ def simulate(
     slate_size: int | None = None,
     user_model: str = "train",
     horizon: int | None = None,
+    progress: bool = False,
 ) -> dict[str, object]:
     """One episode per user of ``env_id`` (batched) under ``policy``; per-user means and their 95 % intervals.
+
+    ``progress`` shows a bar on stderr over the episode's steps with the running reward per step.
 
     ``random`` shows ``k`` distinct candidates uniformly at random; ``greedy`` shows the ``k`` candidates with the
     highest learned reward of the simulating user model (the paper's GAN-Greedy when that model is the one the
@@ -72,8 +75,11 @@ def simulate(
     horizon_steps = venv.unwrapped.horizon
     rewards = np.zeros(users)
     clicks = np.zeros(users)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=horizon_steps, desc=f"simulate {policy}", unit="step", disable=not progress, leave=False)
     start = time.perf_counter()
-    for _ in range(horizon_steps):
+    for t in range(horizon_steps):
         allowed = obs["candidate_mask"].astype(bool)
         if policy == "random":
             scores = rng.random(allowed.shape)
@@ -84,6 +90,9 @@ def simulate(
         obs, reward, _, _, info = venv.step(slate)
         rewards += reward
         clicks += info["clicked"]
+        bar.set_postfix_str(f"reward/step {rewards.mean() / (t + 1):.3f}", refresh=False)
+        bar.update()
+    bar.close()
     elapsed = time.perf_counter() - start
     venv.close()
     per_step, per_step_ci = _ci(rewards / horizon_steps)
@@ -123,7 +132,16 @@ def _run(args: argparse.Namespace) -> int:
     for policy in policies:
         try:
             results.append(
-                simulate(args.env, args.users, policy, args.seed, args.slate_size, args.user_model, args.horizon)
+                simulate(
+                    args.env,
+                    args.users,
+                    policy,
+                    args.seed,
+                    args.slate_size,
+                    args.user_model,
+                    args.horizon,
+                    progress=not args.no_progress,
+                )
             )
         except (ValueError, UserModelLoadError, AssetError) as err:  # env arguments the model cannot serve, bad id
             raise CLIError(str(err)) from None
@@ -159,4 +177,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--user-model", default="train", help="train, heldout, a shipped id or a bundle folder")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one per policy on stderr)")
     p.set_defaults(func=_run)

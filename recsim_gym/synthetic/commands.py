@@ -103,10 +103,10 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     split = _parse_split(args.split)
     out = Path(args.out)
     fmt = args.format or ("npz" if out.suffix == ".npz" else "chen")
+    if out.is_dir():
+        raise CLIError(f"{out} is a folder; --out takes a file name")
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise CLIError(f"the folder {out.parent} does not exist")
 
     mdp = SyntheticMDP.draw(seed=args.mdp_seed)
     logs = generate_logs(
@@ -118,8 +118,8 @@ def run_generate_logs(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    # Write a unique temporary sibling and rename it, so an interrupted run never leaves a half-written file under the
-    # name and two runs never write one temporary file.
+    # Write a unique temporary sibling and rename it (creating missing folders), so an interrupted run never leaves a
+    # half-written file under the name and two runs never write one temporary file.
     with atomic_path(out) as tmp:
         if fmt == "npz":
             logs.save(tmp)

@@ -55,29 +55,68 @@ POLICIES: dict[str, tuple[str, str | None]] = {
 LEARNED = tuple(name for name, (_, yml) in POLICIES.items() if yml is not None)
 
 
+class HyperparameterError(ValueError):
+    """A hyperparameter file that is missing, lacks the env's block, or holds a value we refuse to read."""
+
+
 def _agents_dir() -> Path:
+    """The folder of the ``<algo>.yml`` hyperparameter files.
+
+    The checkout's top-level ``agents/`` (the source of truth, used by editable installs and source trees) when the
+    package sits in a checkout, else the copy that the wheel build places inside the package
+    (``recsim_gym/_agents``, see setup.py).
+    """
     import recsim_gym
 
-    return Path(recsim_gym.__file__).resolve().parents[1] / "agents"
+    package = Path(recsim_gym.__file__).resolve().parent
+    checkout = package.parent
+    # pyproject.toml marks a source tree: in site-packages an unrelated distribution may own a folder named agents/.
+    if (checkout / "pyproject.toml").is_file() and (checkout / "agents").is_dir():
+        return checkout / "agents"
+    return package / "_agents"
 
 
-def _literal(value: Any) -> Any:
-    """rl-zoo writes ``policy_kwargs: "dict(...)"``; evaluate such strings with nothing but ``dict`` in scope."""
-    if isinstance(value, str) and value.startswith("dict("):
-        return eval(value, {"__builtins__": {}}, {"dict": dict})  # noqa: S307 - our own yml, only dict() allowed
+def _check_value(path: Path, key: str, value: Any) -> Any:
+    """Refuse Python-expression strings: older yml files wrote ``policy_kwargs: "dict(hidden=64)"`` (rl-zoo style),
+    which would need ``eval``; a YAML map says the same and is parsed as data."""
+    if isinstance(value, str) and value.replace(" ", "").startswith("dict("):
+        raise HyperparameterError(
+            f"{path}: {key} is the Python expression {value!r}; write it as a YAML map, e.g. {key}: {{hidden: 64}}"
+        )
     return value
 
 
 def load_hyperparams(algo: str, env_id: str, folder: str | Path | None = None) -> dict[str, Any]:
-    """``default`` merged with the ``env_id`` block of ``agents/<algo>.yml`` (empty when the file is absent)."""
+    """``default`` merged with the ``env_id`` block of ``agents/<algo>.yml`` (rl-zoo layout, keyed by env id).
+
+    Every env a learner may train on has a block (``{}`` takes the defaults), so that an env without tuned values is
+    a visible decision, not a silent fallback.
+
+    Raises:
+        FileNotFoundError: the file is missing (e.g. a wheel built without ``recsim_gym/_agents``).
+        HyperparameterError: the file has no ``env_id`` block, is not a map of maps, or holds a ``"dict(...)"``
+            string.
+    """
     import yaml
 
-    path = Path(folder or _agents_dir()) / f"{algo}.yml"
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    merged = {**(data.get("default") or {}), **(data.get(env_id) or {})}
-    return {key: _literal(value) for key, value in merged.items()}
+    path = Path(folder if folder is not None else _agents_dir()) / f"{algo}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"hyperparameter file {path} not found")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise HyperparameterError(f"{path} is not a map of env id -> hyperparameters")
+    if env_id not in data:
+        blocks = ", ".join(k for k in data if k != "default")
+        raise HyperparameterError(
+            f"{path} has no block for {env_id!r} (it has: {blocks}); add one ({env_id}: {{}} takes the defaults)"
+        )
+    merged: dict[str, Any] = {}
+    for block in ("default", env_id):
+        values = data.get(block) or {}
+        if not isinstance(values, dict):
+            raise HyperparameterError(f"{path}: the {block!r} block is not a map")
+        merged.update(values)
+    return {key: _check_value(path, key, value) for key, value in merged.items()}
 
 
 def train_policy(
@@ -108,7 +147,10 @@ def train_policy(
         timesteps: overrides ``n_timesteps`` of the yml.
         device: torch device.
         extra_env_kwargs: more env arguments (e.g. ``num_candidates``).
-        verbose, progress_bar: passed to SB3.
+        verbose: passed to SB3.
+        progress_bar: a tqdm bar on stderr over the transitions, with the last checkpoint score where the yml
+            selects checkpoints and the mean reward of recent training episodes
+            (:class:`~recsim_gym.agents.progress.TrainingProgress`).
         overrides: hyperparameters replacing the yml's (e.g. tiny budgets for smoke runs).
         log: called with a line per checkpoint score (``None``: silent).
         info: if given, receives ``info["selection"]`` (the checkpoint scores and the kept one) when selecting.
@@ -132,6 +174,12 @@ def train_policy(
     select = selection_from_hyperparams(hp, env_id, env_kwargs, "ctr" if name == "rwd1" else "reward_per_step", log)
     if select is not None and name in ("maskable_ppo", "dqn"):
         raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
+    from recsim_gym.agents.progress import TrainingProgress
+
+    # The selection callback goes first, so that the bar shows a checkpoint score in the step it is taken.
+    callbacks = [c for c in (select, TrainingProgress(f"{name} seed {seed}", select)) if c is not None]
+    if not progress_bar:
+        callbacks = callbacks[:-1]
 
     start = time.perf_counter()
     if name in ("cdqn", "rwd1", "gdqn", "ppo"):  # slate learners on the batched env
@@ -151,7 +199,7 @@ def train_policy(
             )
             cls = AdditiveDQN if name == "gdqn" else CascadingDQN
             model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
+        model.learn(n_timesteps, callback=callbacks)
         if select is not None and info is not None:
             info["selection"] = select.report()
         return model, time.perf_counter() - start
@@ -170,7 +218,7 @@ def train_policy(
         from stable_baselines3 import DQN
 
         model = DQN(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-    model.learn(n_timesteps, progress_bar=progress_bar)
+    model.learn(n_timesteps, callback=callbacks)
     space = venv.envs[0].unwrapped.action_space  # type: ignore[attr-defined]
     wrapped = SequentialSlatePolicy(model, int(space.nvec[0]), int(space.nvec.shape[0]), masked=name == "maskable_ppo")
     return wrapped, time.perf_counter() - start
@@ -228,6 +276,8 @@ def compare(
     eval_user_model: Any = "heldout",
     select_best: bool = True,
     train_reward: str | None = None,
+    progress: bool = False,
+    plots: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
 
@@ -235,7 +285,9 @@ def compare(
     ``"heldout"``; tests pass small random models. ``select_best=False`` ignores the yml's ``select_best`` entries
     (every learner keeps its final weights). ``train_reward`` (``"click"`` or ``"expected"``; None: the yml's
     ``env_kwargs``, else the env's default) sets the ``reward`` mode of the envs the learners train and select
-    checkpoints on; every policy is evaluated on the sampled click's reward whatever it trained on.
+    checkpoints on; every policy is evaluated on the sampled click's reward whatever it trained on. ``progress``
+    shows a bar per learner on stderr (transitions, last checkpoint score); ``plots=False`` writes no figures
+    (they need matplotlib).
 
     Returns:
         ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
@@ -284,6 +336,7 @@ def compare(
                     train_extra,
                     overrides=None if select_best else {"select_best": None},
                     info=info,
+                    progress_bar=progress,
                 )
                 times.append(wall)
                 if "selection" in info:
@@ -293,7 +346,8 @@ def compare(
                         f"{env_id} k={slate_size} {name} seed={s}: kept the checkpoint at {sel['best_timesteps']:,} "
                         f"transitions (train-model {sel['metric']} {sel['best_score']:.4f})"
                     )
-            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, eval_kwargs)
+            observed = {**eval_kwargs, **_observation_kwargs(yml, env_id)}
+            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, observed)
             results.append(res)
             summ = res.summary()
             log(
@@ -350,7 +404,8 @@ def compare(
         with atomic_path(outdir / "per_user.npz") as tmp:
             np.savez(tmp, **per_user)
         atomic_write_text(outdir / "table.md", table + "\n")
-        plot_comparison(rows, per_user, outdir, env_id, slate_size)
+        if plots:
+            plot_comparison(rows, per_user, outdir, env_id, slate_size)
     report["per_user"] = per_user
     return report
 
@@ -368,6 +423,15 @@ def _user_model_sources(
         env.close()
         out[role] = {**src.as_dict(), "describe": src.describe()}
     return out
+
+
+def _observation_kwargs(yml: str | None, env_id: str) -> dict[str, Any]:
+    """The yml's ``env_kwargs`` that shape what a learner observes (e.g. SyntheticMDP's ``observe_state``): its
+    evaluation env needs them too. ``reward`` stays out (evaluation pays the click) and so does the user model."""
+    if yml is None:
+        return {}
+    env_kwargs = load_hyperparams(yml, env_id).get("env_kwargs") or {}
+    return {k: v for k, v in env_kwargs.items() if k not in ("reward", "user_model", "slate_size")}
 
 
 def _pooled(results: Sequence[Any]) -> dict[str, float]:
@@ -424,14 +488,20 @@ def plot_comparison(
 
 
 def benchmark_training(
-    env_id: str = "GANUser-Yelp-v0", slate_size: int = 3, timesteps: int | None = None, seed: int = 0
+    env_id: str = "GANUser-Yelp-v0",
+    slate_size: int = 3,
+    timesteps: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Wall time of one CDQN training run with the batched env (``n_envs`` of the yml) and with a single env.
 
     Both runs see the same number of transitions and make the same number of gradient steps (the single env trains
     every ``n_envs`` steps with the same ``gradient_steps``), so the ratio measures experience collection only.
+    ``progress`` shows a bar per run on stderr (its cost, one counter update per env step, is in both timings).
     """
     from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN, make_slate_vec_env
+    from recsim_gym.agents.progress import TrainingProgress
 
     hp = load_hyperparams("cascading_dqn", env_id)
     n = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
@@ -448,15 +518,22 @@ def benchmark_training(
         venv = make_slate_vec_env(env_id, envs, seed, env_kwargs)
         model = CascadingDQN("MultiInputPolicy", venv, seed=seed, train_freq=freq, **hp)
         start = time.perf_counter()
-        model.learn(n)
+        model.learn(n, callback=TrainingProgress(f"{label} n_envs={envs}", disable=not progress))
         out[label] = {"wall_s": time.perf_counter() - start, "n_envs": envs, "gradient_steps": model._n_updates}
     out["single_over_batched"] = out["single"]["wall_s"] / out["batched"]["wall_s"]
     return out
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from recsim_gym.cli import CLIError, require
+
+    require("stable_baselines3", "yaml")
     torch.set_num_threads(args.threads)
-    out = benchmark_training(args.env, args.slate_size, args.timesteps)
+    try:
+        load_hyperparams("cascading_dqn", args.env)  # a missing file or env block: one line, before any training
+    except (FileNotFoundError, HyperparameterError) as err:
+        raise CLIError(str(err)) from None
+    out = benchmark_training(args.env, args.slate_size, args.timesteps, progress=not args.no_progress)
     for label in ("batched", "single"):
         r = out[label]
         print(f"{label:8s} n_envs={r['n_envs']:3d}  {r['wall_s']:7.1f} s  ({r['gradient_steps']} gradient steps)")
@@ -496,8 +573,10 @@ def _check_timesteps(timesteps: int, policies: Sequence[str], env_id: str) -> No
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    import sys
+
     from recsim_gym.assets import AssetError
-    from recsim_gym.cli import CLIError
+    from recsim_gym.cli import CLIError, install_hint, missing_modules, require
     from recsim_gym.user_models.storage import UserModelLoadError
 
     torch.set_num_threads(args.threads)
@@ -511,6 +590,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if args.env not in gym.envs.registry:
         raise CLIError(f"unknown env id {args.env!r}")
+    learners = [p for p in policies if POLICIES[p][1] is not None]
+    if learners:  # checked before the first policy trains, not an hour into the comparison
+        require("stable_baselines3", "yaml", *(["sb3_contrib"] if "maskable_ppo" in learners else []))
+        try:
+            for name in learners:
+                load_hyperparams(str(POLICIES[name][1]), args.env)
+        except (FileNotFoundError, HyperparameterError) as err:
+            raise CLIError(str(err)) from None
+    plots = not args.no_plot
+    if plots and missing_modules("matplotlib"):
+        print(f"note: no figures: matplotlib is not installed ({install_hint(['matplotlib'])})", file=sys.stderr)
+        plots = False
     if args.timesteps is not None:
         _check_timesteps(args.timesteps, policies, args.env)
     out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
@@ -531,11 +622,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             device=args.device,
             select_best=not args.no_select_best,
             train_reward=args.train_reward,
+            progress=not args.no_progress,
+            plots=plots,
         )
     except (FileNotFoundError, UserModelLoadError, AssetError) as err:
         raise CLIError(str(err)) from None
     print(report["table"])
-    print(f"results, table and figures in {out}")
+    print(f"results, table{' and figures' if plots else ''} in {out}")
     return 0
 
 
@@ -581,6 +674,12 @@ def add_commands(subparsers: Any) -> None:
         "--out", default=None, type=writable_dir, help="output folder (default runs/compare__<env>__k<k>__<time>)"
     )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
+    p.add_argument("--no-plot", action="store_true", help="write no figures (they need matplotlib)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (default: a bar per learner on stderr with transitions and the last checkpoint score)",
+    )
     p.set_defaults(func=_cmd_compare)
 
     b = subparsers.add_parser(
@@ -592,4 +691,5 @@ def add_commands(subparsers: Any) -> None:
     b.add_argument("--slate-size", type=positive_int, default=3, help="k")
     b.add_argument("--timesteps", type=positive_int, default=None, help="transitions (default: the yml's n_timesteps)")
     b.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars (default: one per run on stderr)")
     b.set_defaults(func=_cmd_benchmark)
