@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from recsim_gym import assets
 from recsim_gym.envs.slate import check_reward_mode, repair_slate, validate_slate_action
+from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT, load_user_model, resolve_model_path
@@ -942,6 +943,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _allowed(self) -> np.ndarray:
         return ~self._clicked if self.num_candidates is None else self._cands >= 0
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -972,6 +974,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._sample_candidates()
         return self._obs(), {}
 
+    @uses_cpu_threads
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Show a slate; the user clicks one item or nothing (see the class docstring)."""
         act = validate_slate_action(action, self._n_act, self.slate_size)
@@ -994,6 +997,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         return self._obs(), reward, False, self._t >= self.horizon, info
 
+    @uses_cpu_threads
     def item_rewards(self) -> np.ndarray:
         """Learned reward ``r(s, a)`` of every catalogue item ``(n_items,)`` in the current state.
 
@@ -1278,6 +1282,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
 
     # ----- Gymnasium API ---------------------------------------------------------------------------------------
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1399,6 +1404,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         act[rows] = _repair_rows_t(act[rows], allowed)
         return act, bad
 
+    @uses_cpu_threads
     def step(self, actions: Any) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         """Step every slot (see the class docstring for the autoreset modes)."""
         if not self._started:
@@ -1490,6 +1496,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             out[f"_{key}"] = self._out(mask.clone())
         return out
 
+    @uses_cpu_threads
     def item_rewards(self, chunk: int = 256) -> Any:
         """Learned reward ``r(s, a)`` of every item for every slot ``(num_envs, n_items)`` (see
         :meth:`GANUserEnv.item_rewards`); computed ``chunk`` slots at a time to bound memory (``chunk * n * H``)."""

@@ -33,6 +33,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from recsim_gym.agents.cascading_dqn.policies import AdditiveQPolicy, CascadingQPolicy, SlateQPolicy
+from recsim_gym.threads import uses_cpu_threads
 
 __all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates"]
 
@@ -290,6 +291,7 @@ class CascadingDQN(OffPolicyAlgorithm):
         slates = random_slates(_allowed_of(obs, n, batch), k, self._explore_rng)
         return slates if vectorized else slates[0]
 
+    @uses_cpu_threads
     def predict(
         self,
         observation: dict[str, np.ndarray],  # type: ignore[override]
@@ -369,6 +371,7 @@ class CascadingDQN(OffPolicyAlgorithm):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(values)))
 
+    @uses_cpu_threads
     def learn(
         self: SelfCascadingDQN,
         total_timesteps: int,

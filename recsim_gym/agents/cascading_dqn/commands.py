@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_gym.threads import cpu_threads
+
 __all__ = [
     "LEARNED",
     "POLICIES",
@@ -78,6 +80,7 @@ def load_hyperparams(algo: str, env_id: str, folder: str | Path | None = None) -
     return {key: _literal(value) for key, value in merged.items()}
 
 
+@cpu_threads()  # PPO/DQN of SB3 included: the caller's torch setting is restored after
 def train_policy(
     name: str,
     env_id: str,
