@@ -127,11 +127,19 @@ def _worker(workload: str, mode: str, seconds: float) -> dict[str, Any]:
     return out
 
 
-def run(workloads: Sequence[str], seconds: float) -> list[dict[str, Any]]:
-    """Each workload in each of its modes, in a fresh process; returns one row per (workload, mode)."""
+def run(
+    workloads: Sequence[str], seconds: float, modes: Sequence[str] | None = None, timeout: float | None = None
+) -> list[dict[str, Any]]:
+    """Each workload in each of its modes (those of ``modes`` only, if given), in a fresh process; one row each.
+
+    A process still running after ``timeout`` seconds is stopped; its row has ``value`` None and ``stopped_after_s``
+    (so a wall time is known to be longer than that).
+    """
     rows = []
     for workload in workloads:
         for mode in MODES[workload]:
+            if modes is not None and mode not in modes:
+                continue
             env = dict(os.environ)
             env.pop("RECSIM_GYM_THREADS", None)
             env.pop("OMP_NUM_THREADS", None)
@@ -140,14 +148,21 @@ def run(workloads: Sequence[str], seconds: float) -> list[dict[str, Any]]:
                 env["RECSIM_GYM_THREADS"] = "torch"
             load0 = os.getloadavg()[0]
             cmd = [sys.executable, "-m", "recsim_gym.threads_benchmark", "--worker", workload, mode, str(seconds)]
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{workload}/{mode} failed:\n{proc.stderr[-2000:]}")
-            row = {"workload": workload, "mode": mode, **json.loads(proc.stdout.strip().splitlines()[-1])}
+            start = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                row = {"workload": workload, "mode": mode, "value": None, "unit": "s", "torch_threads": "?"}
+                row["stopped_after_s"] = time.perf_counter() - start  # process start and imports included
+            else:
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{workload}/{mode} failed:\n{proc.stderr[-2000:]}")
+                row = {"workload": workload, "mode": mode, **json.loads(proc.stdout.strip().splitlines()[-1])}
             row["load_before"], row["load_after"] = load0, os.getloadavg()[0]
             rows.append(row)
+            value = f"{row['value']:12.3f}" if row["value"] is not None else f"> {row['stopped_after_s']:10.0f}"
             print(
-                f"{workload:8s} {mode:8s} {row['value']:12.3f} {row['unit']:26s} torch threads {row['torch_threads']}"
+                f"{workload:8s} {mode:8s} {value} {row['unit']:26s} torch threads {row['torch_threads']}"
                 f"  load {load0:.2f} -> {row['load_after']:.2f}",
                 flush=True,
             )
@@ -157,7 +172,9 @@ def run(workloads: Sequence[str], seconds: float) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {', '.join(WORKLOADS)}")
+    p.add_argument("--modes", default=None, help="comma-separated subset of before, after, wrapped (default: all)")
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds of the batched-env figures")
+    p.add_argument("--timeout", type=float, default=None, help="stop a workload process after this many seconds")
     p.add_argument("--hogs", type=int, default=0, help="busy-loop processes to run during the measurement")
     p.add_argument("--out", default=None, help="also write the rows and the machine as JSON here")
     p.add_argument("--worker", nargs=3, metavar=("WORKLOAD", "MODE", "SECONDS"), help=argparse.SUPPRESS)
@@ -184,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hogs:
             time.sleep(5)  # let the hogs show in the load average
-        rows = run(workloads, args.seconds)
+        rows = run(workloads, args.seconds, args.modes.split(",") if args.modes else None, args.timeout)
     finally:
         for h in hogs:
             h.kill()

@@ -188,7 +188,7 @@ def test_user_model_training_restores_the_callers_setting():
     assert torch.get_num_threads() == 2 and seen and set(seen) == {1}
 
 
-def _vector_rollout(model, users=256):
+def _vector_rollout(model, users=64):
     # Small on purpose (a busy 2-core machine makes two threads slow): element-wise ops stay under torch's grain size
     # (32768) and run on one thread either way; the matmuls and reductions are what two threads may split.
     venv = GANUserVectorEnv(num_envs=users, user_model=model, slate_size=K, horizon=6)
