@@ -10,11 +10,13 @@ popularity baseline (drop it from --policies otherwise).
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 
 import torch
 
 from recsim_gym.agents.cascading_dqn.commands import compare
+from recsim_gym.io_utils import OutputExistsError, check_overwrite
 
 
 @dataclass
@@ -33,9 +35,17 @@ class Args:
     """held-out users per evaluation"""
     out: str | None = None
     """output folder for results.json, table.md and the figures"""
+    overwrite: bool = False
+    """write into a non-empty --out, replacing its results"""
 
 
 def main(args: Args) -> None:
+    if args.out:
+        try:
+            check_overwrite(args.out, args.overwrite)  # before any training
+        except OutputExistsError as err:
+            print(f"compare_policies.py: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
     torch.set_num_threads(1)
     report = compare(
         args.env,
@@ -58,4 +68,5 @@ if __name__ == "__main__":
     p.add_argument("--timesteps", type=int, default=None)
     p.add_argument("--users", type=int, default=Args.users)
     p.add_argument("--out", default=None)
+    p.add_argument("--overwrite", action="store_true")
     main(Args(**vars(p.parse_args())))

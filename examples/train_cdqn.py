@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env
 from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
 from recsim_gym.agents.selection import selection_from_hyperparams
 from recsim_gym.evaluation import evaluate
+from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, check_overwrite
 
 
 @dataclass
@@ -53,12 +54,17 @@ class Args:
     """torch threads (1 is fastest on a shared 2-core machine)"""
     out: str | None = None
     """output folder (default runs/{env}__cdqn__{seed}__{time})"""
+    overwrite: bool = False
+    """write into a non-empty --out, replacing its files"""
 
 
 def parse_args() -> Args:
     """``Args`` from the command line (``--field-name value``; the docstrings above are the help)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in dataclasses.fields(Args):
+        if f.type in (bool, "bool"):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true")
+            continue
         typ = int if "int" in str(f.type) else str
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=typ, default=f.default)
     return Args(**vars(parser.parse_args()))
@@ -80,6 +86,11 @@ def main(args: Args) -> dict[str, object]:
         env_kwargs["reward"] = args.train_reward
     hp["learning_starts"] = min(int(hp.get("learning_starts", 0)), timesteps // 2)
     out = Path(args.out or f"runs/{args.env}__cdqn__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        check_overwrite(out, args.overwrite)  # before any training
+    except OutputExistsError as err:
+        print(f"train_cdqn.py: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     out.mkdir(parents=True, exist_ok=True)
 
     venv = make_slate_vec_env(args.env, n_envs, args.seed, env_kwargs)
@@ -89,7 +100,8 @@ def main(args: Args) -> dict[str, object]:
     start = time.perf_counter()
     model.learn(timesteps, callback=select)
     train_s = time.perf_counter() - start
-    model.save(out / "model")
+    with atomic_path(out / "model.zip") as tmp:
+        model.save(tmp)
     report: dict[str, object] = {"env": args.env, "timesteps": timesteps, "n_envs": n_envs, "train_wall_s": train_s}
     report["train_reward"] = env_kwargs.get("reward", "click")
     if select is not None:
@@ -127,11 +139,12 @@ def main(args: Args) -> dict[str, object]:
                 f"{name:7s} held-out reward/step {s.reward_per_step:.3f} ± {s.reward_per_step_ci:.3f}  CTR {s.ctr:.4f}"
             )
         cons = cascade_consistency(model, args.env, eval_kwargs, n_users=min(args.eval_users, 100))
-        plot_consistency(cons, out / "consistency.png", f"{args.env}, k = {args.slate_size}")
+        with atomic_path(out / "consistency.png") as tmp:
+            plot_consistency(cons, tmp, f"{args.env}, k = {args.slate_size}")
         report["consistency"] = cons.as_dict()
         print(f"cascade consistency |Q_j - Q_k| per j: {cons.mean_abs_gap.round(3).tolist()}")
         print(f"training took {train_s:.0f}s")
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(out / "report.json", report, indent=2)
     return report
 
 

@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from recsim_gym.data.logs import file_sha256
 
-# Dataset name -> file name in the Chen et al. release and its sha256 (../shared/data/README.md).
-DATASETS: dict[str, dict[str, str]] = {
+# Dataset name -> file name in the Chen et al. release, its sha256 and its size in bytes (a download is cut off past
+# that size, so a wrong or endless stream never fills the disk).
+DATASETS: dict[str, dict[str, Any]] = {
     "yelp": {
         "file": "yelp.txt",
         "sha256": "311c9395ff78ed2a844865cca688eefb58e977b02f261c2a7d0354c4fcffd71f",
+        "size": 453_880,
         "title": "Yelp",
     },
     "taobao": {
         "file": "tb.txt",
         "sha256": "86c37fe1611022bae123dd6cce60728fce52fd716c099a344e95361641b8ce77",
+        "size": 462_645,
         "title": "Taobao",
     },
     "rsc": {
         "file": "rsc.txt",
         "sha256": "7a897af31ecd4973fe81d382d3cbea64b5d2abb9623a7322d9638a3cedd42c48",
+        "size": 532_806,
         "title": "RecSys Challenge 2015 (YooChoose)",
     },
 }
@@ -45,56 +50,56 @@ MODELS: dict[str, dict[str, str]] = {
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "train",
-        "manifest_sha256": "96f8617bdcad65db48aef791677fcdc83ad6f0c545166122f9a9d299a7b48f41",
+        "manifest_sha256": "2d4ce6a1bc195b6edd9f808c45ff867fb3758aea43cf94ea00075d3eb96a6ad7",
     },
     "gan-pw-yelp-train-l2": {
         "dataset": "yelp",
         "encoder": "pw",
         "regularizer": "l2",
         "fitted_on": "train",
-        "manifest_sha256": "fd9f440dfbd3397fcf77f974ccb7b4a587795260e23cfca2cc67607ea83cae58",
+        "manifest_sha256": "6f9a454ffe074e0009ec0d17c6176b62f0d37bd94dc8cdb32f514f6f3538994b",
     },
     "gan-pw-yelp-heldout": {
         "dataset": "yelp",
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "test",
-        "manifest_sha256": "3d577acc222eea74f69c70db96470bb66860e8870f5f00c7bbd1faf192640fb4",
+        "manifest_sha256": "8ef6079b678030641a9ff72d8e6c276429c399128848e27df50f5b6c3ca697e8",
     },
     "gan-pw-yelp-heldout-l2": {
         "dataset": "yelp",
         "encoder": "pw",
         "regularizer": "l2",
         "fitted_on": "test",
-        "manifest_sha256": "3a1d56250f5462548ecb139a1ed7b5b7bd7085ff0c90b71781cae703347cef18",
+        "manifest_sha256": "9760b2b479d6126da0216f09f5bd7db7f4703e6bdcdf504d8476d4263d9d46c2",
     },
     "gan-pw-taobao-train": {
         "dataset": "taobao",
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "train",
-        "manifest_sha256": "09efb0216ae789c5c4e3898fd638725590ccdd74716e3bdb290ab3dcebe687c0",
+        "manifest_sha256": "be0a5961d7c1db14afe9f54ee3eefd18258073871458e2ead1866eccd1f01ff4",
     },
     "gan-pw-taobao-heldout": {
         "dataset": "taobao",
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "test",
-        "manifest_sha256": "a8aec8d6da6d8a00109edcebe862f1eec2571fe478cc8470552974c1946adc02",
+        "manifest_sha256": "413093014c9b8503935b979a830ad3fd8e0b9cee1e99706ecc555732ca27f382",
     },
     "gan-pw-rsc-train": {
         "dataset": "rsc",
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "train",
-        "manifest_sha256": "b087d689cec4b2f1ca4461aee3d273229675e3731765248e23a9e9327b98d5a5",
+        "manifest_sha256": "58cffa9d489da20809b4f4a1867fcf8558a4df55a472463b25d7413eae88d51e",
     },
     "gan-pw-rsc-heldout": {
         "dataset": "rsc",
         "encoder": "pw",
         "regularizer": "entropy",
         "fitted_on": "test",
-        "manifest_sha256": "d31e897245a7b1ed78fdfbc83e5e139042cf0860ca00c53359d95c284478b887",
+        "manifest_sha256": "02b2d992125bf4fda6c8344b10cd620715ae3c78de94522d76b3cb98a9641475",
     },
 }
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 import recsim_gym  # noqa: F401  (registers the ids)
+from recsim_gym.io_utils import OutputExistsError, atomic_write_json, check_overwrite
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 CUDA_BATCH_SIZES = (1, 64, 1024, 8192, 65536, 262144)
@@ -283,8 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print()
     print(markdown_table(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        atomic_write_json(args.json, result, indent=2)
     return result
 
 
@@ -319,6 +318,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-batch", type=int, default=1024, help="B of the memory check")
     p.add_argument("--memory-steps", type=int, default=1_000_000, help="user-steps of the memory check")
     p.add_argument("--json", default=None, help="also write every figure and the machine description here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--quick", action="store_true", help="smoke test: B in {1, 8}, 0.1 s, one repeat, 10k user-steps")
     args = p.parse_args(argv)
     if args.quick:
@@ -330,7 +330,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m recsim_gym.benchmark``."""
-    run(parse_args(argv))
+    args = parse_args(argv)
+    if args.json:
+        try:
+            check_overwrite(args.json, args.overwrite)  # before minutes of timing, not after
+        except OutputExistsError as err:
+            print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
+            return 2
+    run(args)
     return 0
 
 

@@ -5,7 +5,7 @@
 
 * **reward per step**: ``(1/N) sum_u (1/T_u) sum_t r_u^t``, the paper's "cumulative reward averaged over the horizon
   first, then over users";
-* **episode reward**: ``(1/N) sum_u sum_t r_u^t`` (the paper's Table 3 values look like such sums; methods.md 3.4);
+* **episode reward**: ``(1/N) sum_u sum_t r_u^t`` (the paper's Table 3 values look like such sums; docs/protocols.md);
 * **CTR**: clicks / steps per user, averaged over users.
 
 Repeat ``r`` resets the batched env with ``seed + r * n_users``, so user ``u`` of repeat ``r`` is the simulated user
@@ -283,4 +283,6 @@ def save_json(path: str | Path, data: Any) -> None:
             return o.item()
         raise TypeError(type(o).__name__)
 
-    Path(path).write_text(json.dumps(data, indent=2, default=_default))
+    from recsim_gym.io_utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, default=_default))

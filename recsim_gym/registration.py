@@ -39,6 +39,18 @@ for _dataset, _title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC"))
     )
 del _dataset, _title
 
+# Bring your own logs (issue 15): any user-model bundle, ``gym.make("GANUser-v0", user_model="runs/my-pw")``. No
+# dataset, so the env reports the bundle's own; no max_episode_steps, since the horizon adapts to the bundle's
+# catalogue (recsim_gym.envs.gan_user.episode_lengths) and the env truncates itself.
+ENV_SPECS.append(
+    {
+        "id": "GANUser-v0",
+        "entry_point": "recsim_gym.envs.gan_user:GANUserEnv",
+        "vector_entry_point": "recsim_gym.envs.gan_user:GANUserVectorEnv",
+        "kwargs": {"user_model": None},
+    }
+)
+
 
 def register_envs() -> list[str]:
     """Register every recsim_gym env id that is not registered yet; return the ids this call registered."""

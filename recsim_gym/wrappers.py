@@ -2,7 +2,7 @@
 
 A slate env takes ``MultiDiscrete([n] * k)`` actions (``k`` distinct entries out of ``n``; see
 :mod:`recsim_gym.envs.slate`). PPO, A2C and MaskablePPO train on that directly; the others need another action space
-(``conventions.md``, "Slate action spaces"):
+(``docs/cdqn.md#sb3-wrappers``):
 
 * :class:`SequentialSlate`: the slate is built in ``k`` sub-steps of ``Discrete(n)`` actions, with
   ``action_masks()`` hiding the entries already chosen (and those outside the candidate set). DQN, QR-DQN and

@@ -57,7 +57,9 @@ def test_toy_log_processing(tmp_path):
     assert d.display.tolist() == [[3, 5], [2, 7], [1, 4]]  # canonical (sorted) display sets
     assert d.click.tolist() == [5, 7, 4]
     assert d.history_len.tolist() == [0, 1, 0]
-    assert d.history[1, 0] == 5
+    hist, length = d.histories()
+    assert hist.tolist() == [[-1], [5], [-1]] and length.tolist() == [0, 1, 0]
+    assert d.click_seq.tolist() == [5, 7, 4] and d.history_end.tolist() == [0, 1, 2]
     assert d.users("train").tolist() == [0] and d.users("test").tolist() == [1]
     assert "1 exact duplicates and 1 clicked-and-unclicked" in str(d.dedup)
 
@@ -65,7 +67,7 @@ def test_toy_log_processing(tmp_path):
 def test_dataframe_and_file_give_the_same_data(tmp_path):
     df = toy_frame()
     a, b = load_logs(df), load_logs(write(df, tmp_path / "t.txt"))
-    for field in ("display", "click", "history", "event_time", "user_split"):
+    for field in ("display", "click", "click_seq", "history_end", "history_len", "event_time", "user_split"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert a.sha256 is None and len(b.sha256) == 64
 

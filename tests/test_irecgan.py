@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -522,7 +523,7 @@ def test_validation_follows_both_networks_and_leaves_training_alone(logs: Sessio
 
 
 def test_save_load_round_trip(trained: IRecGAN, logs: SessionLogs, tmp_path: Path) -> None:
-    path = tmp_path / "irecgan.pt"
+    path = tmp_path / "irecgan.zip"
     trained.save(path)
     loaded = IRecGAN.load(path)
     assert repr(loaded) == repr(trained) and loaded.curves == trained.curves
@@ -645,8 +646,14 @@ def test_run_seed_resumes_from_checkpoints_with_the_same_results(
         run_seed(*args, checkpoint_dir=folder)
     monkeypatch.setattr(IRecGAN, "_round", original)
     progress = json.loads((folder / "progress.json").read_text())
-    assert sorted(progress["branches"]) == ["PG"] and (folder / "PGU.pt").exists() and (folder / "base.pt").exists()
-    assert IRecGAN.load(folder / "PGU.pt").rounds_done == 1
+    assert sorted(progress["branches"]) == ["PG"] and (folder / "PGU.zip").exists() and (folder / "base.zip").exists()
+    assert IRecGAN.load(folder / "PGU.zip").rounds_done == 1
+    # A copy whose PGU checkpoint has a flipped byte: not resumed from, PGU trained again from the pre-trained model.
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folder, damaged)
+    data = bytearray((damaged / "PGU.zip").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (damaged / "PGU.zip").write_bytes(bytes(data))
 
     resumed = run_seed(*args, checkpoint_dir=folder)
     assert resumed["timing"]["resumed"] is True and reference["timing"]["resumed"] is False
@@ -655,6 +662,10 @@ def test_run_seed_resumes_from_checkpoints_with_the_same_results(
         return [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
 
     assert strip(resumed["rows"]) == strip(reference["rows"])
+    messages: list[str] = []
+    retrained = run_seed(*args, checkpoint_dir=damaged, report=messages.append)
+    assert len(messages) == 1 and "rejected checkpoint" in messages[0] and str(damaged / "PGU.zip") in messages[0]
+    assert strip(retrained["rows"]) == strip(reference["rows"])
     # run_cell resumes from <root>/<cell>_seed<seed> and removes the folder once the seed is saved.
     root = tmp_path / "root"
     root.mkdir()

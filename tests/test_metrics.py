@@ -62,3 +62,43 @@ def test_metric_ignores_slot_order():
     a = precision_at(scores, display, click)
     b = precision_at(scores[rows, perm], display[rows, perm], click)
     assert a == pytest.approx(b)
+
+
+def test_rounding_noise_ties_but_real_differences_do_not():
+    """Scores equal up to BLAS rounding (1e-14 relative) tie; scores 1e-8 apart are ranked; -inf never ties a score."""
+    display = np.array([[10, 11, 12], [10, 11, 12], [10, 11, 12]])
+    click = np.array([11, 11, 11])
+    base = 31.2167
+    scores = np.array(
+        [
+            [base * (1 + 3e-14), base, base - 1.0],  # rounding noise above the click: a tie
+            [base + 1e-8, base, base - 1.0],  # a real difference: strictly above the click
+            [-np.inf, base, -np.inf],  # masked slots: below the click
+        ]
+    )
+    np.testing.assert_allclose(expected_hits(scores, display, click, 1), [0.5, 0.0, 1.0])
+
+
+def test_user_model_ranks_in_float64_whatever_the_float32_rounding():
+    """The ranking scores of evaluate_events come from a float64 copy of the model; the caller's model is untouched."""
+    import torch
+    from sampled_logs import sample_choice_logs
+
+    from recsim_gym.data import load_logs
+    from recsim_gym.user_models import GANUserModel, UserModelConfig
+    from recsim_gym.user_models.training import EventTensors, evaluate_events, ranking_copy
+
+    data = load_logs(sample_choice_logs(np.linspace(-1, 1, 25), n_users=80, seed=3))
+    torch.manual_seed(0)
+    model = GANUserModel(UserModelConfig(n_items=data.n_items, encoder="pw"))
+    events = data.events("test")
+    tensors = EventTensors.from_data(data, model.config.pw_band - 1)
+    wide = ranking_copy(model)
+    assert all(p.dtype == torch.float64 for p in wide.parameters())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    hist, hl, disp, _ = tensors.batch(events)
+    with torch.no_grad():
+        s64 = wide.utilities(wide.encode(hist, hl), disp).numpy()
+    expected = precision_at(s64, data.display[events][:, : s64.shape[1]], data.click[events])
+    got = evaluate_events(model, tensors, data.display, data.click, events)
+    assert (got["prec@1"], got["prec@2"]) == (expected["prec@1"], expected["prec@2"])

@@ -255,7 +255,7 @@ def test_evaluate_logs_both_conventions(mix_logs: SessionLogs) -> None:
 
 
 def test_sanity_figures_over_five_mdp_draws() -> None:
-    """methods.md 4.2 (5 MDP draws, 1,000 sessions with a click each, no cap).
+    """Sanity figures of docs/irecgan.md#logging-policies (5 MDP draws, 1,000 sessions with a click each, no cap).
 
     Tolerances: about 3 standard deviations of a 5-draw mean as measured over 300 MDP draws (exact values for mix/max,
     2,000-session Monte Carlo for random): sd of the 5-draw mean 0.044 (random), 0.13 (mix), 0.45 (max), plus the

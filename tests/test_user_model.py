@@ -23,7 +23,7 @@ def permute_rows_within_events(df: pd.DataFrame, seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("encoder", ["pw", "lstm"])
 def test_permuting_slots_changes_no_prediction_or_metric(shared_data, encoder):
     df = pd.read_csv(shared_data / "yelp.txt", sep="\t")
-    # In the raw file the click is always the last row of its event (methods.md 1.7); after the shuffle it is not.
+    # In the raw file the click is always the last row of its event (docs/data.md#pitfalls); shuffled, it is not.
     shuffled = permute_rows_within_events(df, seed=3)
     last_is_click = shuffled.groupby(["session_new_index", "Time"])["is_click"].last()
     assert last_is_click.mean() < 0.6

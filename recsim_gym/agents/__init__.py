@@ -20,6 +20,7 @@ _EXPORTS = {
     "ClickRewardVector": "recsim_gym.agents.baselines",
     "cascade_consistency": "recsim_gym.agents.consistency",
     "SelectBestOnTrainModel": "recsim_gym.agents.selection",
+    "AgentFileError": "recsim_gym.agents.files",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from recsim_gym.agents.guards import MISSING_MASK, first_nonfinite
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
 __all__ = ["ClickReward", "ClickRewardVector", "GreedyUserModel", "Popularity", "RandomSlate", "SlatePolicyBase"]
@@ -49,6 +50,9 @@ class SlatePolicyBase:
         k: slate size.
     """
 
+    #: Whether observations must carry ``candidate_mask`` (set by ``from_env`` when the env's space has one).
+    mask_required: bool = False
+
     def __init__(self, n: int, k: int) -> None:
         self.n, self.k = int(n), int(k)
 
@@ -57,10 +61,21 @@ class SlatePolicyBase:
         space = getattr(env, "single_action_space", None) or env.action_space
         return int(space.nvec[0]), int(space.nvec.shape[0])
 
+    @staticmethod
+    def _has_mask(env: Any) -> bool:
+        space = getattr(env, "single_observation_space", None) or env.observation_space
+        return "candidate_mask" in getattr(space, "spaces", {})
+
     def allowed(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """``(B, n)`` bool: entries that may be shown (all, when the observation has no ``candidate_mask``)."""
+        """``(B, n)`` bool: entries that may be shown (all, when the observation has no ``candidate_mask``).
+
+        Raises:
+            ValueError: no ``candidate_mask`` although the env this policy was built from has one.
+        """
         b = np.asarray(obs["history"]).shape[0]
         if "candidate_mask" not in obs:
+            if self.mask_required:
+                raise ValueError(MISSING_MASK)
             return np.ones((b, self.n), dtype=bool)
         return np.asarray(obs["candidate_mask"]).reshape(b, self.n) > 0
 
@@ -109,7 +124,9 @@ class RandomSlate(SlatePolicyBase):
     @classmethod
     def from_env(cls, env: Any, seed: int | None = 0) -> RandomSlate:
         """Sized from an env's (or vector env's) slate action space."""
-        return cls(*cls._shape_of(env), seed=seed)
+        policy = cls(*cls._shape_of(env), seed=seed)
+        policy.mask_required = cls._has_mask(env)
+        return policy
 
     def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         keys = self.rng.random((np.asarray(obs["history"]).shape[0], self.n))
@@ -185,10 +202,16 @@ class GreedyUserModel(_ItemScorePolicy):
         k: slate size.
         n: action entries (``n_items``, or the candidate-list size).
         device: where the model runs.
+
+    Raises:
+        ValueError: a user model with NaN or infinite weights (its ranking would be arbitrary).
     """
 
     def __init__(self, model: GANUserModel, k: int, n: int | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__(model.n_items if n is None else n, k)
+        bad = first_nonfinite(model)
+        if bad is not None:
+            raise ValueError(f"the user model's weights hold NaN or infinite values (first in {bad}); cannot rank")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
 
@@ -202,12 +225,20 @@ class GreedyUserModel(_ItemScorePolicy):
         if not isinstance(model, GANUserModel):
             raise ValueError(f"{type(inner).__name__} has no GAN user model (a 'model' attribute)")
         n, k = cls._shape_of(inner)
-        return cls(model, k, n, device)
+        policy = cls(model, k, n, device)
+        policy.mask_required = cls._has_mask(inner)
+        return policy
 
     def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         hist = torch.as_tensor(np.asarray(obs["history"]), dtype=torch.int64, device=self.device)
         with torch.no_grad():
-            return self.model.all_utilities(self.model.encode(hist)).cpu().numpy()
+            scores = self.model.all_utilities(self.model.encode(hist)).cpu().numpy()
+        if not np.isfinite(scores).all():
+            # The weights were finite when the policy was built; they changed since, or overflowed.
+            bad = first_nonfinite(self.model)
+            where = f" (first non-finite weight in {bad})" if bad else ""
+            raise ValueError(f"the user model gives NaN or infinite click utilities{where}; cannot rank items")
+        return scores
 
 
 class ClickReward(gym.Wrapper[Any, Any, Any, Any]):

@@ -14,7 +14,7 @@ from recsim_gym.data.logs import LogFormatError, load_logs
 def _download(args: argparse.Namespace) -> int:
     for dataset in args.datasets:
         try:
-            path = download_dataset(dataset, args.to, args.url, progress=not args.no_progress)
+            path = download_dataset(dataset, args.to, args.url, progress=not args.no_progress, overwrite=args.overwrite)
         except DownloadError as err:
             raise CLIError(str(err)) from None
         print(f"{dataset}: {path} (sha256 verified)")
@@ -41,9 +41,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("datasets", nargs="+", choices=sorted(assets.DATASETS))
     d.add_argument("--to", required=True, help="destination folder")
     d.add_argument("--url", help="base URL of the files (default: $RECSIM_GYM_DATA_URL or the public mirror)")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing file that differs from the release")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_download)
-    i = verbs.add_parser("info", help="statistics of a log after de-duplication (methods.md 1.5)")
+    i = verbs.add_parser("info", help="statistics of a log after de-duplication (docs/data.md#statistics)")
     i.add_argument("dataset", choices=sorted(assets.DATASETS))
     i.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     i.set_defaults(func=_info)

@@ -1,25 +1,38 @@
-"""Loader for the logged display/click data of Chen et al. (2019): ``yelp.txt``, ``tb.txt``, ``rsc.txt``.
+"""Loader for the logged display/click data of Chen et al. (2019): ``yelp.txt``, ``tb.txt``, ``rsc.txt``, and any log
+in the same schema (``docs/your_logs.md``).
 
-The files are tab-separated with one row per displayed item (methods.md 1.1). Rows of one user that share ``Time``
-form one *event* (a display set); the row with ``is_click == 1`` is the chosen item. We keep the columns
+Tab-separated files, one row per displayed item (docs/data.md#raw-file-format); a ``.csv`` file (comma-separated), a
+``.parquet`` file (needs pyarrow, the ``parquet`` extra) or a pandas DataFrame with the same columns work too. Rows
+of one user that share ``Time`` form one *event* (a display set); the row with ``is_click == 1`` is the chosen item.
+We keep the columns
 ``session_new_index`` (user id), ``Time`` (an event counter, not seconds), ``item_new_index`` (item id),
 ``is_click`` and ``tr_val_tst`` (per-user split: 0 train, 1 validation, 2 test).
 
-Processing (methods.md 1.2): exact duplicate rows are dropped; an item listed in one event both as clicked and not
+Processing (docs/data.md#processing): exact duplicates are dropped; an item shown in one event both as clicked and not
 clicked keeps the clicked row. Every removal is counted in :class:`DedupReport`; nothing else is dropped.
 
-Slot order is discarded: in the raw files the clicked row is always the last row of its event (methods.md 1.7), so
+Slot order is discarded: in the raw files the clicked row is always the last of its event (docs/data.md#pitfalls), so
 anything that saw slot positions could score 100 %. Every display set is therefore *canonicalised* (sorted by item
 id) and no model input or metric uses slot positions.
 
 An event with no clicked row is a legal "no click" event (``click == -1``); several clicked rows in one event are an
 error.
+
+Ids are integers written as integers (``10``, not ``1e1`` or ``10.0``) and index arrays of ``max id + 1`` entries, so
+an id far above the number of distinct ids (a raw, un-renumbered id) is refused with the column, row and value.
+
+Click histories are stored once, ragged: ``click_seq`` holds every click in event order (users are contiguous, so a
+user's clicks are one slice of it) and event ``e``'s history is the ``history_len[e]`` clicks that end at
+``history_end[e]``. Memory and time are linear in the log's size whatever the length of the longest history;
+:meth:`LogData.histories` builds the padded ``(events, window)`` matrix a consumer needs, for the events it needs.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +43,12 @@ USER, TIME, ITEM, CLICK, SPLIT = "session_new_index", "Time", "item_new_index", 
 REQUIRED_COLUMNS = (USER, TIME, ITEM, CLICK, SPLIT)
 SPLIT_NAMES = {"train": 0, "val": 1, "test": 2}
 PAD = -1  # padding value for item ids in every padded array
+# Ids index arrays of ``max id + 1`` entries (user splits, item embeddings, click counts). An id above both bounds is
+# almost surely a raw id that was never renumbered; refusing it beats a MemoryError (or a 10^12-row embedding) later.
+ID_FLOOR = 1 << 20
+ID_PER_DISTINCT = 100
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_NOT_INTEGER_CHAR = re.compile(r"[^0-9+\-\s]")
 
 
 class LogFormatError(ValueError):
@@ -38,7 +57,7 @@ class LogFormatError(ValueError):
 
 @dataclass(frozen=True)
 class DedupReport:
-    """What the de-duplication of methods.md 1.2 removed."""
+    """What the de-duplication of docs/data.md#processing removed."""
 
     raw_rows: int
     exact_duplicates: int  # rows identical on (user, Time, item, is_click)
@@ -65,8 +84,12 @@ class LogData:
         display: ``(E, K)`` item ids of each display set, sorted ascending, padded with ``PAD`` (-1).
         display_len: ``(E,)`` number of displayed items.
         click: ``(E,)`` clicked item id, or -1 for a no-click event.
-        history: ``(E, H)`` the user's previously clicked items, **most recent first**, padded with ``PAD``.
-        history_len: ``(E,)`` number of previous clicks.
+        click_seq: ``(C,)`` the clicked items of all events in event order, ``C = (click >= 0).sum()``; each user's
+            clicks are a contiguous slice, oldest first.
+        history_end: ``(E,)`` index into ``click_seq`` one past the last click before event ``e``.
+        history_len: ``(E,)`` number of previous clicks of the event's user: event ``e``'s history is
+            ``click_seq[history_end[e] - history_len[e] : history_end[e]]`` (oldest first); :meth:`histories` gives
+            it padded and most recent first.
         dedup: what de-duplication removed.
     """
 
@@ -80,7 +103,8 @@ class LogData:
     display: np.ndarray
     display_len: np.ndarray
     click: np.ndarray
-    history: np.ndarray
+    click_seq: np.ndarray
+    history_end: np.ndarray
     history_len: np.ndarray
     dedup: DedupReport
     _user_events: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
@@ -89,6 +113,21 @@ class LogData:
     def n_events(self) -> int:
         """Number of events (display sets)."""
         return int(self.event_user.shape[0])
+
+    def histories(self, events: np.ndarray | None = None, window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Padded click histories of ``events`` (all events by default), **most recent first**.
+
+        Args:
+            events: event indices.
+            window: keep at most the last ``window`` clicks (a PW encoder reads ``pw_band - 1``); None keeps all.
+
+        Returns:
+            ``(history, length)``: ``(n, W)`` item ids padded with ``PAD``, ``W = max(1, longest kept history)``,
+            and ``(n,)`` the number of kept clicks. Memory is ``n * W``: pass a ``window`` or a batch of events
+            rather than asking for every full history of a log with a long-lived user.
+        """
+        idx = np.arange(self.n_events) if events is None else np.asarray(events, dtype=np.int64)
+        return gather_histories(self.click_seq, self.history_end[idx], self.history_len[idx], window)
 
     def users(self, split: str | int) -> np.ndarray:
         """Ids of the users in ``split`` (``"train"``, ``"val"``, ``"test"`` or 0/1/2), ascending."""
@@ -113,7 +152,7 @@ class LogData:
     def resplit(self, seed: int) -> LogData:
         """A copy whose users are re-assigned to train/val/test at random, keeping the split sizes.
 
-        Mirrors ``random_split_user`` of the reference code (methods.md 1.4): all present users are permuted with
+        Mirrors ``random_split_user`` of the reference code (docs/data.md#user-split): all present users are permuted by
         ``numpy.random.default_rng(seed)`` and re-cut with the file's train/val/test counts.
         """
         present = np.flatnonzero(self.user_split >= 0)
@@ -137,7 +176,7 @@ class LogData:
         return np.bincount(disp[disp >= 0], minlength=self.n_items)
 
     def summary(self) -> dict[str, object]:
-        """Statistics in the spirit of methods.md 1.5."""
+        """Statistics as in docs/data.md#statistics."""
         return {
             "name": self.name,
             "users": int((self.user_split >= 0).sum()),
@@ -168,24 +207,98 @@ def _read_table(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise LogFormatError(f"{path}: no such file (set --data or RECSIM_GYM_DATA to the folder of the logs)")
     if path.is_dir():
-        raise LogFormatError(f"{path}: is a folder; expected a tab-separated log file such as yelp.txt")
+        raise LogFormatError(
+            f"{path}: is a folder; expected a log file (tab-separated like yelp.txt, .csv or .parquet)"
+        )
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    sep, kind = (",", "comma-separated (.csv)") if suffix == ".csv" else ("\t", "tab-separated")
     try:
         # Everything as strings: ids are validated below with messages that name the row.
-        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise LogFormatError(f"{path}: cannot be read as a tab-separated table ({err})") from None
+        raise LogFormatError(f"{path}: cannot be read as a {kind} table ({err})") from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401  (pandas' Parquet engine; imported here so a missing one gets a clear message)
+    except ImportError:
+        raise LogFormatError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'recsim-gym[parquet]' (or save the log as .csv)"
+        ) from None
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError) as err:
+        raise LogFormatError(f"{path}: cannot be read as a Parquet file ({str(err).splitlines()[0]})") from None
 
 
 def _integer_column(df: pd.DataFrame, col: str, where: str) -> np.ndarray:
+    """``int64`` values of an id column; refuses anything but integers written as integers, and ids out of range."""
     raw = df[col]
-    num = pd.to_numeric(raw, errors="coerce")
-    bad = num.isna() | (num != np.floor(num.fillna(0)))
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LogFormatError(
-            f"{where}: column {col!r} must hold integers; row {_row_label(df, row)} has {str(raw.iloc[row])!r}"
-        )
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.to_numpy(dtype=np.int64)
+    if pd.api.types.is_integer_dtype(raw.dtype):
+        values = raw.to_numpy()
+        if values.dtype == np.uint64 and (values > np.iinfo(np.int64).max).any():
+            _too_large(df, col, where, int(np.flatnonzero(values > np.iinfo(np.int64).max)[0]))
+        return values.astype(np.int64)
+    if pd.api.types.is_float_dtype(raw.dtype):
+        # A DataFrame column of floats (e.g. ids that passed through a NaN): integral finite values only.
+        values = raw.to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values != np.floor(values))
+        if bad.any():
+            _not_integer(df, col, where, int(np.flatnonzero(bad)[0]))
+        too_big = np.abs(values) >= 2.0**62
+        if too_big.any():
+            _too_large(df, col, where, int(np.flatnonzero(too_big)[0]))
+        return values.astype(np.int64)
+    text = raw.astype(str)
+    # Fast path: one scan of the joined column for a character no integer has (``.``, ``e``, letters), then the
+    # per-row regex only to name the offending row.
+    if _NOT_INTEGER_CHAR.search("\n".join(text.tolist())):
+        ok = text.str.fullmatch(_INTEGER.pattern).to_numpy(dtype=bool)
+        _not_integer(df, col, where, int(np.flatnonzero(~ok)[0]))
+    num = pd.to_numeric(text, errors="coerce")
+    if num.isna().any():  # "+", "1-2", "": only digits and signs, yet no integer
+        _not_integer(df, col, where, int(np.flatnonzero(num.isna().to_numpy())[0]))
+    if num.dtype != np.int64:
+        # An integer beyond int64 parses as uint64 or float: find it by its digits so that nothing wraps around.
+        long = (text.str.strip().str.lstrip("+-").str.lstrip("0").str.len() > 18).to_numpy()
+        _too_large(df, col, where, int(np.flatnonzero(long)[0]))
     return num.to_numpy(dtype=np.int64)
+
+
+def _not_integer(df: pd.DataFrame, col: str, where: str, row: int) -> None:
+    raise LogFormatError(
+        f"{where}: column {col!r} must hold integers; row {_row_label(df, row)} has {_shown(df[col].iloc[row])} "
+        f"(ids are integers written as integers: no decimal point, exponent or inf)"
+    )
+
+
+def _too_large(df: pd.DataFrame, col: str, where: str, row: int, limit: int | None = None) -> None:
+    bound = f"; ids index arrays of max id + 1 entries, so this log allows ids below {limit}" if limit else ""
+    raise LogFormatError(
+        f"{where}: column {col!r}: id {_shown(df[col].iloc[row])} at row {_row_label(df, row)} is too large{bound}; "
+        f"renumber the ids 0..n-1 (e.g. with pandas.factorize)"
+    )
+
+
+def _shown(value: object) -> str:
+    # The value as the file wrote it: strings are quoted as is, numbers keep their own repr (no int64 wrap-around).
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_id_range(df: pd.DataFrame, values: np.ndarray, col: str, where: str) -> None:
+    """Refuse an id so far above the number of distinct ids that arrays indexed by it would not fit in memory."""
+    top = int(values.max())
+    if top < ID_FLOOR:
+        return
+    limit = max(ID_FLOOR, ID_PER_DISTINCT * int(np.unique(values).size))
+    if top >= limit:
+        _too_large(df, col, where, int(np.argmax(values)), limit)
 
 
 def _row_label(df: pd.DataFrame, pos: int) -> str:
@@ -194,33 +307,41 @@ def _row_label(df: pd.DataFrame, pos: int) -> str:
     return f"{pos + line} (line {pos + line})" if line is not None else str(df.index[pos])
 
 
-def load_logs(source: str | Path | pd.DataFrame, name: str | None = None) -> LogData:
+def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = None) -> LogData:
     """Load a Chen et al. log from a file path or a pandas DataFrame.
 
     Args:
-        source: path of a tab-separated file with a header, or a DataFrame with the same columns. Extra columns
-            (``SessionId``, ``ItemId``, ``raw_index`` …) are ignored.
+        source: path of a file with a header line: ``.csv`` (comma-separated), ``.parquet`` (needs pyarrow) or any
+            other name (tab-separated, the format of ``yelp.txt``); or a DataFrame with the same columns. Extra
+            columns (``SessionId``, ``ItemId``, ``raw_index`` …) are ignored.
         name: label used in messages (defaults to the file path).
 
     Returns:
         The events, de-duplicated and canonicalised (see the module docstring).
 
     Raises:
-        LogFormatError: missing file, missing or misspelled columns, non-integer ids, ``is_click`` not 0/1, negative
-            ids, a user with several split tags, or an event with several clicked items. The message names the file
-            and the row or the (user, Time) concerned.
+        LogFormatError: missing file, missing or misspelled columns, ids not written as integers (``1e1``, ``inf``),
+            ids too large to index an array (a raw id never renumbered), ``is_click`` not 0/1, negative ids, a user
+            with several split tags, or an event with several clicked items. The message names the file and the row
+            or the (user, Time) concerned.
+        TypeError: ``source`` is neither a path nor a DataFrame.
     """
     if isinstance(source, pd.DataFrame):
         where = name or "<DataFrame>"
-        df = source.astype(str) if len(source) else source.copy()
-        df = df.reset_index(drop=True)
+        df = source.reset_index(drop=True)
         sha = None
-    else:
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         where = name or str(path)
-        df = _read_table(path)
-        df.attrs["first_line"] = 2
+        df = _read_table(path).reset_index(drop=True)
+        if path.suffix.lower() not in (".parquet", ".pq"):
+            df.attrs["first_line"] = 2  # text files: data row i sits on line i + 2 (after the header)
         sha = file_sha256(path)
+    else:
+        raise TypeError(
+            "load_logs: source must be a file path (str or os.PathLike) or a pandas DataFrame, "
+            f"got {type(source).__name__}"
+        )
 
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -236,6 +357,8 @@ def load_logs(source: str | Path | pd.DataFrame, name: str | None = None) -> Log
         raise LogFormatError(f"{where}: the log holds no rows")
 
     cols = {c: _integer_column(df, c, where) for c in REQUIRED_COLUMNS}
+    for c in (USER, ITEM):
+        _check_id_range(df, cols[c], c, where)
     for c in (USER, ITEM, TIME):
         if (cols[c] < 0).any():
             row = int(np.flatnonzero(cols[c] < 0)[0])
@@ -256,7 +379,7 @@ def load_logs(source: str | Path | pd.DataFrame, name: str | None = None) -> Log
     frame = pd.DataFrame(cols)
     raw_rows = len(frame)
 
-    # methods.md 1.2 steps 2-3: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
+    # docs/data.md#processing step 2: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
     frame = frame.drop_duplicates(subset=[USER, TIME, ITEM, CLICK])
     exact = raw_rows - len(frame)
     frame = frame.sort_values(CLICK, kind="stable").drop_duplicates(subset=[USER, TIME, ITEM], keep="last")
@@ -297,7 +420,7 @@ def load_logs(source: str | Path | pd.DataFrame, name: str | None = None) -> Log
     event_user = users[starts].astype(np.int64)
     event_time = times[starts].astype(np.int64)
 
-    history, history_len = _histories(event_user, click)
+    click_seq, history_end, history_len = _histories(event_user, click)
 
     n_users = int(users.max()) + 1
     n_items = int(items.max()) + 1
@@ -314,27 +437,40 @@ def load_logs(source: str | Path | pd.DataFrame, name: str | None = None) -> Log
         display=display,
         display_len=display_len.astype(np.int64),
         click=click,
-        history=history,
+        click_seq=click_seq,
+        history_end=history_end,
         history_len=history_len,
         dedup=report,
     )
 
 
-def _histories(event_user: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Previous clicks of each event's user, most recent first (a no-click event adds nothing to the history)."""
+def _histories(event_user: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(click_seq, history_end, history_len)`` (see :class:`LogData`); a no-click event adds nothing.
+
+    Events are sorted by user then time, so the clicks in event order are every user's click sequence, one after the
+    other: event ``e``'s previous clicks end where the clicks before ``e`` end and start where its user's first event
+    starts. Two cumulative sums, no per-event lists.
+    """
     n = event_user.shape[0]
-    history_len = np.zeros(n, dtype=np.int64)
-    lists: list[list[int]] = []
-    current: list[int] = []
-    for e in range(n):
-        if e == 0 or event_user[e] != event_user[e - 1]:
-            current = []
-        lists.append(current[::-1])
-        history_len[e] = len(current)
-        if click[e] >= 0:
-            current = current + [int(click[e])]
-    h_max = max(1, int(history_len.max()) if n else 1)
-    history = np.full((n, h_max), PAD, dtype=np.int64)
-    for e, lst in enumerate(lists):
-        history[e, : len(lst)] = lst
-    return history, history_len
+    clicked = click >= 0
+    history_end = np.cumsum(clicked) - clicked  # clicks strictly before each event
+    first = np.r_[True, event_user[1:] != event_user[:-1]] if n else np.zeros(0, dtype=bool)
+    user_start = history_end[np.flatnonzero(first)][np.cumsum(first) - 1] if n else history_end
+    return click[clicked].astype(np.int64), history_end.astype(np.int64), (history_end - user_start).astype(np.int64)
+
+
+def gather_histories(
+    click_seq: np.ndarray, history_end: np.ndarray, history_len: np.ndarray, window: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded, most-recent-first histories from ragged storage (see :meth:`LogData.histories`).
+
+    Column ``j`` of row ``i`` is ``click_seq[history_end[i] - 1 - j]`` for ``j < length[i]``, else ``PAD``, where
+    ``length = min(history_len, window)``.
+    """
+    length = history_len if window is None else np.minimum(history_len, int(window))
+    width = max(1, int(length.max())) if length.size else 1
+    cols = np.arange(width)
+    pos = history_end[:, None] - 1 - cols[None, :]
+    keep = cols[None, :] < length[:, None]
+    hist = np.where(keep, click_seq[np.clip(pos, 0, None)] if click_seq.size else PAD, PAD).astype(np.int64)
+    return hist, length.astype(np.int64)

@@ -56,10 +56,17 @@ def simulate(
     if horizon is not None:
         kwargs["max_episode_steps"] = horizon
     torch.set_num_threads(1)
-    venv = gym.make_vec(env_id, num_envs=users, vectorization_mode="vector_entry_point", **kwargs)
+    from recsim_gym.assets import AssetError
+    from recsim_gym.user_models.storage import UserModelLoadError
+
+    try:
+        venv = gym.make_vec(env_id, num_envs=users, vectorization_mode="vector_entry_point", **kwargs)
+    except (UserModelLoadError, AssetError) as err:
+        raise CLIError(str(err)) from None
     rng = np.random.default_rng(seed)
     obs, _ = venv.reset(seed=seed)
     k = venv.unwrapped.slate_size
+    source = venv.unwrapped.user_model_source
     horizon_steps = venv.unwrapped.horizon
     rewards = np.zeros(users)
     clicks = np.zeros(users)
@@ -84,6 +91,7 @@ def simulate(
         "env": env_id,
         "policy": policy,
         "user_model": user_model,
+        "user_model_source": {**source.as_dict(), "describe": source.describe()},
         "users": users,
         "slate_size": k,
         "horizon": horizon_steps,
@@ -116,6 +124,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{first['env']} ({first['user_model']} user model), {first['users']} users, one episode of "
         f"{first['horizon']} steps each, slates of {first['slate_size']}; mean ± 95% CI over users"
     )
+    print(f"user model: {first['user_model_source']['describe']}")
     print("| policy | reward / step | episode reward | CTR | user-steps/s |")
     print("|---|---|---|---|---|")
     for r in results:

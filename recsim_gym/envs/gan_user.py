@@ -23,7 +23,8 @@ Randomness contract (part of the ``-v0`` behaviour, tested):
 
 from __future__ import annotations
 
-import functools
+import collections
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,14 @@ from recsim_gym.envs.slate import check_reward_mode, repair_slate, validate_slat
 from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
-from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT, load_user_model, resolve_model_path
+from recsim_gym.user_models.storage import (
+    DEFAULT_CHECKPOINT,
+    BundleSource,
+    bundle_fingerprint,
+    load_user_model,
+    read_bundle_config,
+    resolve_bundle,
+)
 
 __all__ = [
     "DATASETS",
@@ -51,7 +59,10 @@ __all__ = [
     "DEFAULT_SLATE_SIZE",
     "GANUserEnv",
     "GANUserVectorEnv",
+    "bundle_dataset",
+    "episode_lengths",
     "random_user_model",
+    "resolve_env_user_model",
     "resolve_user_model",
 ]
 
@@ -357,11 +368,40 @@ def _repair_rows_t(act: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _load_cached(path: str, checkpoint: str) -> GANUserModel | AdversarialUserModel:
-    # One copy per bundle per process: a SyncVectorEnv of 1,024 envs must not load (and checksum) 1,024 copies.
-    model = load_user_model(path, checkpoint=checkpoint, device="cpu")
+def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int, int], ...]:
+    """Identity, storage and version counter of every parameter and buffer: changes with any in-place update.
+
+    torch bumps a tensor's ``_version`` at each in-place operation (an optimiser step, ``load_state_dict``, ``x.mul_``
+    under ``no_grad``); assigning a new tensor changes its identity or storage. Writes through ``.data`` bypass the
+    counter (torch documents ``.data`` as invisible to autograd's checks) and are not seen.
+    """
+    return tuple((id(t), t.data_ptr(), t._version) for t in model.state_dict(keep_vars=True).values())
+
+
+# Loaded bundles: (content fingerprint, checkpoint) -> (model, its weights' version when loaded). Keyed on the bytes
+# of the files (recsim_gym.user_models.storage.bundle_fingerprint), not on a path: a bundle replaced or corrupted
+# after its first load is re-read and re-checked. One copy per bundle content, so a SyncVectorEnv of 1,024 envs does
+# not load 1,024 copies; a cached model whose weights were changed in place is reloaded, not handed out.
+_BUNDLES: collections.OrderedDict[tuple[str, str], tuple[GANUserModel | AdversarialUserModel, tuple[Any, ...]]] = (
+    collections.OrderedDict()
+)
+_BUNDLES_MAX = 16
+
+
+def _load_bundle(folder: Path, checkpoint: str) -> GANUserModel | AdversarialUserModel:
+    key = (bundle_fingerprint(folder, checkpoint), checkpoint)
+    hit = _BUNDLES.get(key)
+    if hit is not None and _weights_version(hit[0]) == hit[1]:
+        _BUNDLES.move_to_end(key)
+        return hit[0]
+    model = load_user_model(folder, checkpoint=checkpoint, device="cpu")
     model.requires_grad_(False)
+    # Cache only if the files did not change while they were read (the model is then the one of ``key``).
+    if bundle_fingerprint(folder, checkpoint) == key[0]:
+        _BUNDLES[key] = (model, _weights_version(model))
+        _BUNDLES.move_to_end(key)
+        while len(_BUNDLES) > _BUNDLES_MAX:
+            _BUNDLES.popitem(last=False)
     return model
 
 
@@ -387,11 +427,21 @@ def resolve_user_model(
         ValueError: ``"train"``/``"heldout"`` without a known dataset, or no shipped model of that regulariser.
         UserModelLoadError: the bundle is missing or fails its checksum.
     """
+    return _resolve_user_model(user_model, dataset, checkpoint, regularizer)[0]
+
+
+def _resolve_user_model(
+    user_model: str | Path | GANUserModel | AdversarialUserModel,
+    dataset: str | None,
+    checkpoint: str,
+    regularizer: str,
+) -> tuple[GANUserModel | AdversarialUserModel, BundleSource]:
+    """:func:`resolve_user_model` and where the model came from (the envs' ``user_model_source``)."""
     if isinstance(user_model, (GANUserModel, AdversarialUserModel)):
-        return user_model
+        return user_model, BundleSource(type(user_model).__name__, None)
     if regularizer not in ("entropy", "l2"):
         raise ValueError(f"regularizer must be 'entropy' or 'l2', got {regularizer!r}")
-    if user_model in ("train", "heldout"):
+    if isinstance(user_model, str) and user_model in ("train", "heldout"):
         if dataset not in DATASETS:
             raise ValueError(
                 f"user_model={user_model!r} needs dataset in {sorted(DATASETS)}, got {dataset!r}; or pass a bundle path"
@@ -404,7 +454,70 @@ def resolve_user_model(
                     f"no shipped L2 user model for {dataset!r} (shipped: "
                     f"{sorted(m for m in assets.MODELS if m.endswith('-l2'))}); pass the folder of one you trained"
                 )
-    return _load_cached(str(resolve_model_path(user_model)), checkpoint)
+    source = resolve_bundle(user_model)
+    assert source.path is not None
+    return _load_bundle(source.path, checkpoint), source
+
+
+def bundle_dataset(user_model: str | Path | GANUserModel | AdversarialUserModel) -> str | None:
+    """The dataset a bundle (folder or shipped id) was trained on, from its ``config.json``; None if it does not say.
+
+    A model instance, and a bundle written without data metadata (e.g. by :func:`save_bundle` in a test), give None.
+    """
+    if isinstance(user_model, (GANUserModel, AdversarialUserModel)):
+        return None
+    # Read afresh each time (a few kB of JSON): a cache keyed on the path would go stale when the bundle is replaced.
+    data = read_bundle_config(resolve_bundle(user_model).path).get("data") or {}
+    return str(data["dataset"]) if data.get("dataset") else None
+
+
+def resolve_env_user_model(
+    user_model: str | Path | GANUserModel | AdversarialUserModel | None,
+    dataset: str | None,
+    checkpoint: str = DEFAULT_CHECKPOINT,
+    regularizer: str = "entropy",
+) -> tuple[GANUserModel | AdversarialUserModel, BundleSource, str | None]:
+    """``(user model, where it came from, dataset it simulates)`` of an env: :func:`resolve_user_model` plus the
+    dataset checks.
+
+    An env with a ``dataset`` (the dataset ids ``GANUser-Yelp-v0`` …) refuses a bundle trained on another dataset;
+    an env without one (``GANUser-v0``) reports the bundle's own dataset (``"custom"`` for ``--dataset custom``).
+
+    Raises:
+        ValueError: ``user_model`` is None (``GANUser-v0`` has no default model), or its bundle's dataset is not
+            ``dataset``.
+    """
+    if user_model is None:
+        raise ValueError(
+            "user_model is required: pass user_model=<folder of a bundle written by `recsim-gym train-user-model`> "
+            "(or a shipped model id)"
+        )
+    own = dataset if isinstance(user_model, str) and user_model in ("train", "heldout") else bundle_dataset(user_model)
+    if dataset is not None and own is not None and own != dataset:
+        raise ValueError(
+            f"user_model {str(user_model)!r} was trained on {own!r} logs but this env simulates {dataset!r} users "
+            f"(dataset={dataset!r}); use GANUser-v0 for a model of another dataset"
+        )
+    model, source = _resolve_user_model(user_model, dataset, checkpoint, regularizer)
+    return model, source, (dataset if dataset is not None else own)
+
+
+def episode_lengths(n_items: int, slate_size: int, horizon: int | None, burn_in: int | None) -> tuple[int, int]:
+    """``(horizon, burn_in)`` in force: the given values, and for a None the default that fits the catalogue.
+
+    Clicked items leave the candidate set for good, so ``burn_in + horizon <= n_items - slate_size`` must hold. The
+    defaults are 50 and 10 (every shipped model has thousands of items); a smaller catalogue (a model trained on a
+    synthetic 50-item log, say) gets the largest values up to those that fit: ``burn_in = min(10, spare // 5)`` and
+    ``horizon = min(50, spare - burn_in)`` with ``spare = n_items - slate_size`` (50 items, k = 5: 36 and 9).
+    """
+    spare = n_items - slate_size
+    if horizon is None and burn_in is None:
+        burn_in = DEFAULT_BURN_IN if spare >= DEFAULT_HORIZON + DEFAULT_BURN_IN else min(DEFAULT_BURN_IN, spare // 5)
+    if burn_in is None:
+        burn_in = min(DEFAULT_BURN_IN, max(0, spare - int(horizon)))  # type: ignore[arg-type]
+    if horizon is None:
+        horizon = min(DEFAULT_HORIZON, max(1, spare - int(burn_in)))
+    return int(horizon), int(burn_in)
 
 
 def _split_user_model(
@@ -481,9 +594,20 @@ class _NumpyPW:
         return x[:, 0]
 
 
-@functools.lru_cache(maxsize=16)
+# Numpy kernels of the single env, per model object and weights' version: a model updated in place (fine-tuned,
+# ``load_state_dict``) gets a fresh kernel in the next env built from it, as the batched env does. Weak keys: a cached
+# kernel never keeps its model alive.
+_KERNELS: weakref.WeakKeyDictionary[GANUserModel, tuple[tuple[Any, ...], _NumpyPW]] = weakref.WeakKeyDictionary()
+
+
 def _numpy_kernel(model: GANUserModel) -> _NumpyPW:
-    return _NumpyPW(model)
+    version = _weights_version(model)
+    hit = _KERNELS.get(model)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    kernel = _NumpyPW(model)
+    _KERNELS[model] = (version, kernel)
+    return kernel
 
 
 class _TorchModel:
@@ -667,7 +791,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Description
 
-    The environment of Chen et al. §5 (methods.md 2.10, 3.1) built from a learned user model. The user's state is her
+    The environment of Chen et al. §5 (docs/user_model.md) built from a learned user model. The user's state is her
     clicked-item history. Each step the recommender shows a slate of ``k`` distinct items drawn from the candidate
     set; the user clicks one of them or nothing, following the model's choice rule (Lemma 1, Shannon-entropy case)
 
@@ -739,12 +863,15 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     | argument         | default      | meaning                                                                  |
     |------------------|--------------|--------------------------------------------------------------------------|
-    | `dataset`        | None         | `"yelp"`, `"taobao"` or `"rsc"` (set by the registered ids)               |
+    | `dataset`        | None         | `"yelp"`, `"taobao"` or `"rsc"` (set by the dataset ids; a bundle of     |
+    |                  |              | another dataset is refused); None: the bundle's own dataset               |
     | `user_model`     | `"train"`    | `"train"`, `"heldout"`, a shipped model id, a bundle folder or a model    |
+    |                  |              | (required with `GANUser-v0`)                                             |
     | `slate_size`     | 5            | `k`                                                                      |
-    | `horizon`        | 50           | steps per episode; with `gym.make` pass `max_episode_steps` too          |
+    | `horizon`        | None         | steps per episode; None = 50, or fewer for a small catalogue (below);    |
+    |                  |              | with `gym.make` pass `max_episode_steps` too                             |
     | `num_candidates` | None         | None = whole catalogue minus clicked items; N = sample N per step         |
-    | `burn_in`        | 10           | largest number of burn-in steps of a reset                               |
+    | `burn_in`        | None         | largest number of burn-in steps of a reset; None = 10, or fewer (below)  |
     | `history_length` | None         | `m`; None = 19 (PW window) or 20 (LSTM)                                  |
     | `strict`         | False        | raise on a slate with a repeated or non-candidate entry                  |
     | `render_mode`    | None         | `"ansi"`: the history, the slate with choice probabilities, the click   |
@@ -764,10 +891,24 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ``clicked``, ``click_item`` and ``click_position`` (-1 without a click), ``choice_probs`` (``(k + 1,)``, last =
     no click).
 
+    ``user_model`` names a bundle unambiguously: a ``Path`` or a string with a path separator (``"./my-model"``) is a
+    folder; a bare string is ``"train"``, ``"heldout"`` or a shipped id, whose manifest is checked against the sha256
+    pinned in the package (a folder of the same name in the working directory is never used instead). The attribute
+    ``user_model_source`` (:class:`~recsim_gym.user_models.storage.BundleSource`) says what was loaded:
+    ``env.unwrapped.user_model_source.describe()``.
+
     ## Registered Configurations
 
     * ``GANUser-Yelp-v0``, ``GANUser-Taobao-v0``, ``GANUser-RSC-v0``: ``dataset`` set accordingly,
       ``max_episode_steps=50``, ``vector_entry_point`` :class:`GANUserVectorEnv` (``gym.make_vec(id, num_envs=B)``).
+    * ``GANUser-v0``: any bundle, ``gym.make("GANUser-v0", user_model="runs/my-pw")`` (``user_model`` required);
+      ``env.dataset`` is the bundle's own dataset, ``env.n_items`` its catalogue. No ``max_episode_steps``: the env
+      truncates itself after ``horizon`` steps.
+
+    Clicked items leave the candidate set, so ``burn_in + horizon <= n_items - slate_size`` must hold. Left at None,
+    ``horizon`` and ``burn_in`` are 50 and 10 for every shipped model; a smaller catalogue gets the largest values up
+    to those that fit (:func:`episode_lengths`: a 50-item model with ``k = 5`` runs 36 steps after up to 9 burn-in
+    steps).
 
     ## Seeding
 
@@ -786,11 +927,11 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def __init__(
         self,
         dataset: str | None = None,
-        user_model: str | Path | GANUserModel = "train",
+        user_model: str | Path | GANUserModel | None = "train",
         slate_size: int = DEFAULT_SLATE_SIZE,
-        horizon: int = DEFAULT_HORIZON,
+        horizon: int | None = None,
         num_candidates: int | None = None,
-        burn_in: int = DEFAULT_BURN_IN,
+        burn_in: int | None = None,
         history_length: int | None = None,
         strict: bool = False,
         render_mode: str | None = None,
@@ -802,14 +943,14 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.reward = check_reward_mode(reward)
-        self.dataset = dataset
-        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.user_model, self.user_model_source, self.dataset = resolve_env_user_model(
+            user_model, dataset, checkpoint, regularizer
+        )
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
-        self.horizon = int(horizon)
+        self.horizon, self.burn_in = episode_lengths(self.n_items, self.slate_size, horizon, burn_in)
         self.num_candidates = None if num_candidates is None else int(num_candidates)
-        self.burn_in = int(burn_in)
         pw = self.model.config.encoder == "pw"
         window = self.model.config.pw_band - 1 if pw else 0
         self.history_length = int(history_length) if history_length is not None else (window if pw else 20)
@@ -1063,11 +1204,11 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self,
         num_envs: int = 1,
         dataset: str | None = None,
-        user_model: str | Path | GANUserModel = "train",
+        user_model: str | Path | GANUserModel | None = "train",
         slate_size: int = DEFAULT_SLATE_SIZE,
         horizon: int | None = None,
         num_candidates: int | None = None,
-        burn_in: int = DEFAULT_BURN_IN,
+        burn_in: int | None = None,
         history_length: int | None = None,
         strict: bool = False,
         render_mode: str | None = None,
@@ -1088,18 +1229,18 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.reward = check_reward_mode(reward)
         self.autoreset_mode = _parse_autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
-        self.dataset = dataset
         self.device = torch.device(device)
-        self.user_model = resolve_user_model(user_model, dataset, checkpoint, regularizer)
+        self.user_model, self.user_model_source, self.dataset = resolve_env_user_model(
+            user_model, dataset, checkpoint, regularizer
+        )
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
         self.num_envs = int(num_envs)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
-        if horizon is None:
-            horizon = DEFAULT_HORIZON if max_episode_steps is None else max_episode_steps
-        self.horizon = int(horizon)
+        if horizon is None and max_episode_steps is not None:
+            horizon = max_episode_steps
+        self.horizon, self.burn_in = episode_lengths(self.n_items, self.slate_size, horizon, burn_in)
         self.num_candidates = None if num_candidates is None else int(num_candidates)
-        self.burn_in = int(burn_in)
         pw = self.model.config.encoder == "pw"
         window = self.model.config.pw_band - 1 if pw else 0
         self.history_length = int(history_length) if history_length is not None else (window if pw else 20)

@@ -230,7 +230,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     reward, then a Bernoulli(reward) trial decides whether the user clicks and the session continues (reward 1, the
     state moves to ``s' ~ p(. | s, candidate)``) or the user leaves (reward 0, ``terminated=True``).
 
-    Where the rules come from (see ``methods.md`` 4.1 and 4.12):
+    Where the rules come from (see ``docs/irecgan.md#the-synthetic-mdp`` and ``docs/deviations.md``):
 
     * paper and released code agree on: Uniform(0, 1) rewards, candidate proportional to reward, Bernoulli(reward)
       continuation, reward 1 per continued step and 0 at the end, m = 10, n = 50, k = 10.

@@ -1,4 +1,4 @@
-"""Throughput of SyntheticMDP-v0 and the sanity figures of methods.md 4.2.
+"""Throughput of SyntheticMDP-v0 and the sanity figures of its logging policies (docs/irecgan.md#logging-policies).
 
 Usage::
 
@@ -130,7 +130,7 @@ def run_throughput(
 
 
 def run_sanity(mdp_seeds: Sequence[int], n_sessions: int, seed: int, oracle_sessions: int) -> None:
-    """Print the sanity figures of methods.md 4.2 and the oracle check."""
+    """Print the sanity figures of the logging policies and the oracle check."""
     from recsim_gym.synthetic.metrics import evaluate_online, sanity_figures
     from recsim_gym.synthetic.oracle import oracle_expected_return
     from recsim_gym.synthetic.policies import OraclePolicy

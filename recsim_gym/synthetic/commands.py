@@ -11,7 +11,6 @@ writes a tab-separated file in the Chen et al. schema (``.npz`` gives :class:`~r
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ def add_commands(subparsers: Any) -> None:
         "generate-logs",
         help="simulate logged sessions on the synthetic MDP (IRecGAN §7.1) and write them to a file",
         description=(
-            "Simulate sessions of a ground-truth logging policy (methods.md 4.2) on SyntheticMDP-v0 and write them "
-            "in the Chen et al. schema (default), as .npz session logs, or in the released IRecGAN line format."
+            "Simulate sessions of a ground-truth logging policy (docs/irecgan.md#logging-policies) on SyntheticMDP-v0 "
+            "and write them in the Chen et al. schema (default), as .npz session logs, or in the released IRecGAN "
+            "line format."
         ),
     )
     p.add_argument("--policy", choices=sorted(POLICIES), default="mix", help="logging policy (default: mix)")
@@ -66,7 +66,7 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--compact-items", action="store_true", help="chen: renumber item_new_index to 0..N'-1")
     p.add_argument("--batch-size", type=int, default=256, help="sessions simulated in parallel (default: 256)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_generate_logs)
 
@@ -87,6 +87,7 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     """Run ``generate-logs``; returns the exit code."""
     # Imported here so that ``recsim-gym --help`` stays fast and the CLI module has no import cycle.
     from recsim_gym.cli import CLIError
+    from recsim_gym.io_utils import atomic_path
     from recsim_gym.synthetic.logs import generate_logs, write_chen_log
     from recsim_gym.synthetic.policies import make_policy
 
@@ -100,7 +101,7 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     out = Path(args.out)
     fmt = args.format or ("npz" if out.suffix == ".npz" else "chen")
     if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to overwrite it")
+        raise CLIError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise CLIError(f"the folder {out.parent} does not exist")
 
@@ -114,9 +115,9 @@ def run_generate_logs(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    # Write next to the target and rename, so an interrupted run never leaves a half-written file under the name.
-    tmp = out.with_name(out.name + ".partial")
-    try:
+    # Write a unique temporary sibling and rename it, so an interrupted run never leaves a half-written file under the
+    # name and two runs never write one temporary file.
+    with atomic_path(out) as tmp:
         if fmt == "npz":
             logs.save(tmp)
         elif fmt == "irecgan":
@@ -129,10 +130,6 @@ def run_generate_logs(args: argparse.Namespace) -> int:
                 compact_items=args.compact_items,
             )
             write_chen_log(frame, tmp)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     clicks = logs.clicks
     print(
         f"wrote {logs.n_sessions} sessions ({int(logs.counted.sum())} counted, {logs.n_steps} displays, "

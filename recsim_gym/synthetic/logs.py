@@ -4,12 +4,12 @@ Session format (:class:`SessionLogs`): flat per-step arrays grouped by session, 
 offsets. Every step of a session is kept, *including the failing last step* (``click == -1``), which the released
 IRecGAN code does not log; exporters drop or keep it as their format needs:
 
-* :meth:`SessionLogs.to_chen_log`: the Chen et al. schema of ``methods.md`` 1.1, one row per displayed item
+* :meth:`SessionLogs.to_chen_log`: the Chen et al. schema (``docs/data.md#raw-file-format``), a row per displayed item
   (``SessionId, Time, ItemId, is_click, raw_index, session_new_index, item_new_index, tr_val_tst``); one user per
   session; the failing step is an event whose rows all have ``is_click == 0`` (a "no click" event) unless
   ``include_failed_display=False``.
 * :meth:`SessionLogs.to_irecgan_lines`: the released code's ``session;new_state;clicked_item;list;purchase`` lines
-  (``methods.md`` 4.1): a dummy first line ``session;0;0;;0``, one line per click, no failing step.
+  (``docs/irecgan.md#offline-logs``): a dummy first line ``session;0;0;;0``, one line per click, no failing step.
 
 Sessions are simulated by :class:`~recsim_gym.envs.synthetic_mdp.SyntheticMDPVectorEnv` with ``batch_size`` slots.
 To keep the sample unbiased, slot ``i`` runs a fixed quota of counted sessions (``n_sessions`` split evenly over the
@@ -148,7 +148,7 @@ class SessionLogs:
         return to_chen_log(self, seed, split, include_failed_display, compact_items)
 
     def to_irecgan_lines(self) -> list[str]:
-        """The released IRecGAN code's log lines (``methods.md`` 4.1), one list entry per line.
+        """The released IRecGAN code's log lines (``docs/irecgan.md#offline-logs``), one list entry per line.
 
         Per session: ``"<id>;0;0;;0"`` (the dummy start click of item 0 in state 0), then for each click
         ``"<id>;<new_state>;<clicked>;<comma-separated slate>;0"``. The failing step is not written, as in the code.
@@ -341,7 +341,7 @@ def to_chen_log(
     include_failed_display: bool = True,
     compact_items: bool = False,
 ) -> pd.DataFrame:
-    """Export logs to the Chen et al. schema (``methods.md`` 1.1): one row per displayed item.
+    """Export logs to the Chen et al. schema (``docs/data.md#raw-file-format``): one row per displayed item.
 
     * One user per session; ``SessionId`` is the session index, ``session_new_index`` numbers the exported users
       ``0..U-1`` in order (they differ only when sessions without events are dropped).
@@ -356,7 +356,7 @@ def to_chen_log(
       users cut into ``round(U * split[0])`` train (0), ``round(U * split[1])`` validation (1), the rest test (2).
     * ``raw_index`` is the row number.
     * Rows of a display are in slate order (as shown). Slates of π_max are sorted by true reward, so slot order
-      carries information: loaders should shuffle display sets (``methods.md`` 1.7).
+      carries information: loaders should shuffle display sets (``docs/data.md#pitfalls``).
 
     Returns:
         A DataFrame with exactly :data:`CHEN_COLUMNS` (int64 columns).

@@ -1,4 +1,5 @@
-"""Online evaluation of slate policies on the synthetic MDP: coverage@r and cumulative reward (methods.md 4.3).
+"""Online evaluation of slate policies on the synthetic MDP: coverage@r and cumulative reward
+(docs/protocols.md#coverage-and-cumulative-reward).
 
 * coverage@r (r = 1..k): over every recorded slate (including the failing last one of each session), the fraction
   of the true top-r items of the state it was shown in that appear in the slate:
@@ -9,8 +10,8 @@
 * The loop (:func:`evaluate_online`) follows the code's test mode: no click cap, run until ``n_sessions`` sessions
   with at least one click (``count="nonzero"``), every list recorded with its state.
 
-:func:`sanity_figures` computes the sanity figures of methods.md 4.2 (logging policies over several MDP draws, Monte
-Carlo next to the exact values of :mod:`recsim_gym.synthetic.oracle`);
+:func:`sanity_figures` computes the sanity figures of docs/irecgan.md#logging-policies (logging policies over
+several MDP draws, Monte Carlo next to the exact values of :mod:`recsim_gym.synthetic.oracle`);
 ``python -m recsim_gym.synthetic.benchmark --sanity`` prints them.
 """
 
@@ -173,7 +174,7 @@ def evaluate_online(
     env_kwargs: Mapping[str, Any] | None = None,
     deterministic: bool = False,
 ) -> OnlineEvaluation:
-    """The online evaluation of methods.md 4.3 for any policy.
+    """The online evaluation of docs/protocols.md#coverage-and-cumulative-reward for any policy.
 
     Args:
         policy: any policy form :func:`~recsim_gym.synthetic.logs.generate_logs` accepts (a ground-truth
@@ -208,7 +209,7 @@ def sanity_figures(
     seed: int = 0,
     policies: Sequence[str] = ("random", "mix", "max"),
 ) -> dict[str, dict[str, Any]]:
-    """The sanity figures of methods.md 4.2: each logging policy on several MDP draws, averaged over draws.
+    """The sanity figures of the logging policies: each on several MDP draws, averaged over draws (docs/irecgan.md).
 
     Returns:
         Per policy: ``reward_nonzero``, ``reward_all``, ``zero_click_fraction``, ``coverage@1``, ``coverage@k``

@@ -1,4 +1,5 @@
-"""Ground-truth slate policies of the IRecGAN simulation: the logging policies of methods.md 4.2 and the oracle.
+"""Ground-truth slate policies of the IRecGAN simulation: the logging policies of
+docs/irecgan.md#logging-policies and the oracle.
 
 They read the true hidden state and the true rewards, so they are tools for generating logs and for reference
 figures, not agents. Each maps a state (int) or a batch of states ``(B,)`` to a slate ``(k,)`` or ``(B, k)`` of

@@ -9,12 +9,12 @@ maximiser is ``softmax(eta r)`` (Lemma 1) and the game reduces to maximum likeli
 ``R(phi) = ||phi||^2`` (the paper's Table 2) it is the Euclidean projection of ``eta r / 2`` onto the simplex, i.e.
 ``sparsemax(eta r / 2)``. We run both players (Eq. 6): ``phi`` ascends its objective with ``r`` frozen, then ``r``
 descends ``E_phi[r] - r(a_true)`` with ``phi`` frozen. The released TF code builds the ``r`` step but never runs it
-(methods.md 2.5 item 4); ``reward_steps=0`` reproduces that.
+(docs/user_model.md#l2-min-max-case); ``reward_steps=0`` reproduces that.
 
 ``phi_alpha`` follows the reference code: its own LSTM (hidden 20) over the click history and an ELU MLP 256-32 on
 ``[state; item]`` giving one logit per displayed item (kernels initialised with std 1e-2), a softmax over the
-displayed items (padded slots masked to -inf), and no no-click option (methods.md 2.5 item 8). ``r`` starts from a
-Shannon-entropy model (the paper's stabilisation), by default its ``best-pre1`` checkpoint as in the code.
+displayed items (padded slots masked to -inf), and no no-click option (docs/user_model.md#l2-min-max-case). ``r`` starts
+from a Shannon-entropy model (the paper's stabilisation), by default its ``best-pre1`` checkpoint as in the code.
 
 ``inner="exact"`` replaces the learned ``phi`` by the closed-form maximiser (sparsemax or softmax), a cheaper
 alternative that is *not* what the reference code does; it is also the oracle the tests compare the learned ``phi``
@@ -34,7 +34,7 @@ from torch import nn
 from recsim_gym.data.logs import LogData
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import precision_at
-from recsim_gym.user_models.training import EventTensors, TrainResult
+from recsim_gym.user_models.training import EventTensors, TrainResult, ranking_copy
 
 REGULARIZERS = ("entropy", "l2")
 CHECKPOINTS = ("best-pre1", "best-pre2", "best-loss")
@@ -133,7 +133,7 @@ class AdversarialUserModel(nn.Module):
 
 @dataclass
 class AdversarialConfig:
-    """Settings of the alternating min-max training (methods.md 2.5-2.6).
+    """Settings of the alternating min-max training (docs/user_model.md#l2-min-max-case).
 
     Attributes:
         regularizer: ``"l2"`` (Table 2) or ``"entropy"``.
@@ -216,8 +216,10 @@ def evaluate_adversarial(
     phi, r, r_true, mask = game_terms(model, batch)
     disp = display[events][keep.numpy()][:, : phi.shape[1]]
     clicks = click[events][keep.numpy()]
-    out = precision_at(phi.double().numpy(), disp, clicks)
-    out["reward_prec@1"] = precision_at(r.masked_fill(~mask, float("-inf")).double().numpy(), disp, clicks)["prec@1"]
+    # Ranked in a float64 copy so that ties do not depend on the CPU's float32 rounding (see metrics.TIE_RTOL).
+    phi64, r64, _, _ = game_terms(ranking_copy(model), batch)
+    out = precision_at(phi64.numpy(), disp, clicks)
+    out["reward_prec@1"] = precision_at(r64.masked_fill(~mask, float("-inf")).numpy(), disp, clicks)["prec@1"]
     j_max = behaviour_objective(phi, r, mask, model.regularizer, model.eta)
     out["behaviour_objective"] = float(j_max.mean())
     out["reward_objective"] = float(((phi * r).sum(1) - r_true).mean())

@@ -6,17 +6,27 @@ import argparse
 import json
 import platform
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
+from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
 from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
-from recsim_gym.user_models.evaluation import default_eval_split, evaluate_bundle
+from recsim_gym.user_models.evaluation import bundle_evaluation, default_eval_split, evaluate_bundle
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
-from recsim_gym.user_models.storage import UserModelLoadError, load_user_model, read_bundle_config, save_bundle
+from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT as ENV_CHECKPOINT
+from recsim_gym.user_models.storage import (
+    UserModelLoadError,
+    load_user_model,
+    names_a_path,
+    read_bundle_config,
+    resolve_bundle,
+    write_bundle_files,
+)
 from recsim_gym.user_models.training import TrainConfig, TrainResult, train_user_model
 
 # Defaults of the shipped models (see BENCHMARKS.md "GAN user model": l2 chosen on validation users only).
@@ -89,14 +99,16 @@ def _write_bundle(
         "command": command,
         "curve": result.curve,
     }
-    folder = save_bundle(out, model_config, result.checkpoints, meta)
-    evaluation = evaluate_bundle(folder, logs, default_eval_split(result.train_config["fit_split"]))
-    evaluation.pop("per_checkpoint")
-    meta["evaluation"] = evaluation
-    # Rewrite the bundle with the evaluation inside config.json (weights unchanged, manifest refreshed).
-    folder = save_bundle(out, model_config, result.checkpoints, meta)
-    plot(result.curve, folder / "curves.png", title)
-    write_card(folder, read_bundle_config(folder))
+    # Everything (weights, config, manifest, curves, card) is written into a temporary sibling folder that is renamed
+    # to ``out`` only at the end: an interrupted run never leaves a bundle that loads but lacks its card or curves.
+    with atomic_dir(out, replace=True) as stage:
+        write_bundle_files(stage, model_config, result.checkpoints, meta)
+        evaluation = evaluate_bundle(stage, logs, default_eval_split(result.train_config["fit_split"]))
+        meta["evaluation"] = bundle_evaluation(evaluation)
+        # Rewrite config and manifest with the evaluation inside config.json (weights unchanged).
+        write_bundle_files(stage, model_config, result.checkpoints, meta)
+        plot(result.curve, stage / "curves.png", title)
+        write_card(stage, read_bundle_config(stage))
     return meta
 
 
@@ -169,10 +181,13 @@ def _train(args: argparse.Namespace) -> int:
     # The models are small: intra-op threads gain little, and on a busy machine two threads can be ~20x slower
     # than one (measured, BENCHMARKS.md). --threads overrides.
     torch.set_num_threads(args.threads)
-    logs = load_dataset(args.dataset, args.data, args.resplit)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise CLIError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    _check_out_name(args.out)
+    try:
+        check_overwrite(out, args.overwrite)
+    except OutputExistsError as err:
+        raise CLIError(str(err)) from None
+    logs = load_dataset(args.dataset, args.data, args.resplit)
     command = "recsim-gym " + shlex.join(args.argv)
     if args.init_from or args.regularizer == "l2":
         if not args.init_from:
@@ -229,6 +244,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_name(out: str) -> None:
+    """Refuse a bare ``--out`` that is a shipped id; note that a folder named like one loads only by its path."""
+    if out in assets.MODELS and not names_a_path(out):
+        raise CLIError(
+            f"--out {out} is the id of a shipped model, and {out!r} keeps naming the shipped bundle (envs, simulate, "
+            f"eval-user-model, compare): choose another name, or pass --out ./{out} to write the folder anyway and "
+            f"load it as ./{out}"
+        )
+    if Path(out).name in assets.MODELS:
+        print(
+            f"note: {Path(out).name} is also a shipped model id; load this bundle by its path ({out}), the bare id "
+            f"names the shipped one",
+            file=sys.stderr,
+        )
+
+
 def _print_saved(out: Path, meta: dict[str, Any]) -> None:
     ev = meta["evaluation"]
     print(
@@ -243,13 +274,16 @@ def _eval(args: argparse.Namespace) -> int:
         raise CLIError("--dataset custom needs --model (no shipped model fits an arbitrary log)")
     model = args.model or assets.model_id(args.dataset, "pw", "train")
     try:
+        source = resolve_bundle(model)
         result = evaluate_bundle(model, logs, args.split)
     except (UserModelLoadError, assets.AssetError, ValueError) as err:
         raise CLIError(str(err)) from None
     result["model"] = str(model)
+    result["model_source"] = source.as_dict()
     result["dataset"] = args.dataset
     refs = result["references"]
     print(f"model {model} on {args.dataset} {result['split']} users ({result['n_events']} events)")
+    print(f"  loaded: {source.describe()}")
     print(f"  {'scorer':<14} {'prec@1':>7} {'prec@2':>7}")
     print(f"  {'model':<14} {result['prec@1']:7.1f} {result['prec@2']:7.1f}   log-lik {result['log_likelihood']:.4f}")
     for name, r in refs.items():
@@ -269,11 +303,32 @@ def _models(args: argparse.Namespace) -> int:
         except (assets.AssetError, UserModelLoadError) as err:
             raise CLIError(str(err)) from None
         ev = cfg.get("evaluation", {})
-        rows.append((mid, ev.get("split"), ev.get("prec@1"), ev.get("prec@2"), ev.get("log_likelihood")))
-    print(f"{'model id':<24} {'scored on':<10} {'prec@1':>7} {'prec@2':>7} {'log-lik':>8}")
-    for mid, split, p1, p2, ll in rows:
-        print(f"{mid:<24} {split or '-':<10} {p1:7.1f} {p2:7.1f} {ll:8.4f}")
+        env_ckpt = ev.get("per_checkpoint", {}).get(ENV_CHECKPOINT, {})
+        rows.append(
+            (
+                mid,
+                ev.get("split"),
+                env_ckpt.get("prec@1"),
+                env_ckpt.get("prec@2"),
+                ev.get("log_likelihood"),
+                ev.get("prec@1"),
+                ev.get("prec@2"),
+            )
+        )
+    # The env checkpoint's figures say how well the simulated users predict clicks; the last pair follows Chen et al.'s
+    # protocol (prec@1 of best-pre1, prec@2 of best-pre2), the figures the paper's Table 1 reports.
+    print(f"{'':<24} {'':<10} {f'env checkpoint ({ENV_CHECKPOINT})':>25}   {'paper protocol':>15}")
+    p1_p2 = f"{'prec@1':>7} {'prec@2':>7}"
+    print(f"{'model id':<24} {'scored on':<10} {p1_p2} {'log-lik':>8}   {p1_p2}")
+    for mid, split, e1, e2, ll, p1, p2 in rows:
+        log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
+        print(f"{mid:<24} {split or '-':<10} {_pct(e1)} {_pct(e2)} {log_lik}   {_pct(p1)} {_pct(p2)}")
+    print("prec@k in %, log-lik per event; scored on the users the model was not fitted on")
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:7.1f}" if value is not None else f"{'-':>7}"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

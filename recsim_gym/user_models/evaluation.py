@@ -1,4 +1,4 @@
-"""Evaluation of a saved user-model bundle on logged events, with the reference protocol of methods.md 2.8:
+"""Evaluation of a saved user-model bundle on logged events (protocol: docs/protocols.md#user-model-metrics):
 prec@1 from the ``best-pre1`` checkpoint, prec@2 from ``best-pre2``, the log-likelihood from ``best-loss``."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def evaluate_bundle(
         model: bundle folder or shipped model id.
         data: the logs (must use the same item ids as the model's training data).
         split: ``train``/``val``/``test``; default: see :func:`default_eval_split`.
-        with_references: also score the references of methods.md 1.8 on the same events.
+        with_references: also score the references of docs/data.md#reference-baselines on the same events.
 
     Returns:
         ``{"prec@1", "prec@2", "n_events", "log_likelihood", "split", "per_checkpoint": {...}, "references": ...}``.
@@ -82,3 +82,18 @@ def mean_sd(values: list[float]) -> str:
     arr = np.asarray(values, dtype=float)
     sd = arr.std(ddof=1) if arr.size > 1 else 0.0
     return f"{arr.mean():.1f} ± {sd:.1f}"
+
+
+def bundle_evaluation(result: dict[str, Any]) -> dict[str, Any]:
+    """The part of :func:`evaluate_bundle`'s result that a bundle's ``config.json`` records.
+
+    Every checkpoint keeps its prec@1, prec@2, log-likelihood and event count (``per_checkpoint``), so that the figures
+    of the checkpoint an environment simulates are on record next to the reference protocol's per-metric picks.
+    """
+    keys = ("prec@1", "prec@2", "log_likelihood", "n_events")
+    out = {key: value for key, value in result.items() if key != "per_checkpoint"}
+    out["per_checkpoint"] = {
+        name: {key: float(scored[key]) if key != "n_events" else int(scored[key]) for key in keys}
+        for name, scored in result["per_checkpoint"].items()
+    }
+    return out

@@ -5,13 +5,14 @@ A user at state ``s`` (her click history) facing a display set ``A`` picks item 
     phi(s, A)_a = exp(r(s, a)) / (1 + sum_{a' in A} exp(r(s, a')))
 
 and clicks nothing with probability ``1 / (1 + ...)``: the no-click option has fixed utility 0 (reference code,
-methods.md 1.6). This is Lemma 1 with eta = 1; Lemma 2 turns the min-max problem into maximum likelihood of the
-observed clicks, which :mod:`recsim_gym.user_models.training` optimises.
+docs/data.md#no-click-events). This is Lemma 1 with eta = 1; Lemma 2 turns the min-max problem into maximum
+likelihood of the observed clicks, which :mod:`recsim_gym.user_models.training` optimises.
 
-The reward network follows the reference code (methods.md 2.3): ``r(s, a) = MLP([s; f_a])`` with ELU hidden layers
-64-64 and a linear scalar output, ``f_a`` the one-hot item. Its first layer is stored as ``W_s s + E[a] + b``: the
-state block comes from the encoder (:mod:`recsim_gym.user_models.encoders`), the item block ``E`` is an embedding
-(a one-hot times a matrix is a row lookup), so the model is the paper's network, not an approximation of it.
+The reward network is the reference code's (docs/user_model.md#reward-network): ``r(s, a) = MLP([s; f_a])`` with ELU
+hidden layers 64-64 and a linear scalar output, ``f_a`` the one-hot item. Its first layer is stored as
+``W_s s + E[a] + b``: the state block comes from the encoder (:mod:`recsim_gym.user_models.encoders`), the item block
+``E`` is an embedding (a one-hot times a matrix is a row lookup), so the model is the paper's network, not an
+approximation of it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 from recsim_gym.user_models.encoders import LSTMEncoder, PositionWeightEncoder, trunc_normal_
 
 ENCODERS = ("pw", "lstm")
-# Reference-code init std of the MLP kernels (methods.md 2.3): 1e-3 for PW, 0.1 for LSTM.
+# Reference-code init std of the MLP kernels (docs/user_model.md#reward-network): 1e-3 for PW, 0.1 for LSTM.
 DEFAULT_INIT_STD = {"pw": 1e-3, "lstm": 0.1}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT
+
 
 def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
     """Write ``card.md`` from a bundle's config (every figure in it was measured by the training command)."""
@@ -78,8 +80,14 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
             "",
             "| scorer | prec@1 (%) | prec@2 (%) |",
             "|---|---|---|",
-            f"| this model | {ev['prec@1']:.1f} | {ev['prec@2']:.1f} |",
+            f"| this model (reference protocol: `best-pre1` / `best-pre2`) | {ev['prec@1']:.1f} | {ev['prec@2']:.1f} |",
         ]
+        env_ckpt = ev.get("per_checkpoint", {}).get(DEFAULT_CHECKPOINT)
+        if env_ckpt:
+            lines.append(
+                f"| this model, `{DEFAULT_CHECKPOINT}` (the checkpoint the environments simulate) | "
+                f"{env_ckpt['prec@1']:.1f} | {env_ckpt['prec@2']:.1f} |"
+            )
         for name, r in refs.items():
             lines.append(f"| {name.replace('_', ' ')} | {r['prec@1']:.1f} | {r['prec@2']:.1f} |")
         lines += [
@@ -87,8 +95,8 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
             f"Mean log-likelihood per event (`best-loss`): {ev['log_likelihood']:.4f}.",
             "",
             "prec@k: hit rate of the clicked item among the k highest-reward displayed items, pooled over events, "
-            "ties broken at random (exact expectation). References (methods.md 1.8) are fitted on the same users "
-            "as the model.",
+            "ties broken at random (exact expectation). References (docs/data.md#reference-baselines) are fitted on "
+            "the same users as the model.",
             "",
         ]
     if (folder / "curves.png").exists():

@@ -1,6 +1,6 @@
 """Reproduction of Chen et al. (2019) Table 1 (Shannon entropy) on the three shipped logs: several seeds per
 encoder, mean ± sd of test prec@1 / prec@2 under the reference protocol, next to the paper, the TF reference code run
-on the same file, and the simple references of methods.md 1.8.
+on the same file, and the simple references of docs/data.md#reference-baselines.
 
     RECSIM_GYM_DATA=../shared/data python -m recsim_gym.user_models.reproduce --seeds 5 --out runs/table1
 
@@ -11,8 +11,8 @@ prints a Markdown table (and writes ``results.json`` and ``table.md`` into ``--o
 from __future__ import annotations
 
 import argparse
-import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch
 
 from recsim_gym import assets
 from recsim_gym.data.logs import load_logs
+from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
 from recsim_gym.user_models.gan_user_model import UserModelConfig
@@ -28,7 +29,8 @@ from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.report import plot_adversarial_curves
 from recsim_gym.user_models.training import CHECKPOINTS, EventTensors, TrainConfig, evaluate_events, train_user_model
 
-# Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and the TF code on the same yelp.txt ([NB], methods.md 1.8).
+# Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and a third-party run of the TF code on the same yelp.txt
+# (docs/protocols.md#chen-et-al-table-1).
 PAPER = {
     ("yelp", "pw"): "72.0 ± 0.2 / 92.5 ± 0.5",
     ("yelp", "lstm"): "73.0 ± 0.2 / 88.7 ± 0.4",
@@ -117,9 +119,10 @@ def run_one(
             }
         )
         if curves is not None:
-            plot_adversarial_curves(
-                adv_result.curve, curves, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
-            )
+            with atomic_path(curves) as tmp:
+                plot_adversarial_curves(
+                    adv_result.curve, tmp, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
+                )
     return runs
 
 
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--l2", type=float, default=DEFAULT_L2)
     p.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
     p.add_argument("--out", help="folder for results.json, table.md and min-max curves")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its files")
     p.add_argument(
         "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
     )
@@ -194,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
     args = p.parse_args(argv)
+    if args.out:
+        try:
+            check_overwrite(args.out, args.overwrite)  # before hours of training, not after
+        except OutputExistsError as err:
+            print(f"{p.prog}: error: {err}", file=sys.stderr)
+            return 2
     torch.set_num_threads(args.threads)
     runs, refs = [], {}
     start = time.perf_counter()
@@ -242,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({"info": info, "runs": runs, "references": refs}, indent=1))
-        (out / "table.md").write_text(md + "\n")
+        atomic_write_json(out / "results.json", {"info": info, "runs": runs, "references": refs}, indent=1)
+        atomic_write_text(out / "table.md", md + "\n")
     return 0
 
 

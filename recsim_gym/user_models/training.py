@@ -1,5 +1,5 @@
 """Maximum-likelihood training of the Shannon-entropy GAN user model (Chen et al. Lemma 2), with the reference
-protocol of methods.md 2.7-2.8.
+protocol of docs/user_model.md#training-loop-and-checkpoints.
 
 Each iteration draws ``batch_users`` distinct users of the fitting split uniformly without replacement and takes
 one Adam step on the mean negative log-likelihood of all their events. Every ``eval_every`` iterations the whole
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recsim_gym.data.logs import LogData
+from recsim_gym.data.logs import PAD, LogData
 from recsim_gym.threads import cpu_threads
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import click_positions, precision_at
@@ -28,7 +28,7 @@ CHECKPOINTS = ("best-loss", "best-pre1", "best-pre2")
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (defaults: the reference code's command-line defaults, methods.md 2.7).
+    """Optimisation settings (defaults: the reference code's command-line defaults, docs/user_model.md#hyperparameters).
 
     Attributes:
         iterations: number of Adam steps (``-num_itrs`` 2000).
@@ -63,9 +63,15 @@ class TrainConfig:
 
 @dataclass
 class EventTensors:
-    """Torch views of a :class:`LogData`'s events, built once so that batches are plain index lookups."""
+    """Torch views of a :class:`LogData`'s events, built once so that batches are plain index lookups.
 
-    history: torch.Tensor
+    Histories stay ragged (the log's ``click_seq`` with each event's end and length, lengths capped at ``window``):
+    :meth:`batch` builds the padded ``(batch, longest history in the batch)`` matrix of the events it is given, so
+    memory is linear in the log however long one user's history is.
+    """
+
+    click_seq: torch.Tensor
+    history_end: torch.Tensor
     history_len: torch.Tensor
     display: torch.Tensor
     click_pos: torch.Tensor
@@ -73,23 +79,34 @@ class EventTensors:
     @classmethod
     def from_data(cls, data: LogData, window: int | None = None) -> EventTensors:
         """Tensors of all events; ``window`` truncates histories to the lags a PW encoder reads."""
-        hist = data.history if window is None else data.history[:, :window]
+        hl = data.history_len if window is None else np.minimum(data.history_len, int(window))
         return cls(
-            history=torch.as_tensor(hist),
-            history_len=torch.as_tensor(np.minimum(data.history_len, hist.shape[1])),
+            click_seq=torch.as_tensor(data.click_seq),
+            history_end=torch.as_tensor(data.history_end),
+            history_len=torch.as_tensor(hl),
             display=torch.as_tensor(data.display),
             click_pos=torch.as_tensor(click_positions(data.display, data.click)),
         )
 
+    def histories(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(history, history_len)`` of events ``idx``: most recent first, ``PAD``-padded to the longest one."""
+        hl = self.history_len[idx]
+        h_max = max(1, int(hl.max())) if idx.numel() else 1
+        cols = torch.arange(h_max)
+        pos = (self.history_end[idx].view(-1, 1) - 1 - cols).clamp(min=0)
+        keep = cols < hl.view(-1, 1)
+        if self.click_seq.numel() == 0:
+            return torch.full(keep.shape, PAD, dtype=torch.int64), hl
+        return torch.where(keep, self.click_seq[pos], PAD), hl
+
     def batch(self, events: np.ndarray) -> tuple[torch.Tensor, ...]:
         """``(history, history_len, display, click_pos)`` of ``events``, trimmed to the batch's longest rows."""
         idx = torch.as_tensor(events)
-        hl = self.history_len[idx]
-        h_max = max(1, int(hl.max())) if len(events) else 1
+        hist, hl = self.histories(idx)
         disp = self.display[idx]
         k_max = max(1, int((disp >= 0).sum(dim=1).max())) if len(events) else 1
         # Display rows are sorted with pads last, so trimming columns never drops an item.
-        return self.history[idx, :h_max], hl, disp[:, :k_max], self.click_pos[idx]
+        return hist, hl, disp[:, :k_max], self.click_pos[idx]
 
 
 @dataclass
@@ -104,6 +121,11 @@ class TrainResult:
     train_config: dict[str, Any] = field(default_factory=dict)
 
 
+def ranking_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of ``model`` in eval mode, for ranking scores whose ties must not depend on float32 rounding."""
+    return copy.deepcopy(model).double().eval()
+
+
 @torch.no_grad()
 def evaluate_events(
     model: GANUserModel, tensors: EventTensors, display: np.ndarray, click: np.ndarray, events: np.ndarray
@@ -113,10 +135,10 @@ def evaluate_events(
         raise ValueError("no events to evaluate (is the split empty?)")
     model.eval()
     hist, hl, disp, pos = tensors.batch(events)
-    z = model.encode(hist, hl)
-    u = model.utilities(z, disp)
-    nll = model.event_nll(z, disp, pos)
-    scores = u.double().numpy()
+    nll = model.event_nll(model.encode(hist, hl), disp, pos)
+    # Ranked in a float64 copy so that ties do not depend on the CPU's float32 rounding (see metrics.TIE_RTOL).
+    wide = ranking_copy(model)
+    scores = wide.utilities(wide.encode(hist, hl), disp).numpy()
     out = precision_at(scores, display[events][:, : scores.shape[1]], click[events])
     out["log_likelihood"] = float(-nll.mean())
     out["loss"] = float(nll.mean())

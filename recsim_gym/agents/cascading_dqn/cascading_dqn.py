@@ -1,7 +1,7 @@
 """The cascading DQN of Chen et al. (ICML 2019, §5) as an SB3 off-policy algorithm, and its additive twin (GDQN).
 
 No public implementation of the cascading DQN exists; this one follows the paper where it is specific and says
-where it is not (``methods.md`` §3). One training step:
+where it is not (``docs/cdqn.md``). One training step:
 
 1. sample a batch ``(s, A, r, s', done)`` from the replay buffer (SB3's ``DictReplayBuffer``; a time-limit end
    bootstraps, a real end does not);
@@ -14,10 +14,18 @@ where it is not (``methods.md`` §3). One training step:
 Experience comes from any SB3 ``VecEnv``; :func:`make_slate_vec_env` builds the natively batched env (``B`` users per
 step, one torch forward) behind :class:`~recsim_gym.sb3_vec_env.SB3VecEnv`, and the cascade then picks the ``B``
 slates in one batched pass too.
+
+``save`` / ``load`` keep Stable-Baselines3's call surface but write a zip that holds no code (JSON and weights-only
+tensors with a sha256 manifest, :mod:`recsim_gym.agents.files`); an SB3 zip, whose ``data`` member is unpickled on
+load, is refused unless ``allow_pickle=True``.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -28,11 +36,21 @@ from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.type_aliases import GymEnv, Schedule, TrainFreq
+from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule, check_for_correct_spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from recsim_gym.agents.cascading_dqn.policies import AdditiveQPolicy, CascadingQPolicy, SlateQPolicy
+from recsim_gym.agents.files import (
+    SB3_PICKLE,
+    AgentFileError,
+    foreign_file_reason,
+    read_archive,
+    space_from_json,
+    space_to_json,
+    write_archive,
+)
+from recsim_gym.agents.guards import MISSING_MASK
 from recsim_gym.threads import uses_cpu_threads
 
 __all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates"]
@@ -99,9 +117,11 @@ def random_slates(allowed: np.ndarray, k: int, rng: np.random.Generator) -> np.n
     return np.argpartition(-keys, k - 1, axis=1)[:, :k].astype(np.int64)
 
 
-def _allowed_of(observation: dict[str, np.ndarray], n: int, batch: int) -> np.ndarray:
+def _allowed_of(observation: dict[str, np.ndarray], n: int, batch: int, mask_required: bool = False) -> np.ndarray:
     mask = observation.get("candidate_mask")
     if mask is None:
+        if mask_required:
+            raise ValueError(MISSING_MASK)
         return np.ones((batch, n), dtype=bool)
     return np.asarray(mask).reshape(batch, n) > 0
 
@@ -288,7 +308,8 @@ class CascadingDQN(OffPolicyAlgorithm):
         n, k = int(self.layout["n"]), int(self.layout["k"])
         batch = next(iter(observation.values())).shape[0] if vectorized else 1
         obs = observation if vectorized else {key: np.asarray(v)[None] for key, v in observation.items()}
-        slates = random_slates(_allowed_of(obs, n, batch), k, self._explore_rng)
+        mask_required = "candidate_mask" in getattr(self.observation_space, "spaces", {})
+        slates = random_slates(_allowed_of(obs, n, batch, mask_required), k, self._explore_rng)
         return slates if vectorized else slates[0]
 
     @uses_cpu_threads
@@ -399,11 +420,248 @@ class CascadingDQN(OffPolicyAlgorithm):
             progress_bar=progress_bar,
         )
 
+    # ----- saving and loading ------------------------------------------------------------------------------
+
+    # Used by ``allow_pickle=True`` loads of Stable-Baselines3 zips written by earlier versions.
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "q_net", "q_net_target"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+    def save(  # type: ignore[override]
+        self,
+        path: str | os.PathLike[str],
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> Path:
+        """Save the agent as a code-free archive (:mod:`recsim_gym.agents.files`); ``.zip`` is added to a bare name.
+
+        The archive holds the hyperparameters, the spaces, the counters and exploration generator in ``agent.json``,
+        the online and target Q-networks in ``policy.pt`` and the optimizer state in ``optimizer.pt``, with a sha256
+        manifest; it is written to a temporary file and moved into place. The replay buffer is not saved (as in
+        Stable-Baselines3). A learning-rate schedule other than SB3's constant and linear ones is saved as its
+        current value (with a warning).
+
+        Args:
+            path: the file; ``"run/model"`` writes ``run/model.zip``.
+            exclude, include: Stable-Baselines3's attribute filters; not supported (the archive's contents are fixed).
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValueError: ``exclude``/``include`` given, or a policy argument that cannot be stored in JSON.
+        """
+        if exclude or include:
+            raise ValueError("exclude/include are not supported: a recsim-gym agent archive has fixed contents")
+        out = Path(path)
+        if out.suffix == "":
+            out = out.with_name(out.name + ".zip")
+        policy = self.policy
+        frozen = [name for name, p in policy.q_net.named_parameters() if not p.requires_grad]
+        agent = {
+            "class": type(self).__name__,
+            "policy": _policy_name(type(policy)),
+            "hyperparameters": self._json_hyperparameters(),
+            "spaces": {
+                "observation": space_to_json(self.observation_space),
+                "action": space_to_json(self.action_space),
+            },
+            "n_envs": int(self.n_envs),
+            "state": {
+                "num_timesteps": int(self.num_timesteps),
+                "total_timesteps": int(self._total_timesteps),
+                "num_timesteps_at_start": int(self._num_timesteps_at_start),
+                "episode_num": int(self._episode_num),
+                "n_updates": int(self._n_updates),
+                "n_calls": int(self._n_calls),
+                "exploration_rate": float(self.exploration_rate),
+                "current_progress_remaining": float(self._current_progress_remaining),
+                "explore_rng": self._explore_rng.bit_generator.state,
+            },
+            "frozen_parameters": frozen,
+            "versions": _versions(),
+        }
+        state = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
+        return write_archive(
+            out,
+            type(self).__name__,
+            {"agent.json": agent, "policy.pt": state, "optimizer.pt": policy.optimizer.state_dict()},
+        )
+
+    def _json_hyperparameters(self) -> dict[str, Any]:
+        lr: Any = self.learning_rate
+        if isinstance(lr, FloatSchedule):
+            lr = lr.value_schedule
+        if isinstance(lr, (int, float)):
+            lr = float(lr)
+        elif isinstance(lr, LinearSchedule):
+            lr = {"linear": [float(lr.start), float(lr.end), float(lr.end_fraction)]}
+        elif isinstance(lr, ConstantSchedule):
+            lr = float(lr.val)
+        else:
+            lr = float(self.lr_schedule(self._current_progress_remaining))
+            warnings.warn(
+                f"learning-rate schedule {self.learning_rate!r} saved as its current value {lr:g}", stacklevel=3
+            )
+        policy_kwargs = dict(self.policy_kwargs)
+        opt = policy_kwargs.get("optimizer_class")
+        if opt is not None:
+            if getattr(torch.optim, getattr(opt, "__name__", ""), None) is not opt:
+                raise ValueError(f"optimizer_class {opt!r} cannot be saved: only classes of torch.optim are")
+            policy_kwargs["optimizer_class"] = opt.__name__
+        freq = self.train_freq
+        return {
+            "learning_rate": lr,
+            "buffer_size": int(self.buffer_size),
+            "learning_starts": int(self.learning_starts),
+            "batch_size": int(self.batch_size),
+            "tau": float(self.tau),
+            "gamma": float(self.gamma),
+            "train_freq": [int(freq.frequency), freq.unit.value] if isinstance(freq, TrainFreq) else freq,
+            "gradient_steps": int(self.gradient_steps),
+            "target_update_interval": int(self.target_update_interval),
+            "exploration_fraction": float(self.exploration_fraction),
+            "exploration_initial_eps": float(self.exploration_initial_eps),
+            "exploration_final_eps": float(self.exploration_final_eps),
+            "max_grad_norm": float(self.max_grad_norm),
+            "double_q": bool(self.double_q),
+            "share_user_model_embedding": bool(self.share_user_model_embedding),
+            "freeze_embedding": bool(self.freeze_embedding),
+            "policy_kwargs": policy_kwargs,
+            "stats_window_size": int(self._stats_window_size),
+            "tensorboard_log": self.tensorboard_log,
+            "verbose": int(self.verbose),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfCascadingDQN],
+        path: str | os.PathLike[str],
+        env: GymEnv | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        allow_pickle: bool = False,
+        **kwargs: Any,
+    ) -> SelfCascadingDQN:
+        """Load an agent written by :meth:`save`; it acts exactly as the saved one and can continue training.
+
+        Args:
+            path: the archive (``"run/model"`` finds ``run/model.zip``).
+            env: the env to run on (its spaces must equal the saved ones); None to predict only.
+            device: where the networks go.
+            custom_objects, print_system_info: passed to Stable-Baselines3 for ``allow_pickle=True`` loads only.
+            force_reset: ignored for archives (the env is always reset before training); SB3's meaning otherwise.
+            allow_pickle: load a Stable-Baselines3 zip (pickled ``data`` member, as earlier recsim-gym versions
+                wrote) with SB3's loader. **This runs code stored in the file**: only for files you trust.
+            **kwargs: attributes to change after loading (SB3's convention), e.g. ``learning_starts=0``.
+
+        Raises:
+            AgentFileError: missing, truncated, damaged or foreign file (a torch or plain pickle always, an SB3 zip
+                unless ``allow_pickle``), or weights that do not fit the saved architecture.
+            ValueError: an ``env`` whose spaces differ from the saved ones.
+        """
+        file = Path(path)
+        if not file.exists() and file.suffix == "" and file.with_name(file.name + ".zip").exists():
+            file = file.with_name(file.name + ".zip")
+        if foreign_file_reason(file) == SB3_PICKLE:
+            if allow_pickle:
+                return super().load(  # type: ignore[return-value]
+                    file, env, device, custom_objects, print_system_info, force_reset, **kwargs
+                )
+            raise AgentFileError(
+                f"{file}: {SB3_PICKLE}; refused (pass allow_pickle=True only for a file you trust, then save it again "
+                "to get a code-free archive)"
+            )
+        _, members = read_archive(file, cls.__name__)
+        try:
+            agent, policy_state, optim_state = members["agent.json"], members["policy.pt"], members["optimizer.pt"]
+            hp = dict(agent["hyperparameters"])
+            policy_class = _POLICIES[agent["policy"]]
+            observation_space = space_from_json(agent["spaces"]["observation"])
+            action_space = space_from_json(agent["spaces"]["action"])
+            saved = agent["state"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise AgentFileError(f"{file}: agent.json is incomplete or malformed ({err})") from None
+        lr = hp.pop("learning_rate")
+        hp["learning_rate"] = LinearSchedule(*lr["linear"]) if isinstance(lr, dict) else lr
+        policy_kwargs = dict(hp.pop("policy_kwargs"))
+        if "optimizer_class" in policy_kwargs:
+            policy_kwargs["optimizer_class"] = getattr(torch.optim, policy_kwargs["optimizer_class"])
+        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != policy_kwargs:
+            raise ValueError(f"policy_kwargs {kwargs['policy_kwargs']} differ from the saved ones {policy_kwargs}")
+        hp["train_freq"] = tuple(hp["train_freq"]) if isinstance(hp["train_freq"], list) else hp["train_freq"]
+        n_envs = int(agent["n_envs"])
+        if env is not None:
+            env = cls._wrap_env(env, int(hp["verbose"]))
+            check_for_correct_spaces(env, observation_space, action_space)
+            n_envs = env.num_envs
+        model = cls(
+            policy=policy_class, env=env, device=device, policy_kwargs=policy_kwargs, _init_setup_model=False, **hp
+        )
+        if env is None:
+            model.observation_space, model.action_space = observation_space, action_space
+        model.n_envs = n_envs
+        model.__dict__.update({k: v for k, v in kwargs.items() if k != "policy_kwargs"})
+        model._setup_model()
+        q_net = model.policy.q_net
+        frozen = set(agent.get("frozen_parameters", []))
+        for name, p in q_net.named_parameters():
+            p.requires_grad_(name not in frozen)
+        model.policy.refresh_optimizer(model.lr_schedule(1))
+        try:
+            model.policy.load_state_dict(policy_state)
+            model.policy.optimizer.load_state_dict(optim_state)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise AgentFileError(
+                f"{file}: the saved weights do not fit the architecture agent.json describes ({_first_line(err)})"
+            ) from None
+        model.num_timesteps = int(saved["num_timesteps"])
+        model._total_timesteps = int(saved["total_timesteps"])
+        model._num_timesteps_at_start = int(saved["num_timesteps_at_start"])
+        model._episode_num = int(saved["episode_num"])
+        model._n_updates = int(saved["n_updates"])
+        model._n_calls = int(saved["n_calls"])
+        model.exploration_rate = float(saved["exploration_rate"])
+        model._current_progress_remaining = float(saved["current_progress_remaining"])
+        model._explore_rng.bit_generator.state = saved["explore_rng"]
+        return model
+
+    def load_replay_buffer(  # type: ignore[override]
+        self, path: str | os.PathLike[str], truncate_last_traj: bool = True, allow_pickle: bool = False
+    ) -> None:
+        """Stable-Baselines3's replay-buffer loader, which unpickles the file: refused unless ``allow_pickle``.
+
+        Raises:
+            AgentFileError: ``allow_pickle`` is False.
+        """
+        if not allow_pickle:
+            raise AgentFileError(
+                f"{path}: a replay buffer file is a pickle and loading it runs code stored in it; pass "
+                "allow_pickle=True only for a file you trust"
+            )
+        super().load_replay_buffer(path, truncate_last_traj)  # type: ignore[arg-type]
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _versions() -> dict[str, str]:
+    import stable_baselines3
+
+    import recsim_gym
+
+    return {
+        "recsim_gym": getattr(recsim_gym, "__version__", "unknown"),
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
 
 
 class AdditiveDQN(CascadingDQN):
@@ -429,3 +687,17 @@ class AdditiveDQN(CascadingDQN):
     ) -> AdditiveDQN:
         """See :meth:`CascadingDQN.learn`."""
         return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+
+
+# Policy classes an archive may name (by name: an archive never imports anything).
+_POLICIES: dict[str, type[SlateQPolicy]] = {
+    "CascadingQPolicy": CascadingQPolicy,
+    "AdditiveQPolicy": AdditiveQPolicy,
+}
+
+
+def _policy_name(policy_class: type[SlateQPolicy]) -> str:
+    name = policy_class.__name__
+    if _POLICIES.get(name) is not policy_class:
+        raise ValueError(f"policy class {policy_class.__name__} cannot be saved: only {sorted(_POLICIES)} can")
+    return name

@@ -18,7 +18,6 @@ Policy names: ``random``, ``popularity``, ``greedy`` (GAN-Greedy), ``cdqn`` (GAN
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
 from recsim_gym.threads import cpu_threads
 
 __all__ = [
@@ -258,6 +258,9 @@ def compare(
     if gan:
         eval_kwargs["user_model"] = eval_user_model
         train_extra["user_model"] = train_user_model
+    sources = _user_model_sources(env_id, {"train": train_extra, "evaluation": eval_kwargs}, slate_size) if gan else {}
+    for role, src in sources.items():
+        log(f"{env_id} {role} user model: {src['describe']}")
     outdir = Path(out) if out is not None else None
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +302,8 @@ def compare(
                 f"CTR {summ.ctr:.4f} (train {wall:.0f}s, eval {res.wall_time_s:.0f}s)"
             )
             if outdir is not None and yml is not None and hasattr(pol, "save"):
-                pol.save(outdir / f"{name}__seed{s}")
+                with atomic_path(outdir / f"{name}__seed{s}.zip") as tmp:
+                    pol.save(tmp)
         summary = seed_summary(results)
         rows.append(
             {
@@ -323,7 +327,7 @@ def compare(
                 "train_wall_s": train_times,
                 "selection": selections,
             }
-            (outdir / "partial.json").write_text(json.dumps(partial, indent=2))
+            atomic_write_json(outdir / "partial.json", partial, indent=2)
     table = markdown_table(rows, slate_size)
     report = {
         "env_id": env_id,
@@ -335,6 +339,7 @@ def compare(
         "select_best": select_best,
         "train_reward": train_reward,
         "eval_env_kwargs": {k: v for k, v in eval_kwargs.items() if isinstance(v, (str, int, float))},
+        "user_models": sources,
         "rows": rows,
         "train_wall_s": train_times,
         "selection": selections,
@@ -342,12 +347,28 @@ def compare(
         "torch_threads": torch.get_num_threads(),
     }
     if outdir is not None:
-        (outdir / "results.json").write_text(json.dumps(report, indent=2))
-        np.savez(outdir / "per_user.npz", **per_user)
-        (outdir / "table.md").write_text(table + "\n")
+        atomic_write_json(outdir / "results.json", report, indent=2)
+        with atomic_path(outdir / "per_user.npz") as tmp:
+            np.savez(tmp, **per_user)
+        atomic_write_text(outdir / "table.md", table + "\n")
         plot_comparison(rows, per_user, outdir, env_id, slate_size)
     report["per_user"] = per_user
     return report
+
+
+def _user_model_sources(
+    env_id: str, kwargs_by_role: dict[str, dict[str, Any]], slate_size: int
+) -> dict[str, dict[str, Any]]:
+    """Which bundle each role's env loads (shipped and pinned, or a folder), as recorded in ``results.json``."""
+    import gymnasium as gym
+
+    out = {}
+    for role, kwargs in kwargs_by_role.items():
+        env = gym.make(env_id, **{"slate_size": slate_size, **kwargs})
+        src = env.unwrapped.user_model_source  # type: ignore[attr-defined]
+        env.close()
+        out[role] = {**src.as_dict(), "describe": src.describe()}
+    return out
 
 
 def _pooled(results: Sequence[Any]) -> dict[str, float]:
@@ -384,7 +405,8 @@ def plot_comparison(
         hi = max(m + c for m, c in zip(means, cis, strict=True))
         ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
     fig.tight_layout()
-    fig.savefig(outdir / "comparison.png", dpi=120)
+    with atomic_path(outdir / "comparison.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     if "cdqn" in per_user and "greedy" in per_user:
         x = per_user["greedy"].mean(axis=0)
@@ -397,7 +419,8 @@ def plot_comparison(
         ax.set_ylabel("GAN-CDQN episode reward (mean over seeds)")
         ax.set_title(f"per user, {env_id} k = {slate_size}: CDQN higher for {np.mean(y > x):.0%}")
         fig.tight_layout()
-        fig.savefig(outdir / "per_user_cdqn_vs_greedy.png", dpi=120)
+        with atomic_path(outdir / "per_user_cdqn_vs_greedy.png") as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)
 
 
@@ -443,7 +466,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from recsim_gym.assets import AssetError
     from recsim_gym.cli import CLIError
+    from recsim_gym.user_models.storage import UserModelLoadError
 
     torch.set_num_threads(args.threads)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -458,6 +483,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError(f"unknown env id {args.env!r}")
     out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
+        check_overwrite(out, args.overwrite)  # before any training: a rerun never loses the results already there
+    except OutputExistsError as err:
+        raise CLIError(str(err)) from None
+    try:
         report = compare(
             args.env,
             policies,
@@ -471,7 +500,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             select_best=not args.no_select_best,
             train_reward=args.train_reward,
         )
-    except FileNotFoundError as err:
+    except (FileNotFoundError, UserModelLoadError, AssetError) as err:
         raise CLIError(str(err)) from None
     print(report["table"])
     print(f"results, table and figures in {out}")
@@ -513,6 +542,7 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
     p.set_defaults(func=_cmd_compare)
 
     b = subparsers.add_parser(

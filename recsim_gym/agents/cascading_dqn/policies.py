@@ -31,6 +31,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from recsim_gym.agents.guards import MISSING_MASK, first_nonfinite
 from recsim_gym.user_models.encoders import PositionWeightEncoder
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
@@ -431,6 +432,20 @@ class SlateQPolicy(BasePolicy):
         return self._predict(obs, deterministic)
 
     def _predict(self, observation: Any, deterministic: bool = True) -> torch.Tensor:
+        """The greedy slate; refuses observations without their candidate mask and a network with non-finite weights.
+
+        Raises:
+            ValueError: ``candidate_mask`` is in the observation space but not in ``observation``, or a weight of the
+                Q-network is NaN or infinite (its slates would be arbitrary: the lowest entries, in practice).
+        """
+        if "candidate_mask" in getattr(self.observation_space, "spaces", {}) and "candidate_mask" not in observation:
+            raise ValueError(MISSING_MASK)
+        bad = first_nonfinite(self.q_net)
+        if bad is not None:
+            raise ValueError(
+                f"the Q-network's weights hold NaN or infinite values (first in {bad}); refusing to act, since its "
+                "slates would be arbitrary (training diverged, or the weights were damaged)"
+            )
         with torch.no_grad():
             return self.q_net.greedy(observation)[0]
 

@@ -135,6 +135,7 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
         summarize,
     )
     from recsim_gym.cli import CLIError
+    from recsim_gym.io_utils import atomic_write_text
 
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
@@ -196,7 +197,7 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
     summary = summarize(rows)
     table = markdown_table(summary)
     # results.md holds every cut-off, coverage@1..10; the printed table a selection.
-    (out / "results.md").write_text(markdown_table(summary, rs=range(1, 11)) + "\n")
+    atomic_write_text(out / "results.md", markdown_table(summary, rs=range(1, 11)) + "\n")
     print(table)
     print("coverage@1..10 (mean ± sd):")
     for s in summary:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
 
 try:
@@ -99,6 +100,7 @@ def run_seed(
     progress_bar: bool = False,
     verbose: int = 0,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    report: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """One seed of one cell: logs, one pre-training, three training branches, six online evaluations.
 
@@ -115,6 +117,10 @@ def run_seed(
         checkpoint_dir: if set, the pre-trained model, each branch after every round, the finished branches' rows and
             the seconds spent are kept there, and a call with the same folder resumes from them (same results as
             one uninterrupted call). The folder is left in place; :func:`run_cell` removes it once the seed is saved.
+            A checkpoint that fails its manifest check (damaged, or cut off by an interruption) is not resumed from:
+            ``report`` says so and that part is trained again from the last valid state (the branch from the
+            pre-trained model, the pre-training from scratch), which gives the same numbers.
+        report: where the messages about rejected checkpoints go.
 
     Returns:
         ``{"rows": [...], "timing": {...}}``: one row per method and one for the logging policy.
@@ -127,13 +133,13 @@ def run_seed(
     load_start = _loadavg()
     start = time.perf_counter()
     cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
-    ckpt = _Checkpoints(checkpoint_dir, cell, start)
+    ckpt = _Checkpoints(checkpoint_dir, cell, start, report)
     mdp = SyntheticMDP.draw()
     logging_policy = make_policy(logging, mdp)
     logs = generate_logs(logging_policy, n_sessions, seed=seed, count="code")
     eval_seed = EVAL_SEED_OFFSET + seed
-    # base.pt is written just before progress.json: without the pre-training seconds it may be from a cut-off save
-    base = ckpt.load("base", logs) if "pretrain_seconds" in ckpt.progress else None
+    # base.zip is written just before progress.json: without the pre-training seconds it may be from a cut-off save
+    base = ckpt.load("base", logs, instead="pre-training again") if "pretrain_seconds" in ckpt.progress else None
     if base is None:
         base = IRecGAN(logs, method="PG", config=config, seed=seed, verbose=verbose)
         t0 = time.perf_counter()
@@ -168,7 +174,7 @@ def run_seed(
             rows.extend(finished["rows"])
             branch_seconds[trained] = finished["seconds"]
             continue
-        model = ckpt.load(trained, logs)
+        model = ckpt.load(trained, logs, instead=f"training {trained} again from the pre-trained model")
         if model is None:
             model = base.branch(trained)
         spent = float(ckpt.progress["branch_seconds"].get(trained, 0.0))
@@ -219,13 +225,21 @@ class _Checkpoints:
     """The checkpoint folder of one (cell, seed) for :func:`run_seed`; does nothing when ``folder`` is ``None``.
 
     ``progress.json`` holds the pre-training seconds, the seconds spent per unfinished branch, the finished branches'
-    rows and the wall time of earlier calls; ``<name>.pt`` holds a model (:meth:`IRecGAN.save`, RNG states included).
-    ``start`` is the ``time.perf_counter()`` at which this call began.
+    rows and the wall time of earlier calls; ``<name>.zip`` holds a model (:meth:`IRecGAN.save`: RNG states included,
+    sha256 manifest, written atomically). ``start`` is the ``time.perf_counter()`` at which this call began; ``report``
+    receives the messages about checkpoints that are not resumed from.
     """
 
-    def __init__(self, folder: str | os.PathLike[str] | None, cell: Mapping[str, Any], start: float) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] | None,
+        cell: Mapping[str, Any],
+        start: float,
+        report: Callable[[str], None] = print,
+    ) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.start = start
+        self.report = report
         self.progress: dict[str, Any] = {"cell": dict(cell), "branch_seconds": {}, "branches": {}, "seconds": 0.0}
         self.resumed = False
         if self.folder is not None and (self.folder / "progress.json").exists():
@@ -235,22 +249,32 @@ class _Checkpoints:
             self.progress, self.resumed = old, True
         self.seconds_before = float(self.progress["seconds"])
 
-    def load(self, name: str, logs: Any) -> IRecGAN | None:
-        if self.folder is None or not (self.folder / f"{name}.pt").exists():
+    def load(self, name: str, logs: Any, instead: str) -> IRecGAN | None:
+        """The checkpoint ``<name>.zip``, or None when there is none or it fails its checks (said to ``report``)."""
+        if self.folder is None:
             return None
-        return IRecGAN.load(self.folder / f"{name}.pt", logs)
+        if (self.folder / f"{name}.pt").exists():  # written before checkpoints had manifests
+            self.report(f"{self.folder / f'{name}.pt'}: a checkpoint without a manifest (older recsim-gym); ignored")
+        path = self.folder / f"{name}.zip"
+        if not path.exists():
+            return None
+        try:
+            return IRecGAN.load(path, logs)
+        except AgentFileError as err:
+            self.report(f"not resuming from a rejected checkpoint: {err}; {instead}")
+            return None
 
     def elapsed(self) -> float:
         """Wall seconds of this (cell, seed) so far, earlier calls included."""
         return self.seconds_before + time.perf_counter() - self.start
 
     def save(self, name: str | None = None, model: IRecGAN | None = None) -> None:
-        """Write ``model`` as ``<name>.pt`` (if given), then ``progress.json``, each atomically."""
+        """Write ``model`` as ``<name>.zip`` (if given), then ``progress.json``, each atomically."""
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         if name is not None and model is not None:
-            model.save(self.folder / f"{name}.pt")
+            model.save(self.folder / f"{name}.zip")
         self.progress["seconds"] = self.elapsed()
         tmp = self.folder / "progress.json.partial"
         tmp.write_text(json.dumps(self.progress))
@@ -258,7 +282,7 @@ class _Checkpoints:
 
     def remove(self, name: str) -> None:
         if self.folder is not None:
-            (self.folder / f"{name}.pt").unlink(missing_ok=True)
+            (self.folder / f"{name}.zip").unlink(missing_ok=True)
 
 
 class ResultsFile:
@@ -418,7 +442,9 @@ def _run_and_add(
     report: Callable[[str], None],
     folder: Path | None,
 ) -> None:
-    out = run_seed(logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder)
+    out = run_seed(
+        logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder, report
+    )
     results.add(out)
     t = out["timing"]
     report(

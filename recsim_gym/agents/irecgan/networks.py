@@ -1,7 +1,7 @@
 """The three IRecGAN networks (Bai et al., NeurIPS 2019): user behaviour model U, agent A, discriminator D.
 
 All three read a click sequence through their own item embeddings and their own LSTM (paper §4-5; released code
-``src/environment.py``, ``src/agent.py``, ``src/discriminator.py``; ``methods.md`` 4.4-4.7). Token ids follow
+``src/environment.py``, ``src/agent.py``, ``src/discriminator.py``; ``docs/irecgan.md``). Token ids follow
 :data:`PAD` / :data:`GO` / :data:`EOS` and then the items: item ``i`` of the log is token ``i + N_SPECIAL``.
 
 Tensors of a batch of sessions (see :class:`recsim_gym.agents.irecgan.rollouts.SessionBatch`):
@@ -34,7 +34,7 @@ __all__ = [
 #: Padding token (lists and sequences).
 PAD = 0
 #: Start token: the first input of every session (the released code uses a dummy click of item 0 instead, which is also
-#: a real item, ``methods.md`` 4.12 item 5).
+#: a real item, ``docs/irecgan.md#paper-vs-released-code`` item 5).
 GO = 1
 #: End-of-session option appended to every list: the user leaves ("c_end" of the paper, §5).
 EOS = 2
@@ -125,7 +125,7 @@ def _masked_list_logits(logits: torch.Tensor, lists: torch.Tensor) -> torch.Tens
 
 
 class UserModel(nn.Module):
-    """U: the user behaviour model (paper Eq. 1-3; ``methods.md`` 4.5).
+    """U: the user behaviour model (paper Eq. 1-3; ``docs/irecgan.md#user-model-u``).
 
     * Click head (Eq. 1): ``V^c = (W_c s_t + b_c)^T E_t``; the code takes the *mean* over embedding dimensions instead
       of the sum (a scale of ``1/E``), followed here. A softmax over the shown list (``EOS`` included, padding masked)
@@ -175,7 +175,7 @@ class UserModel(nn.Module):
 
 
 class AgentModel(nn.Module):
-    """A: the recommender (paper Eq. 4; ``methods.md`` 4.6).
+    """A: the recommender (paper Eq. 4; ``docs/irecgan.md#agent-a``).
 
     ``pi(i | s^a_t) = softmax(W^a s^a_t + b^a)`` over the whole vocabulary, from the agent's own embeddings and LSTM.
     A list is ``k`` items sampled without replacement (Gumbel-top-k over the item logits; special tokens are never
@@ -207,15 +207,15 @@ class AgentModel(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D: scores a whole session as real (logged) or generated (``methods.md`` 4.7).
+    """D: scores a whole session as real (logged) or generated (``docs/irecgan.md#discriminator-d``).
 
     The paper defers D to its appendix, so this follows the released code.
 
     Per step: preference ``p_t = W_p h_t``; candidates ``u_i = W_u e_i`` for the listed items; a soft arg-max item
     ``m_t = sum_i softmax_i(<p_t, u_i> / temperature) u_i``; the clicked candidate ``u_c``. The session logit is the
     mean over steps of ``<m_t, u_c> * w_t`` with ``w_t = 1`` (simulation) or ``w_p * purchase_t + b_p`` (logs with
-    purchases), and ``D(tau) = sigmoid(logit)``. The code's soft arg-max ignores list padding (``methods.md`` 4.12
-    item 8); here padded slots are masked.
+    purchases), and ``D(tau) = sigmoid(logit)``. The code's soft arg-max ignores list padding
+    (``docs/irecgan.md#paper-vs-released-code`` item 7); here padded slots are masked.
 
     Args:
         init_embed: ``(V, E)`` initial embeddings.

@@ -1,6 +1,7 @@
 """Sessions as tensors, offline logs -> sessions, U-A interaction, Monte-Carlo rollouts for q_D, discounted returns.
 
-``methods.md`` 4.4 (offline representation), 4.8 (interaction, rollouts, q_D) and Eq. 6/10 of the paper.
+``docs/irecgan.md#offline-logs`` (offline representation), ``docs/irecgan.md#rollouts-and-q_d`` (interaction,
+rollouts, q_D) and Eq. 6/10 of the paper.
 
 A session of ``L`` clicks ``c_1..c_L`` that ends when the user leaves has ``T = L + 1`` steps. Step ``t`` reads the
 inputs ``GO, c_1, .., c_t`` (``tokens[:t + 1]``), shows ``lists[t]`` (``k`` items + ``EOS``) and the user picks
@@ -116,8 +117,8 @@ def sessions_from_logs(logs: SessionLogs, lambda_r: float = 3.0, min_clicks: int
     * Sessions with fewer than ``min_clicks`` clicks are dropped (the released code keeps sessions of 1 to 39 clicks;
       a zero-click session has no click to learn from).
     * The logged failing step becomes the ``EOS`` step, with the list the user actually left on. The released code
-      logs no failing list and invents one (``EOS`` + 15-99 random items, ``methods.md`` 4.4), which a discriminator can
-      tell from a generated list by its length alone.
+      logs no failing list and invents one (``EOS`` + 15-99 random items, ``docs/irecgan.md``), which a discriminator
+      can tell from a generated list by its length alone.
     * A session cut at the log's click cap has no ``EOS`` step (the user did not leave); the released code drops
       sessions of 40 clicks instead.
 
@@ -209,7 +210,7 @@ def simulate(
     use_reward_head: bool = False,
     record_states: bool = False,
 ) -> Simulation:
-    """Let A recommend and U respond, step by step, for ``R`` sequences in parallel (``methods.md`` 4.8).
+    """Let A recommend and U respond, step by step, for ``R`` sequences in parallel (``docs/irecgan.md``).
 
     Each step: both LSTMs read the current token; A samples ``slate_size`` items (Gumbel-top-k over its item
     softmax) and appends ``EOS``; U samples its choice from its click softmax over that list (Gumbel-max); ``EOS``
