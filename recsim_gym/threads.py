@@ -2,14 +2,15 @@
 
 The envs, the agents and the user-model trainer do many small tensor operations (a few hundred to a few thousand
 numbers each). On such operations torch's intra-op thread pool mostly waits: with its default (one thread per core)
-on a small or busy machine, every op pays for waking and joining threads that compete with other processes, and the
-library ran 5 to 60 times slower than with one thread (docs/performance.md has the measurements). So the library runs
+on a small or busy machine, every op pays for waking and joining threads that compete with other processes: the
+batched env at 64 users ran 6 to 25 times slower than with one thread (docs/performance.md). So the library runs
 its own CPU work with :func:`get_threads` threads (default :data:`DEFAULT_THREADS` = 1) and gives the caller's global
 setting back afterwards:
 
 * ``GANUserEnv`` / ``GANUserVectorEnv``: ``reset``, ``step``, ``item_rewards`` (the SyntheticMDP envs use numpy only);
 * ``CascadingDQN`` (and ``AdditiveDQN``): ``learn``, ``predict``;
-* :func:`recsim_gym.evaluation.evaluate` and :func:`recsim_gym.user_models.training.train_user_model`.
+* :func:`recsim_gym.evaluation.evaluate`, :func:`recsim_gym.user_models.training.train_user_model` and
+  ``recsim_gym.agents.cascading_dqn.commands.train_policy`` (SB3 PPO/DQN inside it included).
 
 Code outside the library, e.g. an SB3 ``PPO(...).learn()``, runs with torch's global setting, which the library does
 not change. The first time the library runs its CPU work in a process, it warns once (:class:`ThreadsWarning`) when
@@ -49,8 +50,8 @@ __all__ = [
     "uses_cpu_threads",
 ]
 
-#: Threads of the library's CPU work unless :func:`set_threads` or ``RECSIM_GYM_THREADS`` says otherwise. One: the
-#: batched env (64 users), CascadingDQN and PPO were fastest with one thread on 2 cores, quiet or loaded
+#: Threads of the library's CPU work unless :func:`set_threads` or ``RECSIM_GYM_THREADS`` says otherwise. One: on a
+#: shared 2-core machine the batched env at 64 users ran 6-25x faster than with torch's default of 2
 #: (docs/performance.md); no bigger machine was measured, so no size threshold is applied.
 DEFAULT_THREADS = 1
 
