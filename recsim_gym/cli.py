@@ -3,6 +3,9 @@
 Each verb lives next to the code it drives: a module listed in :data:`COMMAND_MODULES` exposes
 ``add_commands(subparsers)``, which adds its sub-parsers and sets ``func`` (a callable taking the parsed namespace and
 returning an exit code) on each.
+
+A verb's ``--threads`` defaults to the library's thread count (``RECSIM_GYM_THREADS``, else 1; see
+:mod:`recsim_gym.threads`), and the value given is also what the library's own work uses.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
 from recsim_gym import __version__
+from recsim_gym.threads import get_threads, set_threads
 
 COMMAND_MODULES: list[str] = [
     "recsim_gym.data.commands",
@@ -84,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)
+    _default_threads(parser)
     return parser
 
 
@@ -94,6 +100,21 @@ def verbs() -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             return list(action.choices)
     return []
+
+
+def _default_threads(parser: argparse.ArgumentParser) -> None:
+    """Give every ``--threads`` option the library's thread count as default (RECSIM_GYM_THREADS is honoured)."""
+    threads = get_threads()
+    if threads is None:  # RECSIM_GYM_THREADS=torch: torch's own default
+        import torch
+
+        threads = torch.get_num_threads()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if any(a.dest == "threads" for a in sub._actions):
+                    sub.set_defaults(threads=threads)
+                _default_threads(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        threads = getattr(args, "threads", None)
+        if isinstance(threads, int):
+            if threads < 1:
+                raise CLIError(f"--threads must be >= 1, got {threads}")
+            set_threads(threads)  # the verb sets torch's global count; the envs and agents use the same
         return int(args.func(args) or 0)
     except CLIError as err:
         print(f"recsim-gym {args.command}: error: {err}", file=sys.stderr)
@@ -123,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``recsim-gym models | head``): stop quietly, and point stdout at /dev/null so that the
+        # interpreter's final flush does not print a second error (the recipe of Python's signal documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from recsim_gym.envs.slate import (
     reset_mask_array,
     validate_slate_action,
 )
+from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.storage import (
@@ -1136,6 +1137,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _allowed(self) -> np.ndarray:
         return ~self._clicked if self.num_candidates is None else self._cands >= 0
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -1181,6 +1183,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "choice_probs": np.zeros(k + 1, dtype=np.float32),
         }
 
+    @uses_cpu_threads
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Show a slate; the user clicks one item or nothing (see the class docstring).
 
@@ -1213,6 +1216,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         return self._obs(), reward, False, self._t >= self.horizon, info
 
+    @uses_cpu_threads
     def item_rewards(self) -> np.ndarray:
         """Learned reward ``r(s, a)`` of every catalogue item ``(n_items,)`` in the current state.
 
@@ -1508,6 +1512,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
 
     # ----- Gymnasium API ---------------------------------------------------------------------------------------
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1638,6 +1643,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         act[rows] = _repair_rows_t(act[rows], allowed)
         return act, bad
 
+    @uses_cpu_threads
     def step(self, actions: Any) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         """Step every slot (see the class docstring for the autoreset modes)."""
         if not self._started:
@@ -1740,6 +1746,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             out[f"_{key}"] = self._out(reporting.clone())
         return out
 
+    @uses_cpu_threads
     def item_rewards(self, chunk: int = 256) -> Any:
         """Learned reward ``r(s, a)`` of every item for every slot ``(num_envs, n_items)`` (see
         :meth:`GANUserEnv.item_rewards`); computed ``chunk`` slots at a time to bound memory (``chunk * n * H``)."""

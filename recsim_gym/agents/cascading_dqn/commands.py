@@ -28,6 +28,7 @@ import torch
 
 from recsim_gym.cli_types import int_at_least, positive_int, torch_device, writable_dir
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.threads import cpu_threads
 
 __all__ = [
     "LEARNED",
@@ -119,6 +120,7 @@ def load_hyperparams(algo: str, env_id: str, folder: str | Path | None = None) -
     return {key: _check_value(path, key, value) for key, value in merged.items()}
 
 
+@cpu_threads()  # PPO/DQN of SB3 included: the caller's torch setting is restored after
 def train_policy(
     name: str,
     env_id: str,
