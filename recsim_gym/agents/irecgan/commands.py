@@ -138,8 +138,6 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
     from recsim_gym.agents.irecgan.experiment import (
         ResultsFile,
         experiment_meta,
-        plot_cell,
-        plot_grid,
         run_cell,
         summarize,
     )
@@ -206,13 +204,17 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
     summary = summarize(rows)
     _write_tables(summary, out)
     if not args.no_plot:
-        if not args.grid:
-            plot_cell(summary, out / "figure2.png")
-            print(f"figure: {out / 'figure2.png'}")
-        else:
-            plot_grid(summary, out / "figure2_grid.png")
-            print(f"figure: {out / 'figure2_grid.png'}")
+        _draw_figure(summary, out, grid=args.grid)
     return 0
+
+
+def _draw_figure(summary: list[dict[str, Any]], out: Path, grid: bool) -> None:
+    """Figure 2 of the paper: one cell's coverage curves, or the grid of every cell."""
+    from recsim_gym.agents.irecgan.experiment import plot_cell, plot_grid
+
+    name = "figure2_grid.png" if grid else "figure2.png"
+    (plot_grid if grid else plot_cell)(summary, out / name)
+    print(f"figure: {out / name}")
 
 
 def _write_tables(summary: list[dict[str, Any]], out: Path) -> None:
@@ -243,7 +245,7 @@ def _report_only(args: argparse.Namespace) -> int:
     """
     import json
 
-    from recsim_gym.agents.irecgan.experiment import plot_cell, plot_grid, summarize
+    from recsim_gym.agents.irecgan.experiment import summarize
     from recsim_gym.cli import CLIError, install_hint, missing_modules
 
     if not args.out:
@@ -271,10 +273,6 @@ def _report_only(args: argparse.Namespace) -> int:
         print(f"figure: {kept[0]} (kept; delete it to redraw)")
     elif missing_modules("matplotlib"):
         print(f"no figure: matplotlib is not installed ({install_hint(['matplotlib'])})")
-    elif len(cells) == 1:
-        plot_cell(summary, out / "figure2.png")
-        print(f"figure: {out / 'figure2.png'}")
     else:
-        plot_grid(summary, out / "figure2_grid.png")
-        print(f"figure: {out / 'figure2_grid.png'}")
+        _draw_figure(summary, out, grid=len(cells) > 1)
     return 0
