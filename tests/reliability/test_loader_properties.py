@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from recsim_gym.data import LogFormatError, load_logs  # noqa: E402
@@ -61,9 +61,13 @@ def valid_logs(draw: st.DrawFn) -> Log:
             events[(u, t)] = (items, draw(st.none() | st.sampled_from(items)))
     rows = [(u, t, i, int(i == c), split[u]) for (u, t), (items, c) in events.items() for i in items]
     # Duplicates: an exact copy of a row, or the clicked item listed once more as not clicked.
+    clicked = [k for k, row in enumerate(rows) if row[3] == 1]
     for k, conflict in draw(st.lists(st.tuples(st.integers(0, len(rows) - 1), st.booleans()), max_size=4)):
-        u, t, i, c, s = rows[k]
-        rows.append((u, t, i, 0, s) if conflict and c == 1 else rows[k])
+        if conflict and clicked:
+            u, t, i, _, s = rows[clicked[k % len(clicked)]]
+            rows.append((u, t, i, 0, s))
+        else:
+            rows.append(rows[k])
     if draw(st.booleans()):
         rows = [rows[k] for k in draw(st.permutations(range(len(rows))))]
     return Log(rows, events, split)
@@ -155,6 +159,10 @@ def test_valid_logs_load_with_the_counts_of_their_rows(log, kind, source, column
             data = load_logs(write_text(frame.values.tolist(), Path(tmp) / f"log{source}", list(frame.columns)))
         assert data.sha256 is not None
     check_log(data, log)
+    # Shown by ``pytest --hypothesis-show-statistics``: how many examples exercised each rule.
+    event(f"exact duplicates: {data.dedup.exact_duplicates > 0}")
+    event(f"clicked-and-unclicked duplicates: {data.dedup.click_conflicts > 0}")
+    event(f"no-click events: {(data.click < 0).any()}")
 
 
 MUTATIONS = ["not_integer", "negative", "bad_click", "bad_split", "two_clicks", "split_conflict", "missing", "huge"]
