@@ -240,6 +240,9 @@ def _integer_column(df: pd.DataFrame, col: str, where: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(raw.dtype):
         return raw.to_numpy(dtype=np.int64)
     if pd.api.types.is_integer_dtype(raw.dtype):
+        missing = raw.isna().to_numpy()
+        if missing.any():  # a nullable integer column (Int64, int64[pyarrow]) holding pd.NA: no id at all
+            _not_integer(df, col, where, int(np.flatnonzero(missing)[0]))
         values = raw.to_numpy()
         if values.dtype == np.uint64 and (values > np.iinfo(np.int64).max).any():
             _too_large(df, col, where, int(np.flatnonzero(values > np.iinfo(np.int64).max)[0]))
@@ -378,6 +381,13 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
         )
     frame = pd.DataFrame(cols)
     raw_rows = len(frame)
+    # Before de-duplication: its keys leave out the split, so a duplicate row with another tag would vanish unseen
+    # (and the order of the rows would pick the user's split).
+    split_per_user = frame.groupby(USER)[SPLIT].nunique()
+    if (split_per_user > 1).any():
+        user = int(split_per_user.index[np.flatnonzero(split_per_user.to_numpy() > 1)[0]])
+        tags = sorted(frame.loc[frame[USER] == user, SPLIT].unique().tolist())
+        raise LogFormatError(f"{where}: user {user} has several split tags {tags} in 'tr_val_tst'; expected one")
 
     # docs/data.md#processing step 2: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
     frame = frame.drop_duplicates(subset=[USER, TIME, ITEM, CLICK])
@@ -386,11 +396,6 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
     conflicts = raw_rows - exact - len(frame)
     report = DedupReport(raw_rows, exact, conflicts, len(frame))
 
-    split_per_user = frame.groupby(USER)[SPLIT].nunique()
-    if (split_per_user > 1).any():
-        user = int(split_per_user.index[np.flatnonzero(split_per_user.to_numpy() > 1)[0]])
-        tags = sorted(frame.loc[frame[USER] == user, SPLIT].unique().tolist())
-        raise LogFormatError(f"{where}: user {user} has several split tags {tags} in 'tr_val_tst'; expected one")
     clicks_per_event = frame.groupby([USER, TIME])[CLICK].sum()
     if (clicks_per_event > 1).any():
         (user, time), n = next((k, v) for k, v in clicks_per_event.items() if v > 1)
