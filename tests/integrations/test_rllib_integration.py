@@ -1,0 +1,74 @@
+"""RLlib PPO on a 2-node local Ray cluster, native batched env and sync mode (skipped without ray[rllib]).
+
+ray[rllib] 2.60.0 pins gymnasium 1.2.2, so these tests run in a venv of their own (the RLlib block of ``.ci/run``).
+The cluster is Ray's own multi-node test cluster (``ray.cluster_utils.Cluster``): a head and a worker node, one CPU
+each, so the two env runners (one CPU each) land on different nodes; nothing outside this machine is contacted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray.rllib")
+
+import ray  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from recsim_gym.integrations.rllib import ppo_config, rllib_env_id  # noqa: E402
+
+NODE_ARGS = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    cluster = Cluster(initialize_head=True, head_node_args={**NODE_ARGS, "include_dashboard": False})
+    cluster.add_node(**NODE_ARGS)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def _tiny(config):
+    # 2 runners x 2 slots x 16 steps = one 64-step batch; one epoch of two minibatches keeps the iteration short.
+    return config.training(train_batch_size_per_learner=64, minibatch_size=32, num_epochs=1).env_runners(
+        rollout_fragment_length=16
+    )
+
+
+def _runner_facts(algo) -> list[tuple[str, str, int]]:
+    """(node id, env class name, num_envs) of every remote env runner."""
+
+    def facts(runner):
+        return ray.get_runtime_context().get_node_id(), type(runner.env.unwrapped).__name__, runner.env.num_envs
+
+    return algo.env_runner_group.foreach_env_runner(facts, local_env_runner=False)
+
+
+def test_env_id_form():
+    assert rllib_env_id("GANUser-Yelp-v0") == "recsim_gym:GANUser-Yelp-v0"
+    assert rllib_env_id("recsim_gym:SyntheticMDP-v0") == "recsim_gym:SyntheticMDP-v0"
+    with pytest.raises(Exception, match="GANUser-Yelp"):
+        rllib_env_id("GANUser-Yelpp-v0")
+
+
+@pytest.mark.parametrize("native_vector", [True, False], ids=["vector_entry_point", "sync"])
+def test_ppo_trains_one_iteration_on_two_nodes(two_node_cluster, native_vector):
+    config = _tiny(
+        ppo_config("GANUser-Yelp-v0", num_env_runners=2, num_envs_per_env_runner=2, native_vector=native_vector)
+    )
+    algo = config.build_algo()
+    try:
+        facts = _runner_facts(algo)
+        assert len(facts) == 2
+        assert len({node for node, _, _ in facts}) == 2, f"both env runners on one node: {facts}"
+        expected_env = "GANUserVectorEnv" if native_vector else "SyncVectorEnv"
+        assert {(cls, n) for _, cls, n in facts} == {(expected_env, 2)}
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled"] >= 64
+        learner = result["learners"]["default_policy"]
+        assert np.isfinite(learner["total_loss"]) and np.isfinite(learner["policy_loss"])
+    finally:
+        algo.stop()
