@@ -7,6 +7,11 @@ each, so the two env runners (one CPU each) land on different nodes; nothing out
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -72,3 +77,21 @@ def test_ppo_trains_one_iteration_on_two_nodes(two_node_cluster, native_vector):
         assert np.isfinite(learner["total_loss"]) and np.isfinite(learner["policy_loss"])
     finally:
         algo.stop()
+
+
+def test_example_joins_the_cluster_by_address(two_node_cluster):
+    """``examples/rllib_ppo.py --address`` joins a running cluster (here the 2-node test cluster) and trains."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    args = ["--address", two_node_cluster.address, "--iterations", "1", "--train-batch-size", "64"]
+    args += ["--random-episodes", "4"]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "examples" / "rllib_ppo.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Ray: 2 node(s), 2 CPUs" in proc.stdout
+    assert "iteration 1: 64 env steps" in proc.stdout and "random slates: episode return" in proc.stdout
