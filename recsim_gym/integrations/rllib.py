@@ -6,9 +6,9 @@ Three things an RLlib user otherwise trips on, all set by :func:`ppo_config`:
   package, so ``gym.make("GANUser-Yelp-v0")`` fails there with ``NameNotFound``. The ``"recsim_gym:<id>"`` form makes
   Gymnasium import ``recsim_gym`` (which registers the ids) before it looks the id up; :func:`rllib_env_id` adds it.
 * **Dict observations.** RLlib's default model takes a flat vector; the ``FlattenObservations`` env-to-module
-  connector flattens the ``Dict`` (``Box`` entries as they are, ``MultiBinary``/``Discrete``/``MultiDiscrete`` entries
-  one-hot). The GANUser ``history`` is a ``Box`` of item ids, so the default model sees ids as magnitudes: fine for
-  running RLlib, not a good encoding for learning (see ``docs/integrations.md``).
+  connector flattens the ``Dict`` (``Box`` and ``MultiBinary`` entries as they are, ``Discrete`` and ``MultiDiscrete``
+  entries one-hot). The GANUser ``history`` is a ``Box`` of item ids, so the default model sees ids as magnitudes:
+  fine for running RLlib, not a good encoding for learning (see ``docs/integrations.md``).
 * **Native vectorisation.** ``gym_env_vectorize_mode="vector_entry_point"`` makes each env runner build the id's
   native batched env (all ``num_envs_per_env_runner`` slots stepped together in one process) instead of Gymnasium's
   ``SyncVectorEnv`` of single envs (``native_vector=False``).

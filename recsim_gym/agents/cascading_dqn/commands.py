@@ -266,9 +266,6 @@ def compare(
     sources = _user_model_sources(env_id, {"train": train_extra, "evaluation": eval_kwargs}, slate_size) if gan else {}
     for role, src in sources.items():
         log(f"{env_id} {role} user model: {src['describe']}")
-    outdir = Path(out) if out is not None else None
-    if outdir is not None:
-        outdir.mkdir(parents=True, exist_ok=True)
     rows, per_user, train_times = [], {}, {}
     selections: dict[str, list[dict[str, Any]]] = {}
     unit_args = {
@@ -288,6 +285,9 @@ def compare(
     }
     units = [(name, s) for name in policies for s in range(seeds if POLICIES[name][1] is not None else 1)]
     pending = _submit_to_ray(ray_address, units, unit_args, log) if ray_address is not None else {}
+    outdir = Path(out) if out is not None else None
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
     for name in policies:
         label, yml = POLICIES[name]
         results, times = [], []
