@@ -37,6 +37,8 @@ class Args:
     """output folder for results.json, table.md and the figures"""
     overwrite: bool = False
     """write into a non-empty --out, replacing its results"""
+    no_progress: bool = False
+    """no progress bars (default: one per learner on stderr)"""
 
 
 def main(args: Args) -> None:
@@ -55,6 +57,7 @@ def main(args: Args) -> None:
         args.users,
         timesteps=args.timesteps,
         out=args.out,
+        progress=not args.no_progress,
     )
     print(report["table"])
 
@@ -69,4 +72,5 @@ if __name__ == "__main__":
     p.add_argument("--users", type=int, default=Args.users)
     p.add_argument("--out", default=None)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
     main(Args(**vars(p.parse_args())))

@@ -32,6 +32,8 @@ class Args:
     """training seed"""
     tiny: bool = False
     """tiny rollouts and warm-up (smoke runs; the numbers mean nothing)"""
+    no_progress: bool = False
+    """no progress bars (default: one per learner on stderr)"""
 
 
 def main(args: Args) -> None:
@@ -43,7 +45,15 @@ def main(args: Args) -> None:
     }
     for algo in args.algos.split(","):
         overrides = tiny[algo] if args.tiny else None
-        policy, wall = train_policy(algo, args.env, args.slate_size, args.seed, args.timesteps, overrides=overrides)
+        policy, wall = train_policy(
+            algo,
+            args.env,
+            args.slate_size,
+            args.seed,
+            args.timesteps,
+            overrides=overrides,
+            progress_bar=not args.no_progress,
+        )
         s = evaluate(
             policy, args.env, args.users, env_kwargs={"user_model": "heldout", "slate_size": args.slate_size}
         ).summary()
@@ -62,4 +72,5 @@ if __name__ == "__main__":
     p.add_argument("--users", type=int, default=Args.users)
     p.add_argument("--seed", type=int, default=Args.seed)
     p.add_argument("--tiny", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
     main(Args(**vars(p.parse_args())))

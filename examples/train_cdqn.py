@@ -27,11 +27,17 @@ import torch
 
 import recsim_gym  # noqa: F401  (registers the env ids)
 from recsim_gym.agents.baselines import GreedyUserModel, RandomSlate
-from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env
-from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
-from recsim_gym.agents.selection import selection_from_hyperparams
+from recsim_gym.cli import missing_modules, needs_message
 from recsim_gym.evaluation import evaluate
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, check_overwrite
+
+if missing_modules("stable_baselines3", "yaml"):  # one line instead of an ImportError traceback
+    sys.exit(f"train_cdqn.py: error: {needs_message(missing_modules('stable_baselines3', 'yaml'))}")
+
+from recsim_gym.agents.cascading_dqn import CascadingDQN, make_slate_vec_env  # noqa: E402
+from recsim_gym.agents.cascading_dqn.commands import load_hyperparams  # noqa: E402
+from recsim_gym.agents.progress import TrainingProgress  # noqa: E402
+from recsim_gym.agents.selection import selection_from_hyperparams  # noqa: E402
 
 
 @dataclass
@@ -56,17 +62,20 @@ class Args:
     """output folder (default runs/{env}__cdqn__{seed}__{time})"""
     overwrite: bool = False
     """write into a non-empty --out, replacing its files"""
+    no_progress: bool = False
+    """no progress bar (default: one on stderr with transitions, the last checkpoint score and episode reward)"""
 
 
 def parse_args() -> Args:
     """``Args`` from the command line (``--field-name value``; the docstrings above are the help)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in dataclasses.fields(Args):
+        flag = f"--{f.name.replace('_', '-')}"
         if f.type in (bool, "bool"):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true")
+            parser.add_argument(flag, action="store_true")
             continue
         typ = int if "int" in str(f.type) else str
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=typ, default=f.default)
+        parser.add_argument(flag, type=typ, default=f.default)
     return Args(**vars(parser.parse_args()))
 
 
@@ -95,10 +104,12 @@ def main(args: Args) -> dict[str, object]:
 
     venv = make_slate_vec_env(args.env, n_envs, args.seed, env_kwargs)
     # the yml's select_best (Yelp): keep the weights that score best on the train-users model during learning
-    select = selection_from_hyperparams(hp, args.env, env_kwargs, log=print)
+    # (scores go to the bar when there is one, else to stdout)
+    select = selection_from_hyperparams(hp, args.env, env_kwargs, log=print if args.no_progress else None)
     model = CascadingDQN(policy, venv, seed=args.seed, **hp)
+    bar = TrainingProgress(f"cdqn {args.env} seed {args.seed}", select, disable=args.no_progress)
     start = time.perf_counter()
-    model.learn(timesteps, callback=select)
+    model.learn(timesteps, callback=[c for c in (select, bar) if c is not None])
     train_s = time.perf_counter() - start
     with atomic_path(out / "model.zip") as tmp:
         model.save(tmp)
@@ -106,6 +117,11 @@ def main(args: Args) -> dict[str, object]:
     report["train_reward"] = env_kwargs.get("reward", "click")
     if select is not None:
         report["selection"] = select.report()
+        if not args.no_progress:  # the scores went to the bar
+            print(
+                f"kept the checkpoint at {select.best_timesteps:,} transitions "
+                f"({select.metric} {select.best_score:.4f})"
+            )
 
     if synthetic:
         from recsim_gym.synthetic.oracle import oracle_expected_return
@@ -142,7 +158,7 @@ def main(args: Args) -> dict[str, object]:
         with atomic_path(out / "consistency.png") as tmp:
             plot_consistency(cons, tmp, f"{args.env}, k = {args.slate_size}")
         report["consistency"] = cons.as_dict()
-        print(f"cascade consistency |Q_j - Q_k| per j: {cons.mean_abs_gap.round(3).tolist()}")
+        print(f"cascade consistency |Q_j - Q_k| per j: {[round(float(g), 3) for g in cons.mean_abs_gap]}")
         print(f"training took {train_s:.0f}s")
     atomic_write_json(out / "report.json", report, indent=2)
     return report

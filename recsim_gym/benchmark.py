@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 import recsim_gym  # noqa: F401  (registers the ids)
+from recsim_gym.cli_types import positive_int
 from recsim_gym.io_utils import OutputExistsError, atomic_write_json, check_overwrite
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
@@ -193,6 +194,113 @@ def bench_memory(env_id: str, kwargs: dict[str, Any], batch: int, user_steps: in
     }
 
 
+#: The env families of ``--soak``: (label, env id, kwargs).
+SOAK_FAMILIES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("GANUser PW entropy", "GANUser-Yelp-v0", {}),
+    ("GANUser L2 (min-max)", "GANUser-Yelp-v0", {"regularizer": "l2"}),
+    ("SyntheticMDP", "SyntheticMDP-v0", {}),
+)
+
+
+def _count_nonfinite(reward: Any, obs: dict[str, Any], info: dict[str, Any]) -> int:
+    """Non-finite entries among the rewards, the float observation arrays and ``info["choice_probs"]``."""
+    bad = int(np.size(reward) - np.isfinite(reward).sum())
+    for value in (*obs.values(), info.get("choice_probs")):
+        arr = np.asarray(value) if value is not None else None
+        if arr is not None and arr.dtype.kind == "f":
+            bad += int(arr.size - np.isfinite(arr).sum())
+    return bad
+
+
+def soak_one(
+    env_id: str, kwargs: dict[str, Any], batch: int | None, user_steps: int, seed: int = 0, progress: bool = True
+) -> dict[str, Any]:
+    """Step ``env_id`` with uniformly random actions for ``user_steps`` user-steps (batched if ``batch``).
+
+    Random actions may repeat an item within a slate (and, with candidates, pick padded slots), so the repair path
+    runs at the rate a fresh random policy triggers it. Episodes end and restart as in training (the batched env
+    autoresets; the single ``gym.make`` env is reset on ``terminated or truncated``). The RSS of the process is
+    read at the start, after every tenth of the steps and at the end.
+
+    Returns:
+        ``{"rss_bytes": [(user_steps_done, rss), ...], "nonfinite": count, "user_steps_per_s": rate, ...}``.
+    """
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    if batch is None:
+        env: Any = gym.make(env_id, **kwargs)
+        space = env.action_space
+    else:
+        env = gym.make_vec(env_id, num_envs=batch, vectorization_mode="vector_entry_point", **kwargs)
+        space = env.single_action_space
+    n, k = int(space.nvec[0]), int(space.nvec.shape[0])
+    width = 1 if batch is None else batch
+    calls = max(1, user_steps // width)
+    marks = {max(1, round(calls * q / 10)) for q in range(1, 11)}
+    env.reset(seed=seed)
+    rss = [(0, _rss_bytes())]
+    nonfinite = episodes = 0
+    start = time.perf_counter()
+    with tqdm(total=calls * width, unit="user-step", unit_scale=True, disable=not progress, desc=env_id) as bar:
+        for i in range(1, calls + 1):
+            action = rng.integers(0, n, size=(k,) if batch is None else (batch, k))
+            obs, reward, terminated, truncated, info = env.step(action)
+            nonfinite += _count_nonfinite(reward, obs, info)
+            done = np.logical_or(terminated, truncated)
+            episodes += int(np.sum(done))
+            if batch is None and done:
+                env.reset()
+            if i % 64 == 0 or i == calls:
+                bar.update((64 if i % 64 == 0 else i % 64) * width)
+            if i in marks:
+                rss.append((i * width, _rss_bytes()))
+    elapsed = time.perf_counter() - start
+    env.close()
+    return {
+        "env_id": env_id,
+        "kwargs": kwargs,
+        "batch": batch,
+        "user_steps": calls * width,
+        "episodes_ended": episodes,
+        "nonfinite": nonfinite,
+        "rss_bytes": rss,
+        "rss_growth_bytes": rss[-1][1] - rss[1][1],
+        "wall_s": elapsed,
+        "user_steps_per_s": calls * width / elapsed,
+    }
+
+
+def run_soak(args: argparse.Namespace) -> dict[str, Any]:
+    """``--soak``: every env family, batched (``--soak-batch`` users, ``--soak-steps`` user-steps) and single
+    (``--soak-single-steps`` steps), random actions; prints RSS every 10 % and the count of non-finite values."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    result: dict[str, Any] = {
+        "command": " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]]),
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "torch_threads": torch.get_num_threads(),
+        "runs": [],
+    }
+    print(f"# soak: torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor()}", flush=True)
+    for label, env_id, kwargs in SOAK_FAMILIES:
+        for batch, steps in ((args.soak_batch, args.soak_steps), (None, args.soak_single_steps)):
+            r = soak_one(env_id, kwargs, batch, steps, progress=not args.no_progress)
+            r["family"] = label
+            result["runs"].append(r)
+            mib = " ".join(f"{b / 2**20:,.1f}" for _, b in r["rss_bytes"])
+            mode = f"batched B={batch}" if batch else "single gym.make"
+            print(
+                f"{label}, {mode}: {r['user_steps']:,} user-steps, {r['episodes_ended']:,} episodes, "
+                f"{r['user_steps_per_s']:,.0f} user-steps/s, non-finite values {r['nonfinite']}; RSS MiB at "
+                f"start/10%/.../end: {mib} (growth after the first 10%: {r['rss_growth_bytes'] / 2**20:+,.1f} MiB)",
+                flush=True,
+            )
+    if args.json:
+        atomic_write_json(args.json, result, indent=2)
+    return result
+
+
 def _fmt(values: Sequence[float]) -> str:
     med = statistics.median(values)
     if len(values) == 1:
@@ -320,6 +428,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", default=None, help="also write every figure and the machine description here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--quick", action="store_true", help="smoke test: B in {1, 8}, 0.1 s, one repeat, 10k user-steps")
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of timing: run every env family with random actions (batched and single), printing RSS every "
+        "10%% and the count of non-finite rewards/observations",
+    )
+    p.add_argument("--soak-steps", type=positive_int, default=10_000_000, help="--soak: user-steps of each batched run")
+    p.add_argument(
+        "--soak-single-steps", type=positive_int, default=1_000_000, help="--soak: steps of each single-env run"
+    )
+    p.add_argument("--soak-batch", type=positive_int, default=1024, help="--soak: users B of the batched runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.seconds, args.repeats = [1, 8], 0.1, 1
@@ -337,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OutputExistsError as err:
             print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
             return 2
-    run(args)
+    run_soak(args) if args.soak else run(args)
     return 0
 
 

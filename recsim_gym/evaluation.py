@@ -32,6 +32,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from recsim_gym.threads import cpu_threads
+
 __all__ = [
     "EvalResult",
     "SequentialSlatePolicy",
@@ -190,6 +192,7 @@ def _act(policy: PolicyLike, obs: dict[str, np.ndarray]) -> np.ndarray:
     return np.asarray(act, dtype=np.int64)
 
 
+@cpu_threads()
 def evaluate(
     policy: PolicyLike,
     env_id: str,

@@ -506,7 +506,9 @@ def test_batched_torch_backend_and_horizon(pw_model):
     for _ in range(3):
         obs, rew, term, trunc, info = env.step(torch.arange(K).repeat(5, 1))
     assert isinstance(rew, torch.Tensor) and bool(trunc.all())
-    assert GANUserVectorEnv(num_envs=1, max_episode_steps=3, **small(pw_model)).horizon == 8  # explicit horizon wins
+    # max_episode_steps is a time limit on top of the horizon, as gym.make's TimeLimit: it shortens, never lengthens
+    assert GANUserVectorEnv(num_envs=1, max_episode_steps=3, **small(pw_model)).horizon == 3
+    assert GANUserVectorEnv(num_envs=1, max_episode_steps=100, **small(pw_model)).horizon == 8
 
 
 @pytest.mark.gpu

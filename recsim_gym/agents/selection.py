@@ -8,7 +8,7 @@ held-out model) is kept.
 
 The callback works with any SB3 algorithm whose weights live in ``model.policy`` (CascadingDQN, AdditiveDQN, PPO).
 In the yml files it is switched on per env id by a ``select_best`` entry, e.g.
-``select_best: "dict(eval_freq=20000, start=40000, n_users=200)"`` (see :func:`selection_from_hyperparams`).
+``select_best: {eval_freq: 20000, start: 40000, n_users: 200}`` (see :func:`selection_from_hyperparams`).
 """
 
 from __future__ import annotations

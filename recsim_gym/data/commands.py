@@ -7,6 +7,7 @@ import json
 
 from recsim_gym import assets
 from recsim_gym.cli import CLIError
+from recsim_gym.cli_types import url, writable_dir
 from recsim_gym.data.download import DownloadError, download_dataset
 from recsim_gym.data.logs import LogFormatError, load_logs
 
@@ -39,8 +40,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     verbs = data.add_subparsers(dest="data_command", metavar="VERB", required=True)
     d = verbs.add_parser("download", help="download dataset files and verify their sha256")
     d.add_argument("datasets", nargs="+", choices=sorted(assets.DATASETS))
-    d.add_argument("--to", required=True, help="destination folder")
-    d.add_argument("--url", help="base URL of the files (default: $RECSIM_GYM_DATA_URL or the public mirror)")
+    d.add_argument("--to", required=True, type=writable_dir, help="destination folder")
+    d.add_argument("--url", type=url, help="base URL of the files (default: $RECSIM_GYM_DATA_URL or the public mirror)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing file that differs from the release")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_download)

@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
+from recsim_gym.assets import AssetError
 from recsim_gym.cli import CLIError
+from recsim_gym.cli_types import int_at_least, positive_int, seed_int
 
 POLICIES = ("random", "greedy")
 
@@ -32,8 +34,11 @@ def simulate(
     slate_size: int | None = None,
     user_model: str = "train",
     horizon: int | None = None,
+    progress: bool = False,
 ) -> dict[str, object]:
     """One episode per user of ``env_id`` (batched) under ``policy``; per-user means and their 95 % intervals.
+
+    ``progress`` shows a bar on stderr over the episode's steps with the running reward per step.
 
     ``random`` shows ``k`` distinct candidates uniformly at random; ``greedy`` shows the ``k`` candidates with the
     highest learned reward of the simulating user model (the paper's GAN-Greedy when that model is the one the
@@ -53,8 +58,8 @@ def simulate(
     kwargs: dict[str, object] = {"user_model": user_model}
     if slate_size is not None:
         kwargs["slate_size"] = slate_size
-    if horizon is not None:
-        kwargs["max_episode_steps"] = horizon
+    if horizon is not None:  # the env's horizon and the time limit on top of it (see GANUserEnv, Episode End)
+        kwargs["horizon"] = kwargs["max_episode_steps"] = horizon
     torch.set_num_threads(1)
     from recsim_gym.assets import AssetError
     from recsim_gym.user_models.storage import UserModelLoadError
@@ -70,8 +75,11 @@ def simulate(
     horizon_steps = venv.unwrapped.horizon
     rewards = np.zeros(users)
     clicks = np.zeros(users)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=horizon_steps, desc=f"simulate {policy}", unit="step", disable=not progress, leave=False)
     start = time.perf_counter()
-    for _ in range(horizon_steps):
+    for t in range(horizon_steps):
         allowed = obs["candidate_mask"].astype(bool)
         if policy == "random":
             scores = rng.random(allowed.shape)
@@ -82,6 +90,9 @@ def simulate(
         obs, reward, _, _, info = venv.step(slate)
         rewards += reward
         clicks += info["clicked"]
+        bar.set_postfix_str(f"reward/step {rewards.mean() / (t + 1):.3f}", refresh=False)
+        bar.update()
+    bar.close()
     elapsed = time.perf_counter() - start
     venv.close()
     per_step, per_step_ci = _ci(rewards / horizon_steps)
@@ -112,13 +123,28 @@ def _recsim_ids() -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.users < 2:
-        raise CLIError("--users must be >= 2 (confidence intervals are over users)")
+    from recsim_gym.user_models.storage import UserModelLoadError
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise CLIError(f"--policies is empty; choose from {', '.join(POLICIES)}")
     results = []
-    for policy in args.policies.split(","):
-        results.append(
-            simulate(args.env, args.users, policy.strip(), args.seed, args.slate_size, args.user_model, args.horizon)
-        )
+    for policy in policies:
+        try:
+            results.append(
+                simulate(
+                    args.env,
+                    args.users,
+                    policy,
+                    args.seed,
+                    args.slate_size,
+                    args.user_model,
+                    args.horizon,
+                    progress=not args.no_progress,
+                )
+            )
+        except (ValueError, UserModelLoadError, AssetError) as err:  # env arguments the model cannot serve, bad id
+            raise CLIError(str(err)) from None
     first = results[0]
     print(
         f"{first['env']} ({first['user_model']} user model), {first['users']} users, one episode of "
@@ -142,11 +168,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``simulate``."""
     p = subparsers.add_parser("simulate", help="simulate users of a GANUser env under random and greedy slates")
     p.add_argument("--env", default="GANUser-Yelp-v0")
-    p.add_argument("--users", type=int, default=500)
+    p.add_argument(
+        "--users", type=int_at_least(2), default=500, help="simulated users (>= 2: intervals are over users)"
+    )
     p.add_argument("--policies", default="random,greedy", help="comma-separated: random, greedy")
-    p.add_argument("--slate-size", type=int)
-    p.add_argument("--horizon", type=int, help="steps per episode (default: the env's, 50)")
+    p.add_argument("--slate-size", type=positive_int)
+    p.add_argument("--horizon", type=positive_int, help="steps per episode (default: the env's, 50)")
     p.add_argument("--user-model", default="train", help="train, heldout, a shipped id or a bundle folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one per policy on stderr)")
     p.set_defaults(func=_run)

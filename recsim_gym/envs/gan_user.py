@@ -24,6 +24,7 @@ Randomness contract (part of the ``-v0`` behaviour, tested):
 from __future__ import annotations
 
 import collections
+import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,20 @@ from gymnasium.vector.utils import batch_space
 from torch.nn import functional as F
 
 from recsim_gym import assets
-from recsim_gym.envs.slate import check_reward_mode, repair_slate, validate_slate_action
+from recsim_gym.envs.slate import (
+    check_bool,
+    check_device,
+    check_history,
+    check_int,
+    check_options,
+    check_reward_mode,
+    check_seed,
+    check_seeds,
+    repair_slate,
+    reset_mask_array,
+    validate_slate_action,
+)
+from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.storage import (
@@ -752,14 +766,34 @@ def _check_common(
 
 
 def _history_option(history: Any, n_items: int) -> np.ndarray:
-    arr = np.asarray(history)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.ndim != 1 or arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"options['history'] must be a 1-D sequence of item ids, got {arr.dtype} shape {arr.shape}")
-    if (arr < 0).any() or (arr >= n_items).any():
-        raise ValueError(f"options['history'] holds item ids outside [0, {n_items})")
-    return arr.astype(np.int64)
+    return check_history(history, n_items)
+
+
+def _check_arg_types(
+    user_model: Any,
+    slate_size: Any,
+    horizon: Any,
+    num_candidates: Any,
+    burn_in: Any,
+    history_length: Any,
+    strict: Any,
+    num_envs: Any = 1,
+    max_episode_steps: Any = None,
+) -> None:
+    """Refuse constructor arguments of the wrong type before ``int()``/``bool()`` could coerce them."""
+    if user_model is not None and not isinstance(user_model, (str, os.PathLike, GANUserModel, AdversarialUserModel)):
+        raise TypeError(
+            "user_model must be 'train', 'heldout', a model id, a bundle folder or a user model, got "
+            f"{type(user_model).__name__} {user_model!r}"
+        )
+    check_int("num_envs", num_envs, minimum=1)
+    check_int("slate_size", slate_size)
+    check_int("horizon", horizon, optional=True)
+    check_int("num_candidates", num_candidates, optional=True)
+    check_int("burn_in", burn_in, optional=True)
+    check_int("history_length", history_length, optional=True)
+    check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
+    check_bool("strict", strict)
 
 
 def _ansi(history: np.ndarray, slate: np.ndarray | None, probs: np.ndarray | None, click: int, pos: int, t: int) -> str:
@@ -856,7 +890,15 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     No termination (the model has no "leave" option). Truncation (``truncated=True``) after ``horizon`` steps, 50 by
     default: the paper leaves the horizon unspecified; 50 exercises the 19-click PW window several times over and
-    keeps, for every dataset, more than 700 candidates even after a full burn-in.
+    keeps, for every dataset, more than 700 candidates even after a full burn-in. ``max_episode_steps`` of
+    ``gym.make`` and ``gym.make_vec`` is a time limit on top: an episode ends after ``min(horizon,
+    max_episode_steps)`` steps in both (the registered ids set 50 and 50), so longer episodes need both,
+    ``horizon=H, max_episode_steps=H``. Stepping an ended episode raises ``RuntimeError`` (so does stepping before
+    the first ``reset``), with or without Gymnasium's wrappers.
+
+    Arguments of the wrong type raise ``TypeError`` naming the argument (``slate_size=2.7``, ``strict="no"``; a
+    bool is not an int, numpy integers are), out-of-range values ``ValueError``; ``device="cuda"`` without CUDA is
+    a ``ValueError``. Seeds must be non-negative ints.
 
     ## Arguments
 
@@ -952,6 +994,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        _check_arg_types(user_model, slate_size, horizon, num_candidates, burn_in, history_length, strict)
         self.reward = check_reward_mode(reward)
         self.user_model, self.user_model_source, self.dataset = resolve_env_user_model(
             user_model, dataset, checkpoint, regularizer
@@ -969,7 +1012,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         )
         self.strict = bool(strict)
         self.render_mode = render_mode
-        self.device = torch.device(device)
+        self.device = check_device(device)
 
         self._n_act = self.n_items if self.num_candidates is None else self.num_candidates
         self.action_space = spaces.MultiDiscrete([self._n_act] * self.slate_size)
@@ -1094,6 +1137,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _allowed(self) -> np.ndarray:
         return ~self._clicked if self.num_candidates is None else self._cands >= 0
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -1105,10 +1149,12 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 No other option is defined.
 
         Raises:
-            ValueError: an unknown option, or a history with invalid ids or too many distinct items.
+            ValueError: an unknown option, a negative seed, or a history the env could not produce (ids out of
+                range, a repeated item) or with too many distinct items.
+            TypeError: a seed that is not an int.
         """
-        super().reset(seed=seed)
-        options = dict(options or {})
+        super().reset(seed=check_seed(seed))
+        options = check_options(options)
         history = options.pop("history", None)
         if options:
             raise ValueError(f"GANUserEnv.reset takes only the 'history' option, got {sorted(options)}")
@@ -1137,8 +1183,19 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "choice_probs": np.zeros(k + 1, dtype=np.float32),
         }
 
+    @uses_cpu_threads
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        """Show a slate; the user clicks one item or nothing (see the class docstring)."""
+        """Show a slate; the user clicks one item or nothing (see the class docstring).
+
+        Raises:
+            RuntimeError: before the first ``reset()``, or after the episode was truncated at ``horizon`` (without
+                Gymnasium's wrappers too).
+            ValueError: an invalid action (see :mod:`recsim_gym.envs.slate`).
+        """
+        if self._base is None:
+            raise RuntimeError("call reset() before step()")
+        if self._t >= self.horizon:
+            raise RuntimeError(f"the episode ended (truncated after horizon={self.horizon} steps); call reset()")
         act = validate_slate_action(action, self._n_act, self.slate_size)
         shown, repaired = _repair_row(act, self._allowed(), self.strict)
         items = shown if self.num_candidates is None else self._cands[shown]
@@ -1159,6 +1216,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         return self._obs(), reward, False, self._t >= self.horizon, info
 
+    @uses_cpu_threads
     def item_rewards(self) -> np.ndarray:
         """Learned reward ``r(s, a)`` of every catalogue item ``(n_items,)`` in the current state.
 
@@ -1197,7 +1255,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
     | argument            | default       | meaning                                                                  |
     |---------------------|---------------|--------------------------------------------------------------------------|
     | `num_envs`          | 1             | number of users B                                                        |
-    | `max_episode_steps` | None          | the horizon when `horizon` is not given (`make_vec` passes 50)           |
+    | `max_episode_steps` | None          | time limit: episodes end after min(horizon, this) (`make_vec` passes 50) |
     | `autoreset_mode`    | `NEXT_STEP`   | an `AutoresetMode` or its name: `"next_step"`, `"same_step"`, `"disabled"` |
     | `array_backend`     | `"numpy"`     | `"numpy"` (Gymnasium's convention) or `"torch"`: outputs stay tensors  |
     |                     |               | on `device`, no host copies (the fast path on CUDA)                      |
@@ -1240,8 +1298,17 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         regularizer: str = "entropy",
         reward: str = "click",
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        _check_arg_types(
+            user_model,
+            slate_size,
+            horizon,
+            num_candidates,
+            burn_in,
+            history_length,
+            strict,
+            num_envs=num_envs,
+            max_episode_steps=max_episode_steps,
+        )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if array_backend not in ("numpy", "torch"):
@@ -1249,7 +1316,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.reward = check_reward_mode(reward)
         self.autoreset_mode = _parse_autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.user_model, self.user_model_source, self.dataset = resolve_env_user_model(
             user_model, dataset, checkpoint, regularizer
         )
@@ -1257,9 +1324,11 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self.num_envs = int(num_envs)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
-        if horizon is None and max_episode_steps is not None:
-            horizon = max_episode_steps
-        self.horizon, self.burn_in = episode_lengths(self.n_items, self.slate_size, horizon, burn_in)
+        # As gym.make: the env ends an episode at its own horizon (None: the default that fits the catalogue); the
+        # time limit max_episode_steps (make_vec passes the registered 50) can only end it sooner. Longer episodes
+        # need both: horizon=H, max_episode_steps=H.
+        horizon, self.burn_in = episode_lengths(self.n_items, self.slate_size, horizon, burn_in)
+        self.horizon = horizon if max_episode_steps is None else min(horizon, int(max_episode_steps))
         self.num_candidates = None if num_candidates is None else int(num_candidates)
         pw = self.model.config.encoder == "pw"
         window = self.model.config.pw_band - 1 if pw else 0
@@ -1443,6 +1512,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
 
     # ----- Gymnasium API ---------------------------------------------------------------------------------------
 
+    @uses_cpu_threads
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1452,13 +1522,15 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             seed: None (each slot moves to its next episode key; never-seeded slots draw a key from
                 ``self.np_random``), an int ``s`` (slot ``i`` gets the key of a single env seeded with ``s + i``) or
                 a list of ``num_envs`` ints/None.
-            options: ``{"reset_mask": bool array (num_envs,)}`` and/or ``{"history": [seq, ...]}`` (one history,
-                most recent first, per reset slot), as :meth:`GANUserEnv.reset`.
+            options: ``{"reset_mask": mask}`` (a numpy bool array, torch bool tensor or list of bools of shape
+                ``(num_envs,)``) and/or ``{"history": [seq, ...]}`` (one history, most recent first, per reset
+                slot), as :meth:`GANUserEnv.reset`.
         """
-        # The VectorEnv's own generator only keys slots that were never seeded; per-slot keys come from the seeds.
-        super().reset(seed=int(seed) if isinstance(seed, (int, np.integer)) else None)
         b = self.num_envs
-        options = dict(options or {})
+        seeds = check_seeds(seed, b)
+        # The VectorEnv's own generator only keys slots that were never seeded; per-slot keys come from the seeds.
+        super().reset(seed=seeds[0] if isinstance(seed, (int, np.integer)) else None)
+        options = check_options(options)
         mask = options.pop("reset_mask", None)
         histories = options.pop("history", None)
         if options:
@@ -1466,15 +1538,15 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         if mask is None:
             mask = np.ones(b, dtype=bool)
         else:
-            mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask)
-            if mask.dtype != np.bool_ or mask.shape != (b,):
-                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({b},)")
-            if not mask.any():
-                raise ValueError("options['reset_mask'] must select at least one slot")
+            mask = reset_mask_array(mask, b)
             if not self._started and not mask.all():
                 raise ValueError("the first reset must reset every slot")
         idx = np.flatnonzero(mask)
         if histories is not None:
+            if not isinstance(histories, (list, tuple, np.ndarray)):
+                raise ValueError(
+                    f"options['history'] must be a list with one history per reset slot, got {type(histories).__name__}"
+                )
             if len(histories) != idx.size:
                 raise ValueError(
                     f"options['history'] needs one history per reset slot ({idx.size}), got {len(histories)}"
@@ -1485,14 +1557,6 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
                     raise ValueError(
                         f"a history of options['history'] clicks too many distinct items ({np.unique(h).size})"
                     )
-        if seed is None:
-            seeds: list[int | None] = [None] * b
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(b)]
-        else:
-            seeds = [None if s is None else int(s) for s in seed]
-            if len(seeds) != b:
-                raise ValueError(f"a list of seeds must have num_envs={b} entries, got {len(seeds)}")
         base = self._base.cpu().numpy().copy()
         episode = self._episode.cpu().numpy().copy() + 1
         fresh = [i for i in idx if seeds[i] is None and not self._seeded[i]]
@@ -1579,6 +1643,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         act[rows] = _repair_rows_t(act[rows], allowed)
         return act, bad
 
+    @uses_cpu_threads
     def step(self, actions: Any) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         """Step every slot (see the class docstring for the autoreset modes)."""
         if not self._started:
@@ -1681,6 +1746,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             out[f"_{key}"] = self._out(reporting.clone())
         return out
 
+    @uses_cpu_threads
     def item_rewards(self, chunk: int = 256) -> Any:
         """Learned reward ``r(s, a)`` of every item for every slot ``(num_envs, n_items)`` (see
         :meth:`GANUserEnv.item_rewards`); computed ``chunk`` slots at a time to bound memory (``chunk * n * H``)."""

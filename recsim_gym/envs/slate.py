@@ -18,7 +18,10 @@ expected return; it reads the user model, so it exists only in simulation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import torch
 
 #: Values of the ``reward`` argument of the envs: the sampled click's reward, or its expectation under the slate.
 REWARD_MODES = ("click", "expected")
@@ -115,3 +118,151 @@ def repair_slates(
     for row in np.flatnonzero(has_dup):
         out[row], _ = repair_slate(slates[row], None if allowed is None else allowed[row], strict=strict)
     return out, has_dup
+
+
+# ----- argument checks shared by every env (single and batched) --------------------------------------------------
+#
+# Constructor arguments are checked for their documented type before anything converts them: ``int(2.7)`` or
+# ``bool("no")`` would otherwise turn a mistake into a silently different env. A bool is not accepted as an int
+# (``True`` is an ``int`` subclass in Python), numpy integers and numpy bools are.
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name: str, value: object, minimum: int | None = None, optional: bool = False) -> int | None:
+    """``value`` as an ``int`` if it is one (numpy integers included; bools and floats are not).
+
+    Raises:
+        TypeError: not an integer (or None, when ``optional``); the message names ``name``.
+        ValueError: below ``minimum``.
+    """
+    if value is None and optional:
+        return None
+    if not _is_int(value):
+        kind = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    out = int(value)  # type: ignore[call-overload]
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}")
+    return out
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a bool (or numpy bool); anything else (``"no"``, ``0``) raises :class:`TypeError`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_seed(seed: object, name: str = "seed") -> int | None:
+    """A reset seed: None or an int in ``[0, 2**64)`` (Gymnasium's rule); floats are refused, not truncated."""
+    if seed is None:
+        return None
+    if not _is_int(seed):
+        raise TypeError(f"{name} must be None or a non-negative int, got {type(seed).__name__} {seed!r}")
+    value = int(seed)  # type: ignore[call-overload]
+    if not 0 <= value < 2**64:
+        raise ValueError(f"{name} must be None or an int in [0, 2**64), got {value}")
+    return value
+
+
+def check_seeds(seed: object, num_envs: int) -> list[int | None]:
+    """The per-slot seeds of a batched reset: None (all None), an int ``s`` (slot ``i`` gets ``s + i``) or a
+    sequence of ``num_envs`` ints/None."""
+    if seed is None:
+        return [None] * num_envs
+    if _is_int(seed):
+        first = check_seed(seed)
+        assert first is not None
+        return [check_seed(first + i, "seed + slot index") for i in range(num_envs)]
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__len__"):
+        raise TypeError(f"seed must be None, an int or a list of num_envs ints/None, got {type(seed).__name__}")
+    seeds = [check_seed(s, f"seed[{i}]") for i, s in enumerate(seed)]  # type: ignore[call-overload]
+    if len(seeds) != num_envs:
+        raise ValueError(f"a list of seeds must have num_envs={num_envs} entries, got {len(seeds)}")
+    return seeds
+
+
+def check_device(device: object) -> torch.device:
+    """``device`` as a :class:`torch.device`; a CUDA (or MPS) device this machine lacks is a :class:`ValueError`
+    here rather than a failure at the first step."""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__} {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"device {device!r} is not a torch device ({err})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: torch sees no CUDA device (torch {torch.__version__}); use 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r}: torch sees no MPS device; use 'cpu'")
+    return dev
+
+
+def check_options(options: object) -> dict:
+    """``reset(options=...)`` as a new dict: None gives ``{}``; anything but a mapping is a :class:`TypeError`."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+    return dict(options)
+
+
+def reset_mask_array(mask: object, num_envs: int) -> np.ndarray:
+    """``options["reset_mask"]`` of a batched env as a numpy bool array ``(num_envs,)``.
+
+    Accepted: a numpy bool array, a torch bool tensor (any device), or a list/tuple of bools. Anything else (ints,
+    another shape) raises :class:`ValueError`; so does a mask that selects no slot.
+    """
+    if isinstance(mask, torch.Tensor):
+        arr = mask.detach().cpu().numpy()
+    elif isinstance(mask, np.ndarray):
+        arr = mask
+    elif isinstance(mask, (list, tuple)) and all(isinstance(v, (bool, np.bool_)) for v in mask):
+        arr = np.asarray(mask, dtype=bool)
+    else:
+        arr = None
+    if arr is None or arr.dtype != np.bool_ or arr.shape != (num_envs,):
+        got = f"dtype {arr.dtype} shape {arr.shape}" if arr is not None else type(mask).__name__
+        raise ValueError(
+            f"options['reset_mask'] must be a bool array, bool tensor or list of bools of shape ({num_envs},), "
+            f"got {got}"
+        )
+    if not arr.any():
+        raise ValueError("options['reset_mask'] must select at least one slot")
+    return arr.copy()
+
+
+def check_history(history: object, n_items: int) -> np.ndarray:
+    """``options["history"]`` (item ids, most recent first) as an ``int64`` array, if the env could produce it.
+
+    Raises:
+        ValueError: not a 1-D sequence of integer ids, an id outside ``[0, n_items)``, or an item clicked twice
+            (a clicked item leaves the candidate set, so no episode ever repeats one).
+    """
+    if isinstance(history, (str, bytes)) or (
+        isinstance(history, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in history)
+    ):
+        raise ValueError(f"options['history'] must be a 1-D sequence of item ids, got {history!r}")
+    try:
+        arr = np.asarray(history)
+    except (ValueError, TypeError):
+        raise ValueError("options['history'] must be a 1-D sequence of item ids") from None
+    if arr.size == 0 and arr.ndim == 1:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"options['history'] must be a 1-D sequence of item ids, got {arr.dtype} shape {arr.shape}")
+    if (arr < 0).any() or (arr >= n_items).any():
+        raise ValueError(f"options['history'] holds item ids outside [0, {n_items})")
+    values, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"options['history'] repeats item(s) {values[counts > 1].tolist()}; the env never does (a clicked item "
+            "leaves the candidate set)"
+        )
+    return arr.astype(np.int64)

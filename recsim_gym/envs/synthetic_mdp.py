@@ -24,7 +24,19 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from recsim_gym.envs.slate import REWARD_MODES, check_reward_mode, repair_slate, repair_slates, validate_slate_action
+from recsim_gym.envs.slate import (
+    REWARD_MODES,
+    check_bool,
+    check_int,
+    check_options,
+    check_reward_mode,
+    check_seed,
+    check_seeds,
+    repair_slate,
+    repair_slates,
+    reset_mask_array,
+    validate_slate_action,
+)
 
 __all__ = [
     "DEFAULT_MDP_SEED",
@@ -199,6 +211,19 @@ def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.nda
     return squares / total
 
 
+def _check_arg_types(
+    n_states: Any, n_items: Any, slate_size: Any, mdp_seed: Any, history_len: Any, observe_state: Any, strict: Any
+) -> None:
+    """Refuse constructor arguments of the wrong type before ``int()``/``bool()`` could coerce them."""
+    check_int("n_states", n_states, minimum=1)
+    check_int("n_items", n_items, minimum=1)
+    check_int("slate_size", slate_size)
+    check_seed(mdp_seed, "mdp_seed")
+    check_int("history_len", history_len)
+    check_bool("observe_state", observe_state)
+    check_bool("strict", strict)
+
+
 def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     """Accept an :class:`AutoresetMode`, its value (``"NextStep"``) or its name in any case (``"next_step"``)."""
     if isinstance(mode, AutoresetMode):
@@ -338,6 +363,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str | None = None,
         reward: str = "click",
     ) -> None:
+        _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
         if not 1 <= slate_size <= n_items:
             raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
         if history_len < 1:
@@ -408,8 +434,8 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             seed: seeds ``self.np_random`` (the session randomness); None continues the current stream.
             options: no options are defined; a non-empty dict raises ``ValueError``.
         """
-        super().reset(seed=seed)
-        if options:
+        super().reset(seed=check_seed(seed))
+        if check_options(options):
             raise ValueError(f"SyntheticMDPEnv.reset takes no options, got {sorted(options)}")
         self._state = 0
         self._history = np.full(self.history_len, self.pad, dtype=np.int64)
@@ -495,8 +521,9 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         render_mode: str | None = None,
         reward: str = "click",
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
+        check_int("num_envs", num_envs, minimum=1)
+        check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
         if not 1 <= slate_size <= n_items:
             raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
         if history_len < 1:
@@ -595,30 +622,21 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         Args:
             seed: None (keep each slot's stream; unseeded slots get fresh entropy), an int ``s`` (slot ``i`` gets
                 ``s + i``) or a list of ``num_envs`` ints/None.
-            options: optionally ``{"reset_mask": bool array (num_envs,)}``; no other option is defined.
+            options: optionally ``{"reset_mask": mask}``, a numpy bool array, torch bool tensor or list of bools of
+                shape ``(num_envs,)``; no other option is defined.
         """
         b = self.num_envs
-        options = dict(options or {})
+        options = check_options(options)
         mask = options.pop("reset_mask", None)
         if options:
             raise ValueError(f"SyntheticMDPVectorEnv.reset takes only the 'reset_mask' option, got {sorted(options)}")
+        seeds = check_seeds(seed, b)
         if mask is None:
             mask = np.ones(b, dtype=bool)
         else:
-            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (b,):
-                raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({b},)")
-            if not mask.any():
-                raise ValueError("options['reset_mask'] must select at least one slot")
+            mask = reset_mask_array(mask, b)
             if not self._started and not mask.all():
                 raise ValueError("the first reset must reset every slot")
-        if seed is None:
-            seeds: list[int | None] = [None] * b
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(b)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != b:
-                raise ValueError(f"a list of seeds must have num_envs={b} entries, got {len(seeds)}")
         for i in np.flatnonzero(mask):
             if seeds[i] is not None:
                 self._slot_rngs[i] = seeding.np_random(seeds[i])[0]

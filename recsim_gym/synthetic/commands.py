@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from recsim_gym.cli_types import nonneg_int, positive_int, seed_int, writable_file
 from recsim_gym.envs.synthetic_mdp import DEFAULT_MDP_SEED, SyntheticMDP
 from recsim_gym.synthetic.policies import POLICIES
 
@@ -32,9 +33,9 @@ def add_commands(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--policy", choices=sorted(POLICIES), default="mix", help="logging policy (default: mix)")
-    p.add_argument("--sessions", type=int, default=1000, help="number of counted sessions (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="session seed; also draws the user split (default: 0)")
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--sessions", type=positive_int, default=1000, help="number of counted sessions (default: 1000)")
+    p.add_argument("--seed", type=seed_int, default=0, help="session seed; also draws the user split (default: 0)")
+    p.add_argument("--out", required=True, type=writable_file, help="output file")
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -42,10 +43,12 @@ def add_commands(subparsers: Any) -> None:
         help="chen (tab-separated, one row per displayed item), npz, or irecgan; default: npz for a .npz name, "
         "else chen",
     )
-    p.add_argument("--mdp-seed", type=int, default=DEFAULT_MDP_SEED, help=f"MDP draw (default: {DEFAULT_MDP_SEED})")
+    p.add_argument(
+        "--mdp-seed", type=seed_int, default=DEFAULT_MDP_SEED, help=f"MDP draw (default: {DEFAULT_MDP_SEED})"
+    )
     p.add_argument(
         "--max-clicks",
-        type=int,
+        type=nonneg_int,
         default=40,
         help="cut sessions at this many clicks, 0 = never (default: 40, as the code)",
     )
@@ -65,7 +68,7 @@ def add_commands(subparsers: Any) -> None:
         help="chen: drop the failing last display (then every event has exactly one click)",
     )
     p.add_argument("--compact-items", action="store_true", help="chen: renumber item_new_index to 0..N'-1")
-    p.add_argument("--batch-size", type=int, default=256, help="sessions simulated in parallel (default: 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="sessions simulated in parallel (default: 256)")
     p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_generate_logs)
@@ -100,10 +103,10 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     split = _parse_split(args.split)
     out = Path(args.out)
     fmt = args.format or ("npz" if out.suffix == ".npz" else "chen")
+    if out.is_dir():
+        raise CLIError(f"{out} is a folder; --out takes a file name")
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise CLIError(f"the folder {out.parent} does not exist")
 
     mdp = SyntheticMDP.draw(seed=args.mdp_seed)
     logs = generate_logs(
@@ -115,8 +118,8 @@ def run_generate_logs(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    # Write a unique temporary sibling and rename it, so an interrupted run never leaves a half-written file under the
-    # name and two runs never write one temporary file.
+    # Write a unique temporary sibling and rename it (creating missing folders), so an interrupted run never leaves a
+    # half-written file under the name and two runs never write one temporary file.
     with atomic_path(out) as tmp:
         if fmt == "npz":
             logs.save(tmp)

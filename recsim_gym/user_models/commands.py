@@ -12,6 +12,7 @@ from typing import Any
 
 from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError
+from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
 from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
 from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
@@ -175,6 +176,21 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def _given(value: Any, default: Any) -> Any:
+    """``value`` unless the option was not given (``None``); a given 0 is the parser's to refuse, not a default."""
+    return default if value is None else value
+
+
+def _check_splits(logs: LogData, fit_split: str, val_split: str) -> None:
+    """Refuse, before any training, a log whose fitting users or validation events are missing (e.g. one user)."""
+    fit_users, val_events = logs.users(fit_split).size, logs.events(val_split).size
+    if fit_users == 0 or val_events == 0:
+        raise CLIError(
+            f"{logs.name}: split {fit_split!r} has {fit_users} users and split {val_split!r} {val_events} events; "
+            "training needs both (a log of one user cannot be split into fitting and validation users)"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     import torch
 
@@ -198,16 +214,17 @@ def _train(args: argparse.Namespace) -> int:
                 eta=args.eta,
                 inner=args.inner,
                 behaviour_init=args.behaviour_init,
-                iterations=args.iterations or AdversarialConfig.iterations,
-                batch_users=args.batch_users or AdversarialConfig.batch_users,
+                iterations=_given(args.iterations, AdversarialConfig.iterations),
+                batch_users=_given(args.batch_users, AdversarialConfig.batch_users),
                 behaviour_lr=args.behaviour_lr,
                 reward_lr=args.reward_lr,
                 behaviour_steps=args.behaviour_steps,
                 reward_steps=args.reward_steps,
-                eval_every=args.eval_every or AdversarialConfig.eval_every,
+                eval_every=_given(args.eval_every, AdversarialConfig.eval_every),
                 seed=args.seed,
                 fit_split=args.fit_on,
             )
+            _check_splits(logs, adv_config.fit_split, adv_config.val_split)
             meta = train_adversarial_and_save(
                 logs,
                 args.dataset,
@@ -226,10 +243,10 @@ def _train(args: argparse.Namespace) -> int:
     model_config = UserModelConfig(n_items=logs.n_items, encoder=args.encoder)
     try:
         train_config = TrainConfig(
-            iterations=args.iterations or TrainConfig.iterations,
-            batch_users=args.batch_users or TrainConfig.batch_users,
+            iterations=_given(args.iterations, TrainConfig.iterations),
+            batch_users=_given(args.batch_users, TrainConfig.batch_users),
             lr=args.lr,
-            eval_every=args.eval_every or TrainConfig.eval_every,
+            eval_every=_given(args.eval_every, TrainConfig.eval_every),
             seed=args.seed,
             fit_split=args.fit_on,
             val_split="val",
@@ -237,6 +254,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
+    _check_splits(logs, train_config.fit_split, train_config.val_split)
     meta = train_and_save(
         logs, args.dataset, out, model_config, train_config, command, not args.no_progress, args.resplit
     )
@@ -337,27 +355,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     p.add_argument("--encoder", choices=["pw", "lstm"], default="pw")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--out", required=True, type=writable_dir, help="bundle folder to write")
     p.add_argument("--fit-on", choices=["train", "test"], default="train", help="users to fit (test = held-out model)")
-    p.add_argument("--iterations", type=int, help="default 2000 (entropy MLE) or 5000 (min-max)")
-    p.add_argument("--batch-users", type=int, help="users per iteration; default 128 (MLE) or 100 (min-max)")
-    p.add_argument("--eval-every", type=int, help="validation period; default 10 (MLE) or 100 (min-max)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the MLE fit")
-    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 weight penalty of the MLE fit (0 = reference)")
+    p.add_argument("--iterations", type=positive_int, help="default 2000 (entropy MLE) or 5000 (min-max)")
+    p.add_argument("--batch-users", type=positive_int, help="users per iteration; default 128 (MLE) or 100 (min-max)")
+    p.add_argument("--eval-every", type=positive_int, help="validation period; default 10 (MLE) or 100 (min-max)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate of the MLE fit")
+    p.add_argument(
+        "--l2", type=nonneg_float, default=DEFAULT_L2, help="L2 weight penalty of the MLE fit (0 = reference)"
+    )
     g = p.add_argument_group("min-max training (Chen et al. Eq. 5-6), used with --init-from")
     g.add_argument("--regularizer", choices=["entropy", "l2"], default="entropy")
     g.add_argument("--init-from", help="Shannon-entropy bundle or shipped id that initialises the reward r")
     g.add_argument("--init-checkpoint", default="best-pre1", help="checkpoint of --init-from (code: best-pre1)")
-    g.add_argument("--eta", type=float, default=1.0)
+    g.add_argument("--eta", type=positive_float, default=1.0)
     g.add_argument("--inner", choices=["learned", "exact"], default="learned", help="phi network or closed form")
     g.add_argument("--behaviour-init", choices=["reward", "scratch"], default="reward")
-    g.add_argument("--behaviour-lr", type=float, default=AdversarialConfig.behaviour_lr)
-    g.add_argument("--reward-lr", type=float, default=AdversarialConfig.reward_lr)
-    g.add_argument("--behaviour-steps", type=int, default=AdversarialConfig.behaviour_steps)
-    g.add_argument("--reward-steps", type=int, default=AdversarialConfig.reward_steps)
-    p.add_argument("--resplit", type=int, default=None, metavar="SEED", help="re-split users at random")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    g.add_argument("--behaviour-lr", type=positive_float, default=AdversarialConfig.behaviour_lr)
+    g.add_argument("--reward-lr", type=positive_float, default=AdversarialConfig.reward_lr)
+    g.add_argument("--behaviour-steps", type=positive_int, default=AdversarialConfig.behaviour_steps)
+    g.add_argument("--reward-steps", type=positive_int, default=AdversarialConfig.reward_steps)
+    p.add_argument("--resplit", type=seed_int, default=None, metavar="SEED", help="re-split users at random")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
@@ -367,7 +387,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
     e.add_argument("--model", help="bundle folder or shipped id (default: gan-pw-<dataset>-train)")
     e.add_argument("--split", choices=["train", "val", "test"], help="default: the users the model never saw")
-    e.add_argument("--resplit", type=int, default=None, metavar="SEED")
+    e.add_argument("--resplit", type=seed_int, default=None, metavar="SEED")
     e.add_argument("--json", action="store_true", help="end with one JSON line")
     e.set_defaults(func=_eval)
 

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         default="test",
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the runs (stderr)")
     args = p.parse_args(argv)
     if args.out:
         try:
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     runs, refs = [], {}
     start = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    n_fits = len(args.datasets) * len(args.encoders) * args.seeds
+    bar = tqdm(total=n_fits, desc="Table 1 fits", unit="fit", disable=args.no_progress)
     for dataset in args.datasets:
         data = load_logs(assets.data_path(dataset, args.data))
         if args.report == "test":
@@ -230,12 +235,14 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(r)
                     if args.report == "val":
                         continue
-                    print(
+                    bar.write(
                         f"{dataset:7s} {encoder:4s} {r['regularizer']:7s} seed {seed}: test prec@1 {r['prec@1']:.1f} "
                         f"prec@2 {r['prec@2']:.1f} log-lik {r['log_likelihood']:.3f} ({r['wall_time_s']:.1f} s)"
                         + ("" if r.get("all_finite", True) else " NON-FINITE VALUES"),
-                        flush=True,
+                        file=sys.stdout,
                     )
+                bar.update()
+    bar.close()
     if args.report == "val":
         print(validation_table(runs, args.l2))
         return 0

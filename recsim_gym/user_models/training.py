@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from recsim_gym.data.logs import PAD, LogData
+from recsim_gym.threads import cpu_threads
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import click_positions, precision_at
 
@@ -144,6 +145,7 @@ def evaluate_events(
     return out
 
 
+@cpu_threads()
 def train_user_model(
     data: LogData,
     model_config: UserModelConfig,

@@ -51,6 +51,7 @@ from recsim_gym.agents.files import (
     write_archive,
 )
 from recsim_gym.agents.guards import MISSING_MASK
+from recsim_gym.threads import uses_cpu_threads
 
 __all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates"]
 
@@ -311,6 +312,7 @@ class CascadingDQN(OffPolicyAlgorithm):
         slates = random_slates(_allowed_of(obs, n, batch, mask_required), k, self._explore_rng)
         return slates if vectorized else slates[0]
 
+    @uses_cpu_threads
     def predict(
         self,
         observation: dict[str, np.ndarray],  # type: ignore[override]
@@ -390,6 +392,7 @@ class CascadingDQN(OffPolicyAlgorithm):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/q_mean", float(np.mean(values)))
 
+    @uses_cpu_threads
     def learn(
         self: SelfCascadingDQN,
         total_timesteps: int,

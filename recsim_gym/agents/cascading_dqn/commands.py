@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_gym.cli_types import int_at_least, positive_int, torch_device, writable_dir
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.threads import cpu_threads, get_threads
 
 __all__ = [
     "LEARNED",
@@ -54,31 +56,71 @@ POLICIES: dict[str, tuple[str, str | None]] = {
 LEARNED = tuple(name for name, (_, yml) in POLICIES.items() if yml is not None)
 
 
+class HyperparameterError(ValueError):
+    """A hyperparameter file that is missing, lacks the env's block, or holds a value we refuse to read."""
+
+
 def _agents_dir() -> Path:
+    """The folder of the ``<algo>.yml`` hyperparameter files.
+
+    The checkout's top-level ``agents/`` (the source of truth, used by editable installs and source trees) when the
+    package sits in a checkout, else the copy that the wheel build places inside the package
+    (``recsim_gym/_agents``, see setup.py).
+    """
     import recsim_gym
 
-    return Path(recsim_gym.__file__).resolve().parents[1] / "agents"
+    package = Path(recsim_gym.__file__).resolve().parent
+    checkout = package.parent
+    # pyproject.toml marks a source tree: in site-packages an unrelated distribution may own a folder named agents/.
+    if (checkout / "pyproject.toml").is_file() and (checkout / "agents").is_dir():
+        return checkout / "agents"
+    return package / "_agents"
 
 
-def _literal(value: Any) -> Any:
-    """rl-zoo writes ``policy_kwargs: "dict(...)"``; evaluate such strings with nothing but ``dict`` in scope."""
-    if isinstance(value, str) and value.startswith("dict("):
-        return eval(value, {"__builtins__": {}}, {"dict": dict})  # noqa: S307 - our own yml, only dict() allowed
+def _check_value(path: Path, key: str, value: Any) -> Any:
+    """Refuse Python-expression strings: older yml files wrote ``policy_kwargs: "dict(hidden=64)"`` (rl-zoo style),
+    which would need ``eval``; a YAML map says the same and is parsed as data."""
+    if isinstance(value, str) and value.replace(" ", "").startswith("dict("):
+        raise HyperparameterError(
+            f"{path}: {key} is the Python expression {value!r}; write it as a YAML map, e.g. {key}: {{hidden: 64}}"
+        )
     return value
 
 
 def load_hyperparams(algo: str, env_id: str, folder: str | Path | None = None) -> dict[str, Any]:
-    """``default`` merged with the ``env_id`` block of ``agents/<algo>.yml`` (empty when the file is absent)."""
+    """``default`` merged with the ``env_id`` block of ``agents/<algo>.yml`` (rl-zoo layout, keyed by env id).
+
+    Every env a learner may train on has a block (``{}`` takes the defaults), so that an env without tuned values is
+    a visible decision, not a silent fallback.
+
+    Raises:
+        FileNotFoundError: the file is missing (e.g. a wheel built without ``recsim_gym/_agents``).
+        HyperparameterError: the file has no ``env_id`` block, is not a map of maps, or holds a ``"dict(...)"``
+            string.
+    """
     import yaml
 
-    path = Path(folder or _agents_dir()) / f"{algo}.yml"
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    merged = {**(data.get("default") or {}), **(data.get(env_id) or {})}
-    return {key: _literal(value) for key, value in merged.items()}
+    path = Path(folder if folder is not None else _agents_dir()) / f"{algo}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"hyperparameter file {path} not found")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise HyperparameterError(f"{path} is not a map of env id -> hyperparameters")
+    if env_id not in data:
+        blocks = ", ".join(k for k in data if k != "default")
+        raise HyperparameterError(
+            f"{path} has no block for {env_id!r} (it has: {blocks}); add one ({env_id}: {{}} takes the defaults)"
+        )
+    merged: dict[str, Any] = {}
+    for block in ("default", env_id):
+        values = data.get(block) or {}
+        if not isinstance(values, dict):
+            raise HyperparameterError(f"{path}: the {block!r} block is not a map")
+        merged.update(values)
+    return {key: _check_value(path, key, value) for key, value in merged.items()}
 
 
+@cpu_threads()  # PPO/DQN of SB3 included: the caller's torch setting is restored after
 def train_policy(
     name: str,
     env_id: str,
@@ -107,7 +149,10 @@ def train_policy(
         timesteps: overrides ``n_timesteps`` of the yml.
         device: torch device.
         extra_env_kwargs: more env arguments (e.g. ``num_candidates``).
-        verbose, progress_bar: passed to SB3.
+        verbose: passed to SB3.
+        progress_bar: a tqdm bar on stderr over the transitions, with the last checkpoint score where the yml
+            selects checkpoints and the mean reward of recent training episodes
+            (:class:`~recsim_gym.agents.progress.TrainingProgress`).
         overrides: hyperparameters replacing the yml's (e.g. tiny budgets for smoke runs).
         log: called with a line per checkpoint score (``None``: silent).
         info: if given, receives ``info["selection"]`` (the checkpoint scores and the kept one) when selecting.
@@ -131,6 +176,12 @@ def train_policy(
     select = selection_from_hyperparams(hp, env_id, env_kwargs, "ctr" if name == "rwd1" else "reward_per_step", log)
     if select is not None and name in ("maskable_ppo", "dqn"):
         raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
+    from recsim_gym.agents.progress import TrainingProgress
+
+    # The selection callback goes first, so that the bar shows a checkpoint score in the step it is taken.
+    callbacks = [c for c in (select, TrainingProgress(f"{name} seed {seed}", select)) if c is not None]
+    if not progress_bar:
+        callbacks = callbacks[:-1]
 
     start = time.perf_counter()
     if name in ("cdqn", "rwd1", "gdqn", "ppo"):  # slate learners on the batched env
@@ -150,7 +201,7 @@ def train_policy(
             )
             cls = AdditiveDQN if name == "gdqn" else CascadingDQN
             model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-        model.learn(n_timesteps, callback=select, progress_bar=progress_bar)
+        model.learn(n_timesteps, callback=callbacks)
         if select is not None and info is not None:
             info["selection"] = select.report()
         return model, time.perf_counter() - start
@@ -169,7 +220,7 @@ def train_policy(
         from stable_baselines3 import DQN
 
         model = DQN(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
-    model.learn(n_timesteps, progress_bar=progress_bar)
+    model.learn(n_timesteps, callback=callbacks)
     space = venv.envs[0].unwrapped.action_space  # type: ignore[attr-defined]
     wrapped = SequentialSlatePolicy(model, int(space.nvec[0]), int(space.nvec.shape[0]), masked=name == "maskable_ppo")
     return wrapped, time.perf_counter() - start
@@ -227,6 +278,8 @@ def compare(
     eval_user_model: Any = "heldout",
     select_best: bool = True,
     train_reward: str | None = None,
+    progress: bool = False,
+    plots: bool = True,
     ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
@@ -234,14 +287,16 @@ def compare(
     ``ray_address`` (``None``: everything runs here, in order) runs every (policy, seed) unit as a Ray task, all
     submitted at once: ``""`` joins ``RAY_ADDRESS`` or starts Ray on this machine, anything else is a cluster address
     (``"auto"``, ``"HOST:6379"``); an already initialised Ray is used as it is. Each task sets the driver's torch
-    thread count, so the results equal the local run's for the same seeds; trained models come back as bytes and are
-    saved here.
+    thread count and the library's (:mod:`recsim_gym.threads`), so the results equal the local run's for the same
+    seeds; trained models come back as bytes and are saved here; tasks show no progress bars.
 
     ``train_user_model`` / ``eval_user_model`` (GANUser envs) default to the paper's protocol, ``"train"`` and
     ``"heldout"``; tests pass small random models. ``select_best=False`` ignores the yml's ``select_best`` entries
     (every learner keeps its final weights). ``train_reward`` (``"click"`` or ``"expected"``; None: the yml's
     ``env_kwargs``, else the env's default) sets the ``reward`` mode of the envs the learners train and select
-    checkpoints on; every policy is evaluated on the sampled click's reward whatever it trained on.
+    checkpoints on; every policy is evaluated on the sampled click's reward whatever it trained on. ``progress``
+    shows a bar per learner on stderr (transitions, last checkpoint score); ``plots=False`` writes no figures
+    (they need matplotlib).
 
     Returns:
         ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
@@ -281,7 +336,9 @@ def compare(
         "n_repeats": n_repeats,
         "eval_seed": eval_seed,
         "threads": torch.get_num_threads(),
+        "library_threads": get_threads(),
         "model_bytes": ray_address is not None,
+        "progress": progress and ray_address is None,  # bars of concurrent tasks would interleave in the driver's log
     }
     units = [(name, s) for name in policies for s in range(seeds if POLICIES[name][1] is not None else 1)]
     pending = _submit_to_ray(ray_address, units, unit_args, log) if ray_address is not None else {}
@@ -368,7 +425,8 @@ def compare(
         with atomic_path(outdir / "per_user.npz") as tmp:
             np.savez(tmp, **per_user)
         atomic_write_text(outdir / "table.md", table + "\n")
-        plot_comparison(rows, per_user, outdir, env_id, slate_size)
+        if plots:
+            plot_comparison(rows, per_user, outdir, env_id, slate_size)
     report["per_user"] = per_user
     return report
 
@@ -388,28 +446,43 @@ def _train_and_evaluate(
     n_repeats: int,
     eval_seed: int,
     threads: int,
+    library_threads: int | None,
     model_bytes: bool,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """One (policy, seed) unit of :func:`compare`: build or train the policy, evaluate it on the held-out model.
 
-    Runs in the driver or as a Ray task; ``threads`` is the driver's torch thread count, set here so a task computes
-    what the local run computes. With ``model_bytes`` a trained policy comes back as the bytes of its saved zip (a
-    task's process, maybe on another node, cannot write into the driver's output folder).
+    Runs in the driver or as a Ray task; ``threads`` and ``library_threads`` are the driver's torch thread count and
+    :func:`recsim_gym.threads.get_threads`, set here so a task computes what the local run computes. With
+    ``model_bytes`` a trained policy comes back as the bytes of its saved zip (a task's process, maybe on another
+    node, cannot write into the driver's output folder).
     """
     import tempfile
 
     from recsim_gym.evaluation import evaluate
+    from recsim_gym.threads import set_threads
 
     torch.set_num_threads(threads)
+    set_threads(library_threads)
     info: dict[str, Any] = {}
     if POLICIES[name][1] is None:
         pol, wall = _baseline(name, env_id, slate_size, base_kwargs, seed), 0.0
     else:
         overrides = None if select_best else {"select_best": None}
         pol, wall = train_policy(
-            name, env_id, slate_size, seed, timesteps, device, train_extra, overrides=overrides, info=info
+            name,
+            env_id,
+            slate_size,
+            seed,
+            timesteps,
+            device,
+            train_extra,
+            overrides=overrides,
+            info=info,
+            progress_bar=progress,
         )
-    result = evaluate(pol, env_id, n_users, n_repeats, eval_seed, eval_kwargs)
+    observed = {**eval_kwargs, **_observation_kwargs(POLICIES[name][1], env_id)}
+    result = evaluate(pol, env_id, n_users, n_repeats, eval_seed, observed)
     if model_bytes:
         if hasattr(pol, "save") and POLICIES[name][1] is not None:
             with tempfile.TemporaryDirectory() as tmp:
@@ -448,6 +521,15 @@ def _user_model_sources(
         env.close()
         out[role] = {**src.as_dict(), "describe": src.describe()}
     return out
+
+
+def _observation_kwargs(yml: str | None, env_id: str) -> dict[str, Any]:
+    """The yml's ``env_kwargs`` that shape what a learner observes (e.g. SyntheticMDP's ``observe_state``): its
+    evaluation env needs them too. ``reward`` stays out (evaluation pays the click) and so does the user model."""
+    if yml is None:
+        return {}
+    env_kwargs = load_hyperparams(yml, env_id).get("env_kwargs") or {}
+    return {k: v for k, v in env_kwargs.items() if k not in ("reward", "user_model", "slate_size")}
 
 
 def _pooled(results: Sequence[Any]) -> dict[str, float]:
@@ -504,14 +586,20 @@ def plot_comparison(
 
 
 def benchmark_training(
-    env_id: str = "GANUser-Yelp-v0", slate_size: int = 3, timesteps: int | None = None, seed: int = 0
+    env_id: str = "GANUser-Yelp-v0",
+    slate_size: int = 3,
+    timesteps: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Wall time of one CDQN training run with the batched env (``n_envs`` of the yml) and with a single env.
 
     Both runs see the same number of transitions and make the same number of gradient steps (the single env trains
     every ``n_envs`` steps with the same ``gradient_steps``), so the ratio measures experience collection only.
+    ``progress`` shows a bar per run on stderr (its cost, one counter update per env step, is in both timings).
     """
     from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN, make_slate_vec_env
+    from recsim_gym.agents.progress import TrainingProgress
 
     hp = load_hyperparams("cascading_dqn", env_id)
     n = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
@@ -528,15 +616,22 @@ def benchmark_training(
         venv = make_slate_vec_env(env_id, envs, seed, env_kwargs)
         model = CascadingDQN("MultiInputPolicy", venv, seed=seed, train_freq=freq, **hp)
         start = time.perf_counter()
-        model.learn(n)
+        model.learn(n, callback=TrainingProgress(f"{label} n_envs={envs}", disable=not progress))
         out[label] = {"wall_s": time.perf_counter() - start, "n_envs": envs, "gradient_steps": model._n_updates}
     out["single_over_batched"] = out["single"]["wall_s"] / out["batched"]["wall_s"]
     return out
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from recsim_gym.cli import CLIError, require
+
+    require("stable_baselines3", "yaml")
     torch.set_num_threads(args.threads)
-    out = benchmark_training(args.env, args.slate_size, args.timesteps)
+    try:
+        load_hyperparams("cascading_dqn", args.env)  # a missing file or env block: one line, before any training
+    except (FileNotFoundError, HyperparameterError) as err:
+        raise CLIError(str(err)) from None
+    out = benchmark_training(args.env, args.slate_size, args.timesteps, progress=not args.no_progress)
     for label in ("batched", "single"):
         r = out[label]
         print(f"{label:8s} n_envs={r['n_envs']:3d}  {r['wall_s']:7.1f} s  ({r['gradient_steps']} gradient steps)")
@@ -544,22 +639,71 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from recsim_gym.assets import AssetError
+def _learning_starts(name: str, env_id: str) -> int | None:
+    """Transitions a value-based learner collects before its first gradient step (yml, else the class default)."""
+    import inspect
+
+    yml = POLICIES[name][1]
+    if yml not in ("cascading_dqn", "additive_dqn", "dqn"):
+        return None  # on-policy learners (PPO) update after every rollout
+    hp = load_hyperparams(yml, env_id)
+    if "learning_starts" in hp:
+        return int(hp["learning_starts"])
+    if yml == "dqn":
+        from stable_baselines3 import DQN as cls
+    else:
+        from recsim_gym.agents.cascading_dqn.cascading_dqn import CascadingDQN as cls
+    return int(inspect.signature(cls).parameters["learning_starts"].default)
+
+
+def _check_timesteps(timesteps: int, policies: Sequence[str], env_id: str) -> None:
+    """Refuse a ``--timesteps`` too small for a learner to make one gradient step: its untrained net would be
+    reported under the learner's name."""
     from recsim_gym.cli import CLIError
+
+    for name in policies:
+        starts = _learning_starts(name, env_id)
+        if starts is not None and timesteps <= starts:
+            raise CLIError(
+                f"--timesteps {timesteps} would leave {name} untrained: it learns only after learning_starts={starts} "
+                "transitions; pass a larger --timesteps"
+            )
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import sys
+
+    from recsim_gym.assets import AssetError
+    from recsim_gym.cli import CLIError, install_hint, missing_modules, require
     from recsim_gym.user_models.storage import UserModelLoadError
 
     torch.set_num_threads(args.threads)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise CLIError(f"unknown policies {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    if unknown or not policies:
+        raise CLIError(f"unknown policies {', '.join(unknown) or '(none given)'}; choose from {', '.join(POLICIES)}")
     import gymnasium as gym
 
     import recsim_gym  # noqa: F401
 
     if args.env not in gym.envs.registry:
         raise CLIError(f"unknown env id {args.env!r}")
+    learners = [p for p in policies if POLICIES[p][1] is not None]
+    if learners:  # checked before the first policy trains, not an hour into the comparison
+        require("stable_baselines3", "yaml", *(["sb3_contrib"] if "maskable_ppo" in learners else []))
+        try:
+            for name in learners:
+                load_hyperparams(str(POLICIES[name][1]), args.env)
+        except (FileNotFoundError, HyperparameterError) as err:
+            raise CLIError(str(err)) from None
+    plots = not args.no_plot
+    if plots and missing_modules("matplotlib"):
+        print(f"note: no figures: matplotlib is not installed ({install_hint(['matplotlib'])})", file=sys.stderr)
+        plots = False
+    if args.timesteps is not None:
+        _check_timesteps(args.timesteps, policies, args.env)
+    if args.ray is not None:
+        require("ray")
     out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         check_overwrite(out, args.overwrite)  # before any training: a rerun never loses the results already there
@@ -578,12 +722,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             device=args.device,
             select_best=not args.no_select_best,
             train_reward=args.train_reward,
+            progress=not args.no_progress,
+            plots=plots,
             ray_address=args.ray,
         )
-    except (FileNotFoundError, UserModelLoadError, AssetError, ImportError) as err:
+    except (FileNotFoundError, UserModelLoadError, AssetError) as err:
         raise CLIError(str(err)) from None
     print(report["table"])
-    print(f"results, table and figures in {out}")
+    print(f"results, table{' and figures' if plots else ''} in {out}")
     return 0
 
 
@@ -600,12 +746,14 @@ def add_commands(subparsers: Any) -> None:
         default="random,popularity,greedy,cdqn,gdqn,rwd1,ppo",
         help=f"comma-separated, from: {','.join(POLICIES)}",
     )
-    p.add_argument("--slate-size", type=int, default=3, help="k (the paper: 3 and 5)")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per learning policy")
-    p.add_argument("--users", type=int, default=500, help="simulated held-out users per evaluation repeat")
-    p.add_argument("--repeats", type=int, default=1, help="evaluation repeats (independent batches of users)")
-    p.add_argument("--timesteps", type=int, default=None, help="override n_timesteps of the yml files")
-    p.add_argument("--device", default="cpu", help="torch device of the learners")
+    p.add_argument("--slate-size", type=positive_int, default=3, help="k (the paper: 3 and 5)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="training seeds per learning policy")
+    p.add_argument(
+        "--users", type=int_at_least(2), default=500, help="simulated held-out users per evaluation repeat (>= 2)"
+    )
+    p.add_argument("--repeats", type=positive_int, default=1, help="evaluation repeats (independent batches of users)")
+    p.add_argument("--timesteps", type=positive_int, default=None, help="override n_timesteps of the yml files")
+    p.add_argument("--device", default="cpu", type=torch_device, help="torch device of the learners")
     p.add_argument(
         "--no-select-best",
         action="store_true",
@@ -620,9 +768,19 @@ def add_commands(subparsers: Any) -> None:
         "expected (its expectation over the user's choice, lower variance); evaluation always pays the click "
         "(default: the yml's env_kwargs, else click)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
-    p.add_argument("--out", default=None, help="output folder (default runs/compare__<env>__k<k>__<time>)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)"
+    )
+    p.add_argument(
+        "--out", default=None, type=writable_dir, help="output folder (default runs/compare__<env>__k<k>__<time>)"
+    )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
+    p.add_argument("--no-plot", action="store_true", help="write no figures (they need matplotlib)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (default: a bar per learner on stderr with transitions and the last checkpoint score)",
+    )
     p.add_argument(
         "--ray",
         nargs="?",
@@ -630,7 +788,7 @@ def add_commands(subparsers: Any) -> None:
         default=None,
         metavar="ADDRESS",
         help="run the (policy, seed) units as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without "
-        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run (needs ray)",
+        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run, no progress bars (needs ray)",
     )
     p.set_defaults(func=_cmd_compare)
 
@@ -640,7 +798,8 @@ def add_commands(subparsers: Any) -> None:
         description=benchmark_training.__doc__.split("\n\n")[0],
     )
     b.add_argument("--env", default="GANUser-Yelp-v0", help="env id")
-    b.add_argument("--slate-size", type=int, default=3, help="k")
-    b.add_argument("--timesteps", type=int, default=None, help="transitions (default: the yml's n_timesteps)")
-    b.add_argument("--threads", type=int, default=1, help="torch threads")
+    b.add_argument("--slate-size", type=positive_int, default=3, help="k")
+    b.add_argument("--timesteps", type=positive_int, default=None, help="transitions (default: the yml's n_timesteps)")
+    b.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars (default: one per run on stderr)")
     b.set_defaults(func=_cmd_benchmark)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 from pathlib import Path
 from typing import Any
 
 from recsim_gym.agents.irecgan.experiment import GRID_LOGGING, GRID_SESSIONS
+from recsim_gym.cli_types import nonneg_int, positive_int, seed_int, writable_dir
 
 CONFIGS = ("cpu", "paper")
 
@@ -39,9 +41,11 @@ def add_commands(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--logging", choices=GRID_LOGGING, default="mix", help="logging policy (default: mix)")
-    p.add_argument("--sessions", type=int, default=1000, help="logged sessions with 1..39 clicks (default: 1000)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default: 3)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument(
+        "--sessions", type=positive_int, default=1000, help="logged sessions with 1..39 clicks (default: 1000)"
+    )
+    p.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (default: 3)")
+    p.add_argument("--seed-start", type=seed_int, default=0, help="first seed (default: 0)")
     p.add_argument(
         "--grid",
         action="store_true",
@@ -57,7 +61,7 @@ def add_commands(subparsers: Any) -> None:
         default="cpu",
         help="cpu: the documented CPU configuration (2-layer LSTM, 64 units); paper: 2-layer, 512 units (default: cpu)",
     )
-    p.add_argument("--rounds", type=int, default=None, help="adversarial rounds (default: the configuration's)")
+    p.add_argument("--rounds", type=nonneg_int, default=None, help="adversarial rounds (default: the configuration's)")
     p.add_argument(
         "--set",
         action="append",
@@ -65,17 +69,23 @@ def add_commands(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="override one IRecGANConfig field (repeatable), e.g. --set hidden_size=128",
     )
-    p.add_argument("--eval-sessions", type=int, default=1000, help="sessions with a click per online test (1000)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, see BENCHMARKS.md)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/SyntheticMDP-v0__irecgan__<time>)")
+    p.add_argument(
+        "--eval-sessions", type=positive_int, default=1000, help="sessions with a click per online test (1000)"
+    )
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1, see BENCHMARKS.md)")
+    p.add_argument(
+        "--out", default=None, type=writable_dir, help="output folder (default: runs/SyntheticMDP-v0__irecgan__<time>)"
+    )
     p.add_argument("--curves", action="store_true", help="save the training curves of every branch as PNG")
     p.add_argument("--no-plot", action="store_true", help="skip the Figure-2-like plot")
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="train nothing: print the table and redraw the figure from the results already in --out",
+        help="train nothing: print the tables of every cell and seed in --out/results.json, rewrite results.md from "
+        "it (the same bytes when nothing changed) and draw the figure if it is missing (an existing one is kept); "
+        "the cell, seed and configuration flags are ignored",
     )
-    p.add_argument("--verbose", type=int, default=0, help="learner verbosity (0 or 1)")
+    p.add_argument("--verbose", type=int, choices=(0, 1), default=0, help="learner verbosity (0 or 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_irecgan_experiment)
 
@@ -128,15 +138,16 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
     from recsim_gym.agents.irecgan.experiment import (
         ResultsFile,
         experiment_meta,
-        markdown_table,
-        plot_cell,
-        plot_grid,
         run_cell,
         summarize,
     )
-    from recsim_gym.cli import CLIError
-    from recsim_gym.io_utils import atomic_write_text
+    from recsim_gym.cli import CLIError, install_hint, missing_modules
 
+    if args.report_only:
+        return _report_only(args)
+    if not args.no_plot and missing_modules("matplotlib"):  # said now, not after hours of training
+        print(f"note: no figure: matplotlib is not installed ({install_hint(['matplotlib'])})", file=sys.stderr)
+        args.no_plot = True
     if args.seeds < 1:
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     if args.eval_sessions < 1:
@@ -173,21 +184,17 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
         f"IRecGAN simulated online test: cells {cells}, seeds {seeds}; LSTM {c.num_layers}x{c.hidden_size}, "
         f"embeddings {c.embed_dim}, {c.n_rounds} adversarial rounds; results in {out}"
     )
-    if args.report_only:
-        if not results.data["runs"]:
-            raise CLIError(f"no results in {out / 'results.json'}")
-    else:
-        run_cell(
-            cells,
-            seeds,
-            config,
-            results,
-            eval_sessions=args.eval_sessions,
-            curves_dir=out / "curves" if args.curves else None,
-            progress_bar=not args.quiet,
-            verbose=args.verbose,
-            checkpoint_root=out / "checkpoints",  # resume inside a (cell, seed) after an interruption
-        )
+    run_cell(
+        cells,
+        seeds,
+        config,
+        results,
+        eval_sessions=args.eval_sessions,
+        curves_dir=out / "curves" if args.curves else None,
+        progress_bar=not args.quiet,
+        verbose=args.verbose,
+        checkpoint_root=out / "checkpoints",  # resume inside a (cell, seed) after an interruption
+    )
     wanted = {(lg, n) for lg, n in cells}
     rows = [r for r in results.data["runs"] if (r["logging"], r["sessions"]) in wanted and r["seed"] in seeds]
     if not rows:
@@ -195,19 +202,77 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
     done = sorted({(r["logging"], r["sessions"]) for r in rows}, key=lambda c: (c[1], c[0]))
     print(f"cells with results: {done}")
     summary = summarize(rows)
-    table = markdown_table(summary)
-    # results.md holds every cut-off, coverage@1..10; the printed table a selection.
-    atomic_write_text(out / "results.md", markdown_table(summary, rs=range(1, 11)) + "\n")
-    print(table)
+    _write_tables(summary, out)
+    if not args.no_plot:
+        _draw_figure(summary, out, grid=args.grid)
+    return 0
+
+
+def _draw_figure(summary: list[dict[str, Any]], out: Path, grid: bool) -> None:
+    """Figure 2 of the paper: one cell's coverage curves, or the grid of every cell."""
+    from recsim_gym.agents.irecgan.experiment import plot_cell, plot_grid
+
+    name = "figure2_grid.png" if grid else "figure2.png"
+    (plot_grid if grid else plot_cell)(summary, out / name)
+    print(f"figure: {out / name}")
+
+
+def _write_tables(summary: list[dict[str, Any]], out: Path) -> None:
+    """Print the tables and write ``results.md`` (every cut-off, coverage@1..10; the printed table a selection).
+
+    The file is written only when its text changes, so that reprinting a committed folder leaves it untouched.
+    """
+    from recsim_gym.agents.irecgan.experiment import markdown_table
+    from recsim_gym.io_utils import atomic_write_text
+
+    text = markdown_table(summary, rs=range(1, 11)) + "\n"
+    path = out / "results.md"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
+    print(markdown_table(summary))
     print("coverage@1..10 (mean ± sd):")
     for s in summary:
         cov = " ".join(f"{m:.3f}±{sd:.3f}" for m, sd in zip(s["coverage_mean"], s["coverage_sd"], strict=True))
         print(f"  {s['logging']:>6} {s['sessions']:>6} {s['method']:>8}: {cov}")
-    if not args.no_plot:
-        if not args.grid:
-            plot_cell(summary, out / "figure2.png")
-            print(f"figure: {out / 'figure2.png'}")
-        else:
-            plot_grid(summary, out / "figure2_grid.png")
-            print(f"figure: {out / 'figure2_grid.png'}")
+
+
+def _report_only(args: argparse.Namespace) -> int:
+    """``--report-only``: the tables of every cell and seed already in ``--out``; trains and overwrites nothing.
+
+    Every (cell, seed) of ``results.json`` is reported, whatever ``--logging``/``--sessions``/``--grid``/``--seeds``
+    say: the folder, not the flags, holds what was run (its ``meta.command``). An existing figure is kept (a
+    matplotlib version other than the one that drew it would change its bytes); a missing one is drawn.
+    """
+    import json
+
+    from recsim_gym.agents.irecgan.experiment import summarize
+    from recsim_gym.cli import CLIError, install_hint, missing_modules
+
+    if not args.out:
+        raise CLIError("--report-only needs --out, the folder of an earlier run (e.g. --out results/irecgan_small)")
+    out = Path(args.out)
+    path = out / "results.json"
+    if not path.is_file():
+        raise CLIError(f"no results file {path}")
+    try:
+        rows = json.loads(path.read_text())["runs"]
+    except (ValueError, KeyError, TypeError):
+        raise CLIError(f"{path} is not a results file of irecgan-experiment") from None
+    if not rows:
+        raise CLIError(f"no results in {path}")
+    cells = sorted({(r["logging"], int(r["sessions"])) for r in rows}, key=lambda c: (c[1], c[0]))
+    seeds = sorted({int(r["seed"]) for r in rows})
+    print(f"IRecGAN simulated online test, every result in {path}")
+    print(f"cells with results: {cells}; seeds {seeds}")
+    summary = summarize(rows)
+    _write_tables(summary, out)
+    if args.no_plot:
+        return 0
+    kept = [out / name for name in ("figure2.png", "figure2_grid.png") if (out / name).is_file()]
+    if kept:
+        print(f"figure: {kept[0]} (kept; delete it to redraw)")
+    elif missing_modules("matplotlib"):
+        print(f"no figure: matplotlib is not installed ({install_hint(['matplotlib'])})")
+    else:
+        _draw_figure(summary, out, grid=len(cells) > 1)
     return 0
