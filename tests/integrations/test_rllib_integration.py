@@ -95,3 +95,24 @@ def test_example_joins_the_cluster_by_address(two_node_cluster):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Ray: 2 node(s), 2 CPUs" in proc.stdout
     assert "iteration 1: 64 env steps" in proc.stdout and "random slates: episode return" in proc.stdout
+
+
+def test_env_kwargs_reach_the_env_in_both_modes(two_node_cluster):
+    """``**env_kwargs`` go through ``env_config`` to ``gym.make_vec``; both modes end episodes at max_episode_steps."""
+    for native_vector in (True, False):
+        config = ppo_config(
+            "GANUser-Yelp-v0",
+            num_env_runners=0,  # sample in the driver: the env is inspectable here
+            num_envs_per_env_runner=2,
+            native_vector=native_vector,
+            max_episode_steps=5,
+            slate_size=3,
+        ).training(train_batch_size_per_learner=40, minibatch_size=20, num_epochs=1)
+        algo = config.build_algo()
+        try:
+            env = algo.env_runner.env.unwrapped
+            assert tuple(env.single_action_space.nvec) == (804, 804, 804)
+            runners = algo.train()["env_runners"]
+            assert runners["num_episodes"] == 8 and runners["episode_len_mean"] == 5.0, (native_vector, runners)
+        finally:
+            algo.stop()
