@@ -36,6 +36,7 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "sb3_contrib": ("sb3-contrib", "sb3"),
     "yaml": ("pyyaml", "sb3"),
     "matplotlib": ("matplotlib", "plots"),
+    "ray": ("ray", "ray"),
 }
 
 

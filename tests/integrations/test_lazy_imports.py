@@ -13,10 +13,11 @@ CODE = """
 import sys
 import recsim_gym.integrations
 import recsim_gym.integrations.minari
+import recsim_gym.integrations.rllib
 import recsim_gym.integrations.slate_distribution
 import recsim_gym.integrations.tianshou
 import recsim_gym.integrations.torchrl
-loaded = sorted(m for m in ("minari", "tianshou", "torchrl", "tensordict", "jax") if m in sys.modules)
+loaded = sorted(m for m in ("minari", "ray", "tianshou", "torchrl", "tensordict", "jax") if m in sys.modules)
 print(",".join(loaded) or "none")
 """
 
@@ -36,5 +37,17 @@ def test_missing_library_gives_a_one_line_hint(monkeypatch):
         rm.record_dataset("SyntheticMDP-v0", "recsim/x-v0", n_episodes=1)
     except ImportError as err:
         assert "pip install 'recsim-gym[minari]'" in str(err)
+    else:
+        raise AssertionError("expected ImportError")
+
+
+def test_rllib_missing_gives_a_one_line_hint(monkeypatch):
+    import recsim_gym.integrations.rllib as rr
+
+    monkeypatch.setitem(sys.modules, "ray.rllib.algorithms.ppo", None)  # the import in ppo_config now fails
+    try:
+        rr.ppo_config("SyntheticMDP-v0")
+    except ImportError as err:
+        assert "pip install 'recsim-gym[rllib]'" in str(err)
     else:
         raise AssertionError("expected ImportError")

@@ -28,7 +28,7 @@ import torch
 
 from recsim_gym.cli_types import int_at_least, positive_int, torch_device, writable_dir
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
-from recsim_gym.threads import cpu_threads
+from recsim_gym.threads import cpu_threads, get_threads
 
 __all__ = [
     "LEARNED",
@@ -280,8 +280,15 @@ def compare(
     train_reward: str | None = None,
     progress: bool = False,
     plots: bool = True,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the held-out model and tabulate (see the module docstring); writes results to ``out``.
+
+    ``ray_address`` (``None``: everything runs here, in order) runs every (policy, seed) unit as a Ray task, all
+    submitted at once: ``""`` joins ``RAY_ADDRESS`` or starts Ray on this machine, anything else is a cluster address
+    (``"auto"``, ``"HOST:6379"``); an already initialised Ray is used as it is. Each task sets the driver's torch
+    thread count and the library's (:mod:`recsim_gym.threads`), so the results equal the local run's for the same
+    seeds; trained models come back as bytes and are saved here; tasks show no progress bars.
 
     ``train_user_model`` / ``eval_user_model`` (GANUser envs) default to the paper's protocol, ``"train"`` and
     ``"heldout"``; tests pass small random models. ``select_best=False`` ignores the yml's ``select_best`` entries
@@ -294,7 +301,7 @@ def compare(
     Returns:
         ``{"rows": [...], "table": markdown, "per_user": {policy: (seeds, users) episode rewards}, ...}``.
     """
-    from recsim_gym.evaluation import evaluate, seed_summary
+    from recsim_gym.evaluation import seed_summary
 
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
@@ -314,51 +321,63 @@ def compare(
     sources = _user_model_sources(env_id, {"train": train_extra, "evaluation": eval_kwargs}, slate_size) if gan else {}
     for role, src in sources.items():
         log(f"{env_id} {role} user model: {src['describe']}")
+    rows, per_user, train_times = [], {}, {}
+    selections: dict[str, list[dict[str, Any]]] = {}
+    unit_args = {
+        "env_id": env_id,
+        "slate_size": slate_size,
+        "timesteps": timesteps,
+        "device": device,
+        "train_extra": train_extra,
+        "select_best": select_best,
+        "base_kwargs": {**eval_kwargs, "user_model": train_user_model} if gan else dict(eval_kwargs),
+        "eval_kwargs": eval_kwargs,
+        "n_users": n_users,
+        "n_repeats": n_repeats,
+        "eval_seed": eval_seed,
+        "threads": torch.get_num_threads(),
+        "library_threads": get_threads(),
+        "model_bytes": ray_address is not None,
+        "progress": progress and ray_address is None,  # bars of concurrent tasks would interleave in the driver's log
+    }
+    units = [(name, s) for name in policies for s in range(seeds if POLICIES[name][1] is not None else 1)]
+    pending = _submit_to_ray(ray_address, units, unit_args, log) if ray_address is not None else {}
     outdir = Path(out) if out is not None else None
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
-    rows, per_user, train_times = [], {}, {}
-    selections: dict[str, list[dict[str, Any]]] = {}
     for name in policies:
         label, yml = POLICIES[name]
         results, times = [], []
         for s in range(seeds if yml is not None else 1):
-            if yml is None:
-                base_kwargs = {**eval_kwargs, "user_model": train_user_model} if gan else dict(eval_kwargs)
-                pol, wall = _baseline(name, env_id, slate_size, base_kwargs, s), 0.0
+            if ray_address is None:
+                unit = _train_and_evaluate(name, s, **unit_args)
             else:
-                info: dict[str, Any] = {}
-                pol, wall = train_policy(
-                    name,
-                    env_id,
-                    slate_size,
-                    s,
-                    timesteps,
-                    device,
-                    train_extra,
-                    overrides=None if select_best else {"select_best": None},
-                    info=info,
-                    progress_bar=progress,
-                )
+                import ray
+
+                unit = ray.get(pending.pop((name, s)))
+            res, wall = unit["result"], unit["wall"]
+            if yml is not None:
                 times.append(wall)
-                if "selection" in info:
-                    selections.setdefault(name, []).append(info["selection"])
-                    sel = info["selection"]
+                if unit["selection"] is not None:
+                    selections.setdefault(name, []).append(unit["selection"])
+                    sel = unit["selection"]
                     log(
                         f"{env_id} k={slate_size} {name} seed={s}: kept the checkpoint at {sel['best_timesteps']:,} "
                         f"transitions (train-model {sel['metric']} {sel['best_score']:.4f})"
                     )
-            observed = {**eval_kwargs, **_observation_kwargs(yml, env_id)}
-            res = evaluate(pol, env_id, n_users, n_repeats, eval_seed, observed)
             results.append(res)
             summ = res.summary()
             log(
                 f"{env_id} k={slate_size} {name} seed={s}: reward/step {summ.reward_per_step:.4f} "
                 f"CTR {summ.ctr:.4f} (train {wall:.0f}s, eval {res.wall_time_s:.0f}s)"
             )
-            if outdir is not None and yml is not None and hasattr(pol, "save"):
+            pol = unit["policy"]
+            if outdir is not None and yml is not None and (isinstance(pol, bytes) or hasattr(pol, "save")):
                 with atomic_path(outdir / f"{name}__seed{s}.zip") as tmp:
-                    pol.save(tmp)
+                    if isinstance(pol, bytes):
+                        Path(tmp).write_bytes(pol)
+                    else:
+                        pol.save(tmp)
         summary = seed_summary(results)
         rows.append(
             {
@@ -410,6 +429,83 @@ def compare(
             plot_comparison(rows, per_user, outdir, env_id, slate_size)
     report["per_user"] = per_user
     return report
+
+
+def _train_and_evaluate(
+    name: str,
+    seed: int,
+    env_id: str,
+    slate_size: int,
+    timesteps: int | None,
+    device: str,
+    train_extra: dict[str, Any],
+    select_best: bool,
+    base_kwargs: dict[str, Any],
+    eval_kwargs: dict[str, Any],
+    n_users: int,
+    n_repeats: int,
+    eval_seed: int,
+    threads: int,
+    library_threads: int | None,
+    model_bytes: bool,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """One (policy, seed) unit of :func:`compare`: build or train the policy, evaluate it on the held-out model.
+
+    Runs in the driver or as a Ray task; ``threads`` and ``library_threads`` are the driver's torch thread count and
+    :func:`recsim_gym.threads.get_threads`, set here so a task computes what the local run computes. With
+    ``model_bytes`` a trained policy comes back as the bytes of its saved zip (a task's process, maybe on another
+    node, cannot write into the driver's output folder).
+    """
+    import tempfile
+
+    from recsim_gym.evaluation import evaluate
+    from recsim_gym.threads import set_threads
+
+    torch.set_num_threads(threads)
+    set_threads(library_threads)
+    info: dict[str, Any] = {}
+    if POLICIES[name][1] is None:
+        pol, wall = _baseline(name, env_id, slate_size, base_kwargs, seed), 0.0
+    else:
+        overrides = None if select_best else {"select_best": None}
+        pol, wall = train_policy(
+            name,
+            env_id,
+            slate_size,
+            seed,
+            timesteps,
+            device,
+            train_extra,
+            overrides=overrides,
+            info=info,
+            progress_bar=progress,
+        )
+    observed = {**eval_kwargs, **_observation_kwargs(POLICIES[name][1], env_id)}
+    result = evaluate(pol, env_id, n_users, n_repeats, eval_seed, observed)
+    if model_bytes:
+        if hasattr(pol, "save") and POLICIES[name][1] is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                pol.save(Path(tmp) / "model.zip")
+                pol = (Path(tmp) / "model.zip").read_bytes()
+        else:
+            pol = None
+    return {"policy": pol, "wall": wall, "result": result, "selection": info.get("selection")}
+
+
+def _submit_to_ray(
+    address: str, units: Sequence[tuple[str, int]], unit_args: dict[str, Any], log: Any
+) -> dict[tuple[str, int], Any]:
+    """Start every (policy, seed) unit as a Ray task (one CPU each); returns their object refs by unit."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError("compare with ray_address (--ray) needs ray: pip install 'recsim-gym[ray]'") from err
+    if not ray.is_initialized():
+        ray.init(address=address or None, include_dashboard=False)
+    log(f"Ray: {len(units)} units on {ray.cluster_resources().get('CPU', 0):g} CPUs")
+    task = ray.remote(num_cpus=1)(_train_and_evaluate)
+    return {(name, seed): task.remote(name, seed, **unit_args) for name, seed in units}
 
 
 def _user_model_sources(
@@ -606,6 +702,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         plots = False
     if args.timesteps is not None:
         _check_timesteps(args.timesteps, policies, args.env)
+    if args.ray is not None:
+        require("ray")
     out = args.out or f"runs/compare__{args.env}__k{args.slate_size}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         check_overwrite(out, args.overwrite)  # before any training: a rerun never loses the results already there
@@ -626,6 +724,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             train_reward=args.train_reward,
             progress=not args.no_progress,
             plots=plots,
+            ray_address=args.ray,
         )
     except (FileNotFoundError, UserModelLoadError, AssetError) as err:
         raise CLIError(str(err)) from None
@@ -681,6 +780,15 @@ def add_commands(subparsers: Any) -> None:
         "--no-progress",
         action="store_true",
         help="no progress bars (default: a bar per learner on stderr with transitions and the last checkpoint score)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the (policy, seed) units as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without "
+        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run, no progress bars (needs ray)",
     )
     p.set_defaults(func=_cmd_compare)
 
