@@ -21,22 +21,13 @@ import golden_cases  # a sibling module: pytest puts this folder on sys.path (te
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import recsim_gym
 
 GOLDEN = Path(__file__).resolve().parent / "trajectories.npz"
 MANIFEST, CASES, RECORDED_FIELDS = golden_cases.load(str(GOLDEN))
 RTOL = float(os.environ.get("RECSIM_GYM_GOLDEN_RTOL", "0"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """As when recorded: float sums must not depend on how a matmul is split over threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One torch thread, as when recorded, comes from tests/conftest.py's session fixture (_one_torch_thread).
 
 
 def _where(case: golden_cases.Case, e: int, event: dict) -> str:
