@@ -331,21 +331,31 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
     """
     if isinstance(source, pd.DataFrame):
         where = name or "<DataFrame>"
-        df = source.reset_index(drop=True)
+        cols = _checked_columns(source.reset_index(drop=True), where)
         sha = None
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         where = name or str(path)
-        df = _read_table(path).reset_index(drop=True)
-        if path.suffix.lower() not in (".parquet", ".pq"):
-            df.attrs["first_line"] = 2  # text files: data row i sits on line i + 2 (after the header)
+        # A text log is first parsed as plain integer columns (fast, little memory); a file that is not a clean
+        # integer table, or whose values break a rule, is read again as strings, whose checks name the row.
+        cols = read_integer_columns(path) if path.is_file() else None
+        if cols is None or not _columns_pass(cols):
+            df = _read_table(path).reset_index(drop=True)
+            if path.suffix.lower() not in (".parquet", ".pq"):
+                df.attrs["first_line"] = 2  # text files: data row i sits on line i + 2 (after the header)
+            cols = _checked_columns(df, where)
+            del df
         sha = file_sha256(path)
     else:
         raise TypeError(
             "load_logs: source must be a file path (str or os.PathLike) or a pandas DataFrame, "
             f"got {type(source).__name__}"
         )
+    return _log_data(cols, where, sha)
 
+
+def _checked_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
+    """The five columns of ``df`` as integer arrays, after every per-row check (each error names its row)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         hints = []
@@ -379,58 +389,94 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
             f"{where}: column 'tr_val_tst' must be 0 (train), 1 (val) or 2 (test); row {_row_label(df, row)} "
             f"has {cols[SPLIT][row]}"
         )
-    frame = pd.DataFrame(cols)
-    raw_rows = len(frame)
+    return cols
+
+
+def _columns_pass(cols: dict[str, np.ndarray]) -> bool:
+    """Whether columns parsed as integers pass the per-row checks of :func:`_checked_columns` (which names rows)."""
+    if len(cols[USER]) == 0:
+        return False
+    for c in (USER, ITEM):
+        top = int(cols[c].max())
+        if top >= ID_FLOOR and top >= max(ID_FLOOR, ID_PER_DISTINCT * int(np.unique(cols[c]).size)):
+            return False
+    if any(int(cols[c].min()) < 0 for c in (USER, ITEM, TIME)):
+        return False
+    clicks, split = cols[CLICK], cols[SPLIT]
+    return 0 <= int(clicks.min()) and int(clicks.max()) <= 1 and 0 <= int(split.min()) and int(split.max()) <= 2
+
+
+def _log_data(cols: dict[str, np.ndarray], where: str, sha: str | None) -> LogData:
+    """Split check, de-duplication, click check and canonical event arrays (docs/data.md#processing) of checked columns.
+
+    Pure numpy on one sort of the rows by (user, Time, item, is_click): a few arrays of the row count at a time, no
+    per-row Python objects. ``cols`` is emptied as its columns are used, so that each can be freed early.
+    """
+    split = cols.pop(SPLIT)
+    n_users = int(cols[USER].max()) + 1
     # Before de-duplication: its keys leave out the split, so a duplicate row with another tag would vanish unseen
     # (and the order of the rows would pick the user's split).
-    split_per_user = frame.groupby(USER)[SPLIT].nunique()
-    if (split_per_user > 1).any():
-        user = int(split_per_user.index[np.flatnonzero(split_per_user.to_numpy() > 1)[0]])
-        tags = sorted(frame.loc[frame[USER] == user, SPLIT].unique().tolist())
-        raise LogFormatError(f"{where}: user {user} has several split tags {tags} in 'tr_val_tst'; expected one")
+    tags = np.full(n_users, -1, dtype=np.int8)
+    tags[cols[USER]] = split
+    several = tags[cols[USER]] != split
+    if several.any():
+        bad = int(cols[USER][several].min())
+        found = sorted(int(x) for x in np.unique(split[cols[USER] == bad]))
+        raise LogFormatError(f"{where}: user {bad} has several split tags {found} in 'tr_val_tst'; expected one")
+    user_split = tags.astype(np.int64)
+    del split, several, tags
 
     # docs/data.md#processing step 2: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
-    frame = frame.drop_duplicates(subset=[USER, TIME, ITEM, CLICK])
-    exact = raw_rows - len(frame)
-    frame = frame.sort_values(CLICK, kind="stable").drop_duplicates(subset=[USER, TIME, ITEM], keep="last")
-    conflicts = raw_rows - exact - len(frame)
-    report = DedupReport(raw_rows, exact, conflicts, len(frame))
+    raw_rows = len(cols[USER])
+    user, time, item, clicked = _sorted_unique_rows(cols.pop(USER), cols.pop(TIME), cols.pop(ITEM), cols.pop(CLICK))
+    exact = raw_rows - len(user)
+    # Sorted by (user, Time, item, is_click): of two rows of one (user, Time, item) the clicked one is the last.
+    same_slot = (user[1:] == user[:-1]) & (time[1:] == time[:-1]) & (item[1:] == item[:-1])
+    if same_slot.any():
+        keep = np.r_[~same_slot, True]
+        user, time, item, clicked = user[keep], time[keep], item[keep], clicked[keep]
+        del keep
+    del same_slot
+    rows = len(user)
+    report = DedupReport(raw_rows, exact, raw_rows - exact - rows, rows)
 
-    clicks_per_event = frame.groupby([USER, TIME])[CLICK].sum()
+    # Canonical order (user, Time, item id): slot order in the file is discarded here, once and for all.
+    index = np.int32 if rows < 2**31 else np.int64
+    new_event = np.r_[True, (user[1:] != user[:-1]) | (time[1:] != time[:-1])]
+    starts = np.flatnonzero(new_event).astype(index)
+    event_user = user[starts].astype(np.int64)
+    event_time = time[starts].astype(np.int64)
+    del user, time
+    event_id = np.cumsum(new_event, dtype=index) - 1
+    del new_event
+    n_events = len(starts)
+    hit = clicked == 1
+    del clicked
+    clicks_per_event = np.bincount(event_id[hit], minlength=n_events)
     if (clicks_per_event > 1).any():
-        (user, time), n = next((k, v) for k, v in clicks_per_event.items() if v > 1)
-        items = sorted(frame.loc[(frame[USER] == user) & (frame[TIME] == time) & (frame[CLICK] == 1), ITEM].tolist())
+        e = int(np.flatnonzero(clicks_per_event > 1)[0])
+        event_rows = slice(starts[e], starts[e + 1] if e + 1 < n_events else rows)
+        items = sorted(int(x) for x in item[event_rows][hit[event_rows]])
         raise LogFormatError(
-            f"{where}: event (user {user}, Time {time}) has {n} clicked items {items}; an event allows one click "
-            f"(or none, for a no-click event)"
+            f"{where}: event (user {int(event_user[e])}, Time {int(event_time[e])}) has {int(clicks_per_event[e])} "
+            f"clicked items {items}; an event allows one click (or none, for a no-click event)"
         )
-
-    # Canonical order: user, time, item id. Slot order in the file is discarded here, once and for all.
-    frame = frame.sort_values([USER, TIME, ITEM], kind="stable")
-    users = frame[USER].to_numpy()
-    times = frame[TIME].to_numpy()
-    items = frame[ITEM].to_numpy()
-    clicked = frame[CLICK].to_numpy()
-    new_event = np.r_[True, (users[1:] != users[:-1]) | (times[1:] != times[:-1])]
-    event_id = np.cumsum(new_event) - 1
-    n_events = int(event_id[-1]) + 1
-    starts = np.flatnonzero(new_event)
-    display_len = np.diff(np.r_[starts, len(frame)])
-    k_max = int(display_len.max())
-    slot = np.arange(len(frame)) - starts[event_id]
-    display = np.full((n_events, k_max), PAD, dtype=np.int64)
-    display[event_id, slot] = items
     click = np.full(n_events, -1, dtype=np.int64)
-    click[event_id[clicked == 1]] = items[clicked == 1]
-    event_user = users[starts].astype(np.int64)
-    event_time = times[starts].astype(np.int64)
+    click[event_id[hit]] = item[hit]
+    del hit, clicks_per_event
+    display_len = np.diff(np.r_[starts, rows]).astype(np.int64)
+    k_max = int(display_len.max())
+    if rows == n_events * k_max:  # every display set has k_max items: the rows are the matrix, row-major
+        display = item.astype(np.int64).reshape(n_events, k_max)
+    else:
+        display = np.full((n_events, k_max), PAD, dtype=np.int64)
+        slot = np.arange(rows, dtype=index) - starts[event_id]
+        display[event_id, slot] = item
+        del slot
+    n_items = int(item.max()) + 1
+    del item, event_id, starts
 
     click_seq, history_end, history_len = _histories(event_user, click)
-
-    n_users = int(users.max()) + 1
-    n_items = int(items.max()) + 1
-    user_split = np.full(n_users, -1, dtype=np.int64)
-    user_split[users] = frame[SPLIT].to_numpy()
     return LogData(
         name=where,
         sha256=sha,
@@ -440,13 +486,147 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
         event_user=event_user,
         event_time=event_time,
         display=display,
-        display_len=display_len.astype(np.int64),
+        display_len=display_len,
         click=click,
         click_seq=click_seq,
         history_end=history_end,
         history_len=history_len,
         dedup=report,
     )
+
+
+def _sorted_unique_rows(
+    user: np.ndarray, time: np.ndarray, item: np.ndarray, clicked: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows, sorted by (user, Time, item, is_click); columns of non-negative ids and 0/1 clicks.
+
+    When the four values fit one int64 (``users * times * items * 2 < 2^62``, every realistic log) the rows are
+    packed into one key and sorted as numbers: several times faster than a four-key lexsort, and one array of
+    memory; the columns are unpacked from the sorted keys (ids as int32 when they fit). Otherwise a lexsort.
+    """
+    spans = (int(time.max()) + 1, int(item.max()) + 1)
+    top_user = int(user.max())
+    if (top_user + 1) * spans[0] * spans[1] * 2 < 2**62:
+        key = user.astype(np.int64)
+        del user
+        for col, span in ((time, spans[0]), (item, spans[1])):
+            key *= span
+            key += col
+        key <<= 1
+        key |= clicked
+        del time, item, clicked
+        key.sort()
+        key = key[np.r_[True, key[1:] != key[:-1]]]
+        clicked = (key & 1).astype(np.int8)
+        key >>= 1
+        item = _unpack(key, spans[1])
+        time = _unpack(key, spans[0])
+        return key.astype(np.int32) if top_user < 2**31 else key, time, item, clicked
+    order = np.lexsort((clicked, item, time, user))
+    user, time, item, clicked = user[order], time[order], item[order], clicked[order]
+    dup = (user[1:] == user[:-1]) & (time[1:] == time[:-1]) & (item[1:] == item[:-1]) & (clicked[1:] == clicked[:-1])
+    keep = np.r_[True, ~dup]
+    return user[keep], time[keep], item[keep], clicked[keep]
+
+
+def _unpack(key: np.ndarray, span: int) -> np.ndarray:
+    """``key % span`` (int32 when ``span`` allows), and ``key //= span`` in place."""
+    part = key % span
+    key //= span
+    return part.astype(np.int32) if span <= 2**31 else part
+
+
+#: Rows per block of the pandas reader of :func:`read_integer_columns` (strings: about 60 MB a block).
+PANDAS_BLOCK_ROWS = 1 << 18
+
+
+def read_integer_columns(path: Path) -> dict[str, np.ndarray] | None:
+    """The five columns of a text log as integer arrays, or ``None`` when it is not a clean integer table.
+
+    Read block by block, each block's int64 columns narrowed (ids to int32, flags to int8 when they fit) before the
+    next is parsed, so memory stays near the size of the narrowed columns. With pyarrow installed (the ``fast``
+    extra) the blocks are parsed by its multi-threaded CSV reader, otherwise by pandas' C parser. ``None`` (a missing
+    column, a value that is not an integer, a missing value, an unreadable file): the caller reads the file again as
+    strings, whose checks say what is wrong and where. Parquet files are not text and also give ``None``.
+    """
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return None
+    sep = "," if suffix == ".csv" else "\t"
+    blocks: dict[str, list[np.ndarray]] = {c: [] for c in REQUIRED_COLUMNS}
+    try:
+        for block in _arrow_blocks(path, sep) if _has_pyarrow() else _pandas_blocks(path, sep):
+            for c in REQUIRED_COLUMNS:
+                blocks[c].append(_narrow(block[c], np.int8 if c in (CLICK, SPLIT) else np.int32))
+    except _ParseFailed:
+        return None
+    return {c: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64) for c, parts in blocks.items()}
+
+
+class _ParseFailed(Exception):
+    """The file is not a clean table of integers (the strict string reader will say why)."""
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _narrow(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as ``dtype`` when every value fits, else unchanged (int64): never a wrapped-around id."""
+    info = np.iinfo(dtype)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        return values
+    return values.astype(dtype)
+
+
+def _pandas_blocks(path: Path, sep: str):  # noqa: ANN202  (a generator of dicts of int64 arrays)
+    try:
+        # Strings, as the strict reader parses them: pandas' own integer parser would also take "1e1" and "10.0".
+        reader = pd.read_csv(
+            path, sep=sep, usecols=list(REQUIRED_COLUMNS), dtype=str, keep_default_na=False,
+            chunksize=PANDAS_BLOCK_ROWS,
+        )  # fmt: skip
+        with reader:
+            for chunk in reader:
+                yield {c: _strict_integers(chunk[c]) for c in REQUIRED_COLUMNS}
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError, OSError):
+        raise _ParseFailed from None
+
+
+def _strict_integers(text: pd.Series) -> np.ndarray:
+    """int64 values of a string column that :func:`_integer_column` accepts; :class:`_ParseFailed` for any other."""
+    if _NOT_INTEGER_CHAR.search("\n".join(text.tolist())):
+        raise _ParseFailed
+    num = pd.to_numeric(text, errors="coerce")
+    if num.dtype != np.int64 or num.isna().any():
+        raise _ParseFailed
+    return num.to_numpy(dtype=np.int64)
+
+
+def _arrow_blocks(path: Path, sep: str):  # noqa: ANN202  (a generator of dicts of int64 arrays)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(REQUIRED_COLUMNS), column_types=dict.fromkeys(REQUIRED_COLUMNS, pa.int64())
+            ),
+        )
+        for batch in reader:
+            columns = [batch.column(c) for c in REQUIRED_COLUMNS]
+            if any(col.null_count for col in columns):
+                raise _ParseFailed
+            yield {c: col.to_numpy(zero_copy_only=False) for c, col in zip(REQUIRED_COLUMNS, columns, strict=True)}
+    except (pa.ArrowException, ValueError, KeyError, OSError, UnicodeDecodeError):
+        raise _ParseFailed from None
 
 
 def _histories(event_user: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

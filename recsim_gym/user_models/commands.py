@@ -1,4 +1,4 @@
-"""CLI verbs ``train-user-model``, ``eval-user-model``, ``models`` and ``rebuild-user-models``."""
+"""CLI verbs ``train-user-model``, ``eval-user-model``, ``models``, ``rebuild-user-models`` and ``sample-logs``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from recsim_gym.user_models.evaluation import bundle_evaluation, default_eval_sp
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.rebuild import add_command as add_rebuild_command
 from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
+from recsim_gym.user_models.sample_logs import add_command as add_sample_logs_command
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT as ENV_CHECKPOINT
 from recsim_gym.user_models.storage import (
     UserModelLoadError,
@@ -351,7 +352,7 @@ def _pct(value: float | None) -> str:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train-user-model``, ``eval-user-model``, ``models`` and ``rebuild-user-models``."""
+    """Add ``train-user-model``, ``eval-user-model``, ``models``, ``rebuild-user-models`` and ``sample-logs``."""
     p = subparsers.add_parser("train-user-model", help="fit a GAN user model on a Chen et al. log")
     p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
@@ -396,3 +397,4 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     m.set_defaults(func=_models)
 
     add_rebuild_command(subparsers)
+    add_sample_logs_command(subparsers)
