@@ -560,7 +560,12 @@ def read_integer_columns(path: Path) -> dict[str, np.ndarray] | None:
                 blocks[c].append(_narrow(block[c], np.int8 if c in (CLICK, SPLIT) else np.int32))
     except _ParseFailed:
         return None
-    return {c: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64) for c, parts in blocks.items()}
+    columns = {}
+    for c in REQUIRED_COLUMNS:  # one column at a time, its blocks freed before the next is joined
+        parts = blocks.pop(c)
+        columns[c] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        del parts
+    return columns
 
 
 class _ParseFailed(Exception):
@@ -609,22 +614,34 @@ def _strict_integers(text: pd.Series) -> np.ndarray:
 
 def _arrow_blocks(path: Path, sep: str):  # noqa: ANN202  (a generator of dicts of int64 arrays)
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    # Arrow's pool keeps freed memory for reuse: handing it back after every batch (and 4 MB batches) took the peak
+    # of reading a 10^7-row log from 560 MB to 410 MB; the system allocator kept even more (610 MB).
+    pool = pa.default_memory_pool()
     try:
+        # Read as strings and take only plain digit strings: arrow's integer parser would also take "0x1f" (and its
+        # missing values are "", "NA", ...). Anything else (" 5", "+5", a bad value) goes to the strict reader.
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            read_options=pacsv.ReadOptions(block_size=4 << 20),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
-                include_columns=list(REQUIRED_COLUMNS), column_types=dict.fromkeys(REQUIRED_COLUMNS, pa.int64())
+                include_columns=list(REQUIRED_COLUMNS), column_types=dict.fromkeys(REQUIRED_COLUMNS, pa.string())
             ),
+            memory_pool=pool,
         )
         for batch in reader:
-            columns = [batch.column(c) for c in REQUIRED_COLUMNS]
-            if any(col.null_count for col in columns):
-                raise _ParseFailed
-            yield {c: col.to_numpy(zero_copy_only=False) for c, col in zip(REQUIRED_COLUMNS, columns, strict=True)}
+            block = {}
+            for c in REQUIRED_COLUMNS:
+                text = batch.column(c)
+                if text.null_count or not pc.all(pc.ascii_is_decimal(text, memory_pool=pool)).as_py():
+                    raise _ParseFailed
+                block[c] = pc.cast(text, pa.int64(), memory_pool=pool).to_numpy(zero_copy_only=False)
+            del batch, text
+            pool.release_unused()
+            yield block
     except (pa.ArrowException, ValueError, KeyError, OSError, UnicodeDecodeError):
         raise _ParseFailed from None
 
