@@ -120,3 +120,34 @@ def test_the_fast_reader_accepts_exactly_what_the_strict_one_does(value: str, tm
     assert outcome() == expected
     monkeypatch.setattr(logs_module, "_has_pyarrow", lambda: False)
     assert outcome() == expected
+
+
+def test_events_of_users_are_each_users_events_in_order() -> None:
+    data = load_logs(messy_log(0))
+    by_user = {int(u): np.flatnonzero(data.event_user == u) for u in np.unique(data.event_user)}
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # unknown, negative and repeated ids included
+        users = rng.integers(-3, data.n_users + 3, size=rng.integers(0, 12))
+        expected = [by_user.get(int(u), np.zeros(0, dtype=np.int64)) for u in users]
+        got = data.events_of_users(users)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.concatenate(expected) if expected else np.zeros(0, dtype=np.int64))
+    resplit = data.resplit(1)
+    np.testing.assert_array_equal(resplit.events_of_users(np.arange(5)), data.events_of_users(np.arange(5)))
+
+
+def test_a_large_log_read_without_pyarrow_says_so_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import warnings
+
+    path = tmp_path / "log.txt"
+    messy_log(1).to_csv(path, sep="\t", index=False)
+    monkeypatch.setattr(logs_module, "SLOW_NOTE_BYTES", path.stat().st_size)
+    monkeypatch.setattr(logs_module, "_has_pyarrow", lambda: False)
+    with pytest.warns(logs_module.SlowLogReaderWarning) as record:
+        load_logs(path)
+    (note,) = record
+    assert "\n" not in str(note.message) and "recsim-gym[logs]" in str(note.message) and str(path) in str(note.message)
+    monkeypatch.setattr(logs_module, "SLOW_NOTE_BYTES", path.stat().st_size + 1)  # a smaller log: no note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_logs(path)

@@ -33,6 +33,7 @@ import difflib
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,16 @@ ID_FLOOR = 1 << 20
 ID_PER_DISTINCT = 100
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _NOT_INTEGER_CHAR = re.compile(r"[^0-9+\-\s]")
+
+
+#: How much slower the pandas reader is, measured on a 10^7-row log (docs/your_logs.md#logs-at-scale).
+SLOW_FACTOR = "about N times"
+#: A text log at least this large, read without pyarrow, gets a one-line :class:`SlowLogReaderWarning`.
+SLOW_NOTE_BYTES = 32 << 20
+
+
+class SlowLogReaderWarning(UserWarning):
+    """A large text log was read by the pandas reader because pyarrow (the ``logs`` extra) is not installed."""
 
 
 class LogFormatError(ValueError):
@@ -107,7 +118,7 @@ class LogData:
     history_end: np.ndarray
     history_len: np.ndarray
     dedup: DedupReport
-    _user_events: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _user_offsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_events(self) -> int:
@@ -135,15 +146,21 @@ class LogData:
         return np.flatnonzero(self.user_split == tag)
 
     def events_of_users(self, users: np.ndarray) -> np.ndarray:
-        """Indices of all events of ``users`` (in the order of ``users``, then time)."""
-        if not self._user_events:
-            starts = np.flatnonzero(np.r_[True, self.event_user[1:] != self.event_user[:-1]])
-            ends = np.r_[starts[1:], self.n_events]
-            for s, e in zip(starts, ends, strict=True):
-                self._user_events[int(self.event_user[s])] = np.arange(s, e)
-        empty = np.zeros(0, dtype=np.int64)
-        parts = [self._user_events.get(int(u), empty) for u in users]
-        return np.concatenate(parts) if parts else empty
+        """Indices of all events of ``users`` (in the order of ``users``, then time); ids with no events add none.
+
+        Events are sorted by user, so each user's events are one range of indices: the ranges come from one array of
+        ``n_users + 1`` offsets, built on first use, and a batch's indices from a few vectorised operations.
+        """
+        if self._user_offsets is None:
+            self._user_offsets = np.searchsorted(self.event_user, np.arange(self.n_users + 1)).astype(np.int64)
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        known = (users >= 0) & (users < self.n_users)
+        safe = np.where(known, users, 0)
+        starts = self._user_offsets[safe]
+        counts = np.where(known, self._user_offsets[safe + 1] - starts, 0)
+        # Index j of the output is starts[b] + (j - first output index of b) for the user b it belongs to.
+        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        return shift + np.arange(shift.size, dtype=np.int64)
 
     def events(self, split: str | int) -> np.ndarray:
         """Indices of the events of the users in ``split``."""
@@ -162,7 +179,7 @@ class LogData:
         split[perm[: counts[0]]] = 0
         split[perm[counts[0] : counts[0] + counts[1]]] = 1
         split[perm[counts[0] + counts[1] :]] = 2
-        return LogData(**{**self._fields(), "user_split": split, "_user_events": {}})
+        return LogData(**{**self._fields(), "user_split": split})
 
     def click_counts(self, split: str | int = "train") -> np.ndarray:
         """``(n_items,)`` number of clicks on each item in the events of ``split``."""
@@ -191,7 +208,7 @@ class LogData:
         }
 
     def _fields(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_user_events"}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_user_offsets"}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -339,6 +356,7 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
         # A text log is first parsed as plain integer columns (fast, little memory); a file that is not a clean
         # integer table, or whose values break a rule, is read again as strings, whose checks name the row.
         cols = read_integer_columns(path) if path.is_file() else None
+        _note_slow_reader(path, where)
         if cols is None or not _columns_pass(cols):
             df = _read_table(path).reset_index(drop=True)
             if path.suffix.lower() not in (".parquet", ".pq"):
@@ -352,6 +370,20 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
             f"got {type(source).__name__}"
         )
     return _log_data(cols, where, sha)
+
+
+def _note_slow_reader(path: Path, where: str) -> None:
+    """Warn, in one line, that a large text log was read without pyarrow (it still loads, more slowly)."""
+    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file() or _has_pyarrow():
+        return
+    size = path.stat().st_size
+    if size >= SLOW_NOTE_BYTES:
+        warnings.warn(
+            f"{where}: {size / 1e6:.0f} MB read without pyarrow, {SLOW_FACTOR} slower than with it "
+            f"(pip install 'recsim-gym[logs]')",
+            SlowLogReaderWarning,
+            stacklevel=3,
+        )
 
 
 def _checked_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
