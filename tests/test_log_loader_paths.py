@@ -151,3 +151,16 @@ def test_a_large_log_read_without_pyarrow_says_so_in_one_line(tmp_path: Path, mo
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_logs(path)
+
+
+@pytest.mark.parametrize("value", ["0x1", "0X1", "abc", "12"])
+def test_hexadecimal_never_passes_as_an_integer(value: str, tmp_path: Path) -> None:
+    # With no other "x" in the file the fast reader parses integers directly: a hex id must still be refused.
+    path = tmp_path / "log.txt"
+    path.write_text(f"{USER}\t{TIME}\t{ITEM}\t{CLICK}\t{SPLIT}\n{value}\t0\t1\t1\t0\n0\t1\t2\t1\t0\n")
+    assert logs_module._has_x_after_header(path) == ("x" in value.lower())
+    if value == "12":
+        assert load_logs(path).n_users == 13
+    else:
+        with pytest.raises(logs_module.LogFormatError, match="must hold integers"):
+            load_logs(path)
