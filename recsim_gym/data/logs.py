@@ -21,6 +21,11 @@ error.
 Ids are integers written as integers (``10``, not ``1e1`` or ``10.0``) and index arrays of ``max id + 1`` entries, so
 an id far above the number of distinct ids (a raw, un-renumbered id) is refused with the column, row and value.
 
+Reading and processing scale to logs of tens of millions of rows (docs/your_logs.md#logs-at-scale): a text log is first
+parsed as five integer columns, block by block (pyarrow's CSV reader with the ``logs`` extra, else pandas), and only a
+file that is not a clean integer table is read again as strings, whose checks name the offending row; the rows are
+then de-duplicated and ordered by one sort of a packed int64 key, in numpy, with no per-row Python objects.
+
 Click histories are stored once, ragged: ``click_seq`` holds every click in event order (users are contiguous, so a
 user's clicks are one slice of it) and event ``e``'s history is the ``history_len[e]`` clicks that end at
 ``history_end[e]``. Memory and time are linear in the log's size whatever the length of the longest history;
