@@ -209,3 +209,12 @@ def test_checks_catch_a_cycle_and_a_layer_break(tmp_path: Path) -> None:
     assert layer_violations(graph) == [
         "recsim_gym.data.logs (line 1) imports recsim_gym.agents.dqn: recsim_gym.data must not import recsim_gym.agents"
     ]
+
+
+def test_top_level_envs_folder_holds_cards_and_configs_only() -> None:
+    # Code lives in the package; envs/<family>/ holds the env card and the configs that commands read.
+    envs = PACKAGE.parent / "envs"
+    files = [p for p in envs.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert files, "envs/ is missing"
+    code = [str(p.relative_to(envs)) for p in files if p.suffix.lower() not in (".md", ".yaml", ".yml", ".json")]
+    assert not code, f"envs/ should hold cards and configs only; found {code} (make it a package command)"
