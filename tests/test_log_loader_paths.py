@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sampled_logs import sample_choice_logs
 
+import recsim_gym.data.fast_reader as fast_reader
 import recsim_gym.data.logs as logs_module
 from recsim_gym.data.logs import CLICK, ITEM, PAD, REQUIRED_COLUMNS, SPLIT, TIME, USER, LogData, load_logs
 
@@ -77,19 +78,19 @@ def test_every_path_gives_the_reference_data(seed: int, suffix: str, tmp_path: P
     expected = reference_arrays(df)
     assert expected["dedup"][1] > 0 and expected["dedup"][2] > 0  # the log does exercise both de-duplications
     assert_same(load_logs(df), expected)
-    assert logs_module.read_integer_columns(path) is not None  # the fast reader took this file
+    assert fast_reader.read_integer_columns(path, REQUIRED_COLUMNS) is not None  # the fast reader took this file
     assert_same(load_logs(path), expected)
-    monkeypatch.setattr(logs_module, "_has_pyarrow", lambda: False)  # pandas blocks (the core path)
-    monkeypatch.setattr(logs_module, "PANDAS_BLOCK_ROWS", 97)  # several blocks, one of them short
+    monkeypatch.setattr(fast_reader, "has_pyarrow", lambda: False)  # pandas blocks (the core path)
+    monkeypatch.setattr(fast_reader, "PANDAS_BLOCK_ROWS", 97)  # several blocks, one of them short
     assert_same(load_logs(path), expected)
-    monkeypatch.setattr(logs_module, "read_integer_columns", lambda p: None)  # the strict string reader alone
+    monkeypatch.setattr(fast_reader, "read_integer_columns", lambda *a: None)  # the strict string reader alone
     assert_same(load_logs(path), expected)
 
 
 def test_the_shipped_logs_load_as_before(shared_data: Path) -> None:
     for name in ("yelp.txt", "tb.txt", "rsc.txt"):
         path = shared_data / name
-        assert logs_module.read_integer_columns(path) is not None
+        assert fast_reader.read_integer_columns(path, REQUIRED_COLUMNS) is not None
         assert_same(load_logs(path), reference_arrays(pd.read_csv(path, sep="\t")))
 
 
@@ -114,11 +115,11 @@ def test_the_fast_reader_accepts_exactly_what_the_strict_one_does(value: str, tm
         except logs_module.LogFormatError as err:
             return f"refused: {err}"
 
-    monkeypatch.setattr(logs_module, "read_integer_columns", lambda p: None)
+    monkeypatch.setattr(fast_reader, "read_integer_columns", lambda *a: None)
     expected = outcome()
     monkeypatch.undo()
     assert outcome() == expected
-    monkeypatch.setattr(logs_module, "_has_pyarrow", lambda: False)
+    monkeypatch.setattr(fast_reader, "has_pyarrow", lambda: False)
     assert outcome() == expected
 
 
@@ -142,7 +143,7 @@ def test_a_large_log_read_without_pyarrow_says_so_in_one_line(tmp_path: Path, mo
     path = tmp_path / "log.txt"
     messy_log(1).to_csv(path, sep="\t", index=False)
     monkeypatch.setattr(logs_module, "SLOW_NOTE_BYTES", path.stat().st_size)
-    monkeypatch.setattr(logs_module, "_has_pyarrow", lambda: False)
+    monkeypatch.setattr(fast_reader, "has_pyarrow", lambda: False)
     with pytest.warns(logs_module.SlowLogReaderWarning) as record:
         load_logs(path)
     (note,) = record
@@ -158,7 +159,7 @@ def test_hexadecimal_never_passes_as_an_integer(value: str, tmp_path: Path) -> N
     # With no other "x" in the file the fast reader parses integers directly: a hex id must still be refused.
     path = tmp_path / "log.txt"
     path.write_text(f"{USER}\t{TIME}\t{ITEM}\t{CLICK}\t{SPLIT}\n{value}\t0\t1\t1\t0\n0\t1\t2\t1\t0\n")
-    assert logs_module._has_x_after_header(path) == ("x" in value.lower())
+    assert fast_reader.has_x_after_header(path) == ("x" in value.lower())
     if value == "12":
         assert load_logs(path).n_users == 13
     else:

@@ -45,6 +45,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsim_gym.data import fast_reader
+from recsim_gym.data.fast_reader import NOT_INTEGER_CHAR as _NOT_INTEGER_CHAR
+
 USER, TIME, ITEM, CLICK, SPLIT = "session_new_index", "Time", "item_new_index", "is_click", "tr_val_tst"
 REQUIRED_COLUMNS = (USER, TIME, ITEM, CLICK, SPLIT)
 SPLIT_NAMES = {"train": 0, "val": 1, "test": 2}
@@ -54,7 +57,6 @@ PAD = -1  # padding value for item ids in every padded array
 ID_FLOOR = 1 << 20
 ID_PER_DISTINCT = 100
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-_NOT_INTEGER_CHAR = re.compile(r"[^0-9+\-\s]")
 
 
 #: How much slower the pandas reader is, measured on a 10^7-row log (docs/your_logs.md#logs-at-scale).
@@ -360,7 +362,7 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
         where = name or str(path)
         # A text log is first parsed as plain integer columns (fast, little memory); a file that is not a clean
         # integer table, or whose values break a rule, is read again as strings, whose checks name the row.
-        cols = read_integer_columns(path) if path.is_file() else None
+        cols = fast_reader.read_integer_columns(path, REQUIRED_COLUMNS, (CLICK, SPLIT)) if path.is_file() else None
         _note_slow_reader(path, where)
         if cols is None or not _columns_pass(cols):
             df = _read_table(path).reset_index(drop=True)
@@ -379,7 +381,7 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
 
 def _note_slow_reader(path: Path, where: str) -> None:
     """Warn, in one line, that a large text log was read without pyarrow (it still loads, more slowly)."""
-    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file() or _has_pyarrow():
+    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file() or fast_reader.has_pyarrow():
         return
     size = path.stat().st_size
     if size >= SLOW_NOTE_BYTES:
@@ -571,134 +573,6 @@ def _unpack(key: np.ndarray, span: int) -> np.ndarray:
     part = key % span
     key //= span
     return part.astype(np.int32) if span <= 2**31 else part
-
-
-#: Rows per block of the pandas reader of :func:`read_integer_columns` (strings: about 60 MB a block).
-PANDAS_BLOCK_ROWS = 1 << 18
-
-
-def read_integer_columns(path: Path) -> dict[str, np.ndarray] | None:
-    """The five columns of a text log as integer arrays, or ``None`` when it is not a clean integer table.
-
-    Read block by block, each block's int64 columns narrowed (ids to int32, flags to int8 when they fit) before the
-    next is parsed, so memory stays near the size of the narrowed columns. With pyarrow installed (the ``fast``
-    extra) the blocks are parsed by its multi-threaded CSV reader, otherwise by pandas' C parser. ``None`` (a missing
-    column, a value that is not an integer, a missing value, an unreadable file): the caller reads the file again as
-    strings, whose checks say what is wrong and where. Parquet files are not text and also give ``None``.
-    """
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return None
-    sep = "," if suffix == ".csv" else "\t"
-    blocks: dict[str, list[np.ndarray]] = {c: [] for c in REQUIRED_COLUMNS}
-    try:
-        for block in _arrow_blocks(path, sep) if _has_pyarrow() else _pandas_blocks(path, sep):
-            for c in REQUIRED_COLUMNS:
-                blocks[c].append(_narrow(block[c], np.int8 if c in (CLICK, SPLIT) else np.int32))
-    except _ParseFailed:
-        return None
-    columns = {}
-    for c in REQUIRED_COLUMNS:  # one column at a time, its blocks freed before the next is joined
-        parts = blocks.pop(c)
-        columns[c] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        del parts
-    return columns
-
-
-class _ParseFailed(Exception):
-    """The file is not a clean table of integers (the strict string reader will say why)."""
-
-
-def _has_pyarrow() -> bool:
-    try:
-        import pyarrow.csv  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _narrow(values: np.ndarray, dtype: type) -> np.ndarray:
-    """``values`` as ``dtype`` when every value fits, else unchanged (int64): never a wrapped-around id."""
-    info = np.iinfo(dtype)
-    if values.size and (values.min() < info.min or values.max() > info.max):
-        return values
-    return values.astype(dtype)
-
-
-def _pandas_blocks(path: Path, sep: str):  # noqa: ANN202  (a generator of dicts of int64 arrays)
-    try:
-        # Strings, as the strict reader parses them: pandas' own integer parser would also take "1e1" and "10.0".
-        reader = pd.read_csv(
-            path, sep=sep, usecols=list(REQUIRED_COLUMNS), dtype=str, keep_default_na=False,
-            chunksize=PANDAS_BLOCK_ROWS,
-        )  # fmt: skip
-        with reader:
-            for chunk in reader:
-                yield {c: _strict_integers(chunk[c]) for c in REQUIRED_COLUMNS}
-    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError, OSError):
-        raise _ParseFailed from None
-
-
-def _strict_integers(text: pd.Series) -> np.ndarray:
-    """int64 values of a string column that :func:`_integer_column` accepts; :class:`_ParseFailed` for any other."""
-    if _NOT_INTEGER_CHAR.search("\n".join(text.tolist())):
-        raise _ParseFailed
-    num = pd.to_numeric(text, errors="coerce")
-    if num.dtype != np.int64 or num.isna().any():
-        raise _ParseFailed
-    return num.to_numpy(dtype=np.int64)
-
-
-def _arrow_blocks(path: Path, sep: str):  # noqa: ANN202  (a generator of dicts of int64 arrays)
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-
-    # Arrow's integer parser takes what the strict reader takes (digits, a minus sign, surrounding spaces) and also
-    # hexadecimal ("0x1f"); its missing values ("", "NA", ...) come back as nulls. A file with no "x" after its header
-    # holds no hexadecimal, so its columns are parsed as integers directly; otherwise as strings, of which only plain
-    # digit strings are taken (anything else, " 5" or "+5" included, goes to the strict reader).
-    as_integers = not _has_x_after_header(path)
-    # Arrow's pool keeps freed memory for reuse: handing it back after every batch (and 4 MB batches) took the peak
-    # of reading a 10^7-row log from 560 MB to 410 MB; the system allocator kept even more (610 MB).
-    pool = pa.default_memory_pool()
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=4 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(REQUIRED_COLUMNS),
-                column_types=dict.fromkeys(REQUIRED_COLUMNS, pa.int64() if as_integers else pa.string()),
-            ),
-            memory_pool=pool,
-        )
-        for batch in reader:
-            block = {}
-            for c in REQUIRED_COLUMNS:
-                column = batch.column(c)
-                if column.null_count:
-                    raise _ParseFailed
-                if not as_integers:
-                    if not pc.all(pc.ascii_is_decimal(column, memory_pool=pool)).as_py():
-                        raise _ParseFailed
-                    column = pc.cast(column, pa.int64(), memory_pool=pool)
-                block[c] = column.to_numpy(zero_copy_only=False)
-            del batch, column
-            pool.release_unused()
-            yield block
-    except (pa.ArrowException, ValueError, KeyError, OSError, UnicodeDecodeError):
-        raise _ParseFailed from None
-
-
-def _has_x_after_header(path: Path) -> bool:
-    """Whether an ``x`` or ``X`` byte follows the first line (read in 1 MB pieces: no memory map in the RSS)."""
-    with open(path, "rb") as f:
-        f.readline()
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            if b"x" in piece or b"X" in piece:
-                return True
-    return False
 
 
 def _histories(event_user: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
