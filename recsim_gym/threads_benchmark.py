@@ -90,8 +90,9 @@ def _ppo(wrapped: bool, timesteps: int = 4096) -> dict[str, Any]:
     from stable_baselines3 import PPO
 
     import recsim_gym
+    from recsim_gym.agents.sb3_logging import without_log_folder
 
-    model = PPO("MultiInputPolicy", gym.make(ENV_ID), seed=0, device="cpu")
+    model = without_log_folder(PPO("MultiInputPolicy", gym.make(ENV_ID), seed=0, device="cpu"))
     start = time.perf_counter()
     if wrapped:
         with recsim_gym.cpu_threads():

@@ -34,3 +34,20 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logs_under_pytest_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Tests that train plain SB3 algorithms (PPO, DQN, ...) have SB3 put its default log folder under pytest's tmp.
+
+    Without TensorBoard SB3 writes nothing there but creates ``<tempdir>/SB3-<date>`` on every ``learn()``; the
+    package's own training avoids it (``recsim_gym.agents.sb3_logging``), test code calling SB3 directly does not.
+    ``$SB3_LOGDIR`` reaches the subprocesses that inherit ``os.environ`` too.
+    """
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
+    yield
+    if previous is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = previous

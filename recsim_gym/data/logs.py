@@ -21,6 +21,11 @@ error.
 Ids are integers written as integers (``10``, not ``1e1`` or ``10.0``) and index arrays of ``max id + 1`` entries, so
 an id far above the number of distinct ids (a raw, un-renumbered id) is refused with the column, row and value.
 
+Reading and processing scale to logs of tens of millions of rows (docs/your_logs.md#logs-at-scale): a text log is first
+parsed as five integer columns, block by block (pyarrow's CSV reader with the ``logs`` extra, else pandas), and only a
+file that is not a clean integer table is read again as strings, whose checks name the offending row; the rows are
+then de-duplicated and ordered by one sort of a packed int64 key, in numpy, with no per-row Python objects.
+
 Click histories are stored once, ragged: ``click_seq`` holds every click in event order (users are contiguous, so a
 user's clicks are one slice of it) and event ``e``'s history is the ``history_len[e]`` clicks that end at
 ``history_end[e]``. Memory and time are linear in the log's size whatever the length of the longest history;
@@ -33,11 +38,15 @@ import difflib
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from recsim_gym.data import fast_reader
+from recsim_gym.data.fast_reader import NOT_INTEGER_CHAR as _NOT_INTEGER_CHAR
 
 USER, TIME, ITEM, CLICK, SPLIT = "session_new_index", "Time", "item_new_index", "is_click", "tr_val_tst"
 REQUIRED_COLUMNS = (USER, TIME, ITEM, CLICK, SPLIT)
@@ -48,7 +57,16 @@ PAD = -1  # padding value for item ids in every padded array
 ID_FLOOR = 1 << 20
 ID_PER_DISTINCT = 100
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-_NOT_INTEGER_CHAR = re.compile(r"[^0-9+\-\s]")
+
+
+#: How much slower the pandas reader is, measured on a 10^7-row log (docs/your_logs.md#logs-at-scale).
+SLOW_FACTOR = "about 5 times"
+#: A text log at least this large, read without pyarrow, gets a one-line :class:`SlowLogReaderWarning`.
+SLOW_NOTE_BYTES = 32 << 20
+
+
+class SlowLogReaderWarning(UserWarning):
+    """A large text log was read by the pandas reader because pyarrow (the ``logs`` extra) is not installed."""
 
 
 class LogFormatError(ValueError):
@@ -107,7 +125,7 @@ class LogData:
     history_end: np.ndarray
     history_len: np.ndarray
     dedup: DedupReport
-    _user_events: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _user_offsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_events(self) -> int:
@@ -135,15 +153,21 @@ class LogData:
         return np.flatnonzero(self.user_split == tag)
 
     def events_of_users(self, users: np.ndarray) -> np.ndarray:
-        """Indices of all events of ``users`` (in the order of ``users``, then time)."""
-        if not self._user_events:
-            starts = np.flatnonzero(np.r_[True, self.event_user[1:] != self.event_user[:-1]])
-            ends = np.r_[starts[1:], self.n_events]
-            for s, e in zip(starts, ends, strict=True):
-                self._user_events[int(self.event_user[s])] = np.arange(s, e)
-        empty = np.zeros(0, dtype=np.int64)
-        parts = [self._user_events.get(int(u), empty) for u in users]
-        return np.concatenate(parts) if parts else empty
+        """Indices of all events of ``users`` (in the order of ``users``, then time); ids with no events add none.
+
+        Events are sorted by user, so each user's events are one range of indices: the ranges come from one array of
+        ``n_users + 1`` offsets, built on first use, and a batch's indices from a few vectorised operations.
+        """
+        if self._user_offsets is None:
+            self._user_offsets = np.searchsorted(self.event_user, np.arange(self.n_users + 1)).astype(np.int64)
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        known = (users >= 0) & (users < self.n_users)
+        safe = np.where(known, users, 0)
+        starts = self._user_offsets[safe]
+        counts = np.where(known, self._user_offsets[safe + 1] - starts, 0)
+        # Index j of the output is starts[b] + (j - first output index of b) for the user b it belongs to.
+        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        return shift + np.arange(shift.size, dtype=np.int64)
 
     def events(self, split: str | int) -> np.ndarray:
         """Indices of the events of the users in ``split``."""
@@ -162,7 +186,7 @@ class LogData:
         split[perm[: counts[0]]] = 0
         split[perm[counts[0] : counts[0] + counts[1]]] = 1
         split[perm[counts[0] + counts[1] :]] = 2
-        return LogData(**{**self._fields(), "user_split": split, "_user_events": {}})
+        return LogData(**{**self._fields(), "user_split": split})
 
     def click_counts(self, split: str | int = "train") -> np.ndarray:
         """``(n_items,)`` number of clicks on each item in the events of ``split``."""
@@ -191,7 +215,7 @@ class LogData:
         }
 
     def _fields(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_user_events"}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_user_offsets"}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -331,21 +355,46 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
     """
     if isinstance(source, pd.DataFrame):
         where = name or "<DataFrame>"
-        df = source.reset_index(drop=True)
+        cols = _checked_columns(source.reset_index(drop=True), where)
         sha = None
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         where = name or str(path)
-        df = _read_table(path).reset_index(drop=True)
-        if path.suffix.lower() not in (".parquet", ".pq"):
-            df.attrs["first_line"] = 2  # text files: data row i sits on line i + 2 (after the header)
+        # A text log is first parsed as plain integer columns (fast, little memory); a file that is not a clean
+        # integer table, or whose values break a rule, is read again as strings, whose checks name the row.
+        cols = fast_reader.read_integer_columns(path, REQUIRED_COLUMNS, (CLICK, SPLIT)) if path.is_file() else None
+        _note_slow_reader(path, where)
+        if cols is None or not _columns_pass(cols):
+            df = _read_table(path).reset_index(drop=True)
+            if path.suffix.lower() not in (".parquet", ".pq"):
+                df.attrs["first_line"] = 2  # text files: data row i sits on line i + 2 (after the header)
+            cols = _checked_columns(df, where)
+            del df
         sha = file_sha256(path)
     else:
         raise TypeError(
             "load_logs: source must be a file path (str or os.PathLike) or a pandas DataFrame, "
             f"got {type(source).__name__}"
         )
+    return _log_data(cols, where, sha)
 
+
+def _note_slow_reader(path: Path, where: str) -> None:
+    """Warn, in one line, that a large text log was read without pyarrow (it still loads, more slowly)."""
+    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file() or fast_reader.has_pyarrow():
+        return
+    size = path.stat().st_size
+    if size >= SLOW_NOTE_BYTES:
+        warnings.warn(
+            f"{where}: {size / 1e6:.0f} MB read without pyarrow, {SLOW_FACTOR} slower than with it "
+            f"(pip install 'recsim-gym[logs]')",
+            SlowLogReaderWarning,
+            stacklevel=3,
+        )
+
+
+def _checked_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
+    """The five columns of ``df`` as integer arrays, after every per-row check (each error names its row)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         hints = []
@@ -379,58 +428,94 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
             f"{where}: column 'tr_val_tst' must be 0 (train), 1 (val) or 2 (test); row {_row_label(df, row)} "
             f"has {cols[SPLIT][row]}"
         )
-    frame = pd.DataFrame(cols)
-    raw_rows = len(frame)
+    return cols
+
+
+def _columns_pass(cols: dict[str, np.ndarray]) -> bool:
+    """Whether columns parsed as integers pass the per-row checks of :func:`_checked_columns` (which names rows)."""
+    if len(cols[USER]) == 0:
+        return False
+    for c in (USER, ITEM):
+        top = int(cols[c].max())
+        if top >= ID_FLOOR and top >= max(ID_FLOOR, ID_PER_DISTINCT * int(np.unique(cols[c]).size)):
+            return False
+    if any(int(cols[c].min()) < 0 for c in (USER, ITEM, TIME)):
+        return False
+    clicks, split = cols[CLICK], cols[SPLIT]
+    return 0 <= int(clicks.min()) and int(clicks.max()) <= 1 and 0 <= int(split.min()) and int(split.max()) <= 2
+
+
+def _log_data(cols: dict[str, np.ndarray], where: str, sha: str | None) -> LogData:
+    """Split check, de-duplication, click check and canonical event arrays (docs/data.md#processing) of checked columns.
+
+    Pure numpy on one sort of the rows by (user, Time, item, is_click): a few arrays of the row count at a time, no
+    per-row Python objects. ``cols`` is emptied as its columns are used, so that each can be freed early.
+    """
+    split = cols.pop(SPLIT)
+    n_users = int(cols[USER].max()) + 1
     # Before de-duplication: its keys leave out the split, so a duplicate row with another tag would vanish unseen
     # (and the order of the rows would pick the user's split).
-    split_per_user = frame.groupby(USER)[SPLIT].nunique()
-    if (split_per_user > 1).any():
-        user = int(split_per_user.index[np.flatnonzero(split_per_user.to_numpy() > 1)[0]])
-        tags = sorted(frame.loc[frame[USER] == user, SPLIT].unique().tolist())
-        raise LogFormatError(f"{where}: user {user} has several split tags {tags} in 'tr_val_tst'; expected one")
+    tags = np.full(n_users, -1, dtype=np.int8)
+    tags[cols[USER]] = split
+    several = tags[cols[USER]] != split
+    if several.any():
+        bad = int(cols[USER][several].min())
+        found = sorted(int(x) for x in np.unique(split[cols[USER] == bad]))
+        raise LogFormatError(f"{where}: user {bad} has several split tags {found} in 'tr_val_tst'; expected one")
+    user_split = tags.astype(np.int64)
+    del split, several, tags
 
     # docs/data.md#processing step 2: exact duplicates, then clicked-and-unclicked duplicates keep the clicked row.
-    frame = frame.drop_duplicates(subset=[USER, TIME, ITEM, CLICK])
-    exact = raw_rows - len(frame)
-    frame = frame.sort_values(CLICK, kind="stable").drop_duplicates(subset=[USER, TIME, ITEM], keep="last")
-    conflicts = raw_rows - exact - len(frame)
-    report = DedupReport(raw_rows, exact, conflicts, len(frame))
+    raw_rows = len(cols[USER])
+    user, time, item, clicked = _sorted_unique_rows(cols.pop(USER), cols.pop(TIME), cols.pop(ITEM), cols.pop(CLICK))
+    exact = raw_rows - len(user)
+    # Sorted by (user, Time, item, is_click): of two rows of one (user, Time, item) the clicked one is the last.
+    same_slot = (user[1:] == user[:-1]) & (time[1:] == time[:-1]) & (item[1:] == item[:-1])
+    if same_slot.any():
+        keep = np.r_[~same_slot, True]
+        user, time, item, clicked = user[keep], time[keep], item[keep], clicked[keep]
+        del keep
+    del same_slot
+    rows = len(user)
+    report = DedupReport(raw_rows, exact, raw_rows - exact - rows, rows)
 
-    clicks_per_event = frame.groupby([USER, TIME])[CLICK].sum()
+    # Canonical order (user, Time, item id): slot order in the file is discarded here, once and for all.
+    index = np.int32 if rows < 2**31 else np.int64
+    new_event = np.r_[True, (user[1:] != user[:-1]) | (time[1:] != time[:-1])]
+    starts = np.flatnonzero(new_event).astype(index)
+    event_user = user[starts].astype(np.int64)
+    event_time = time[starts].astype(np.int64)
+    del user, time
+    event_id = np.cumsum(new_event, dtype=index) - 1
+    del new_event
+    n_events = len(starts)
+    hit = clicked == 1
+    del clicked
+    clicks_per_event = np.bincount(event_id[hit], minlength=n_events)
     if (clicks_per_event > 1).any():
-        (user, time), n = next((k, v) for k, v in clicks_per_event.items() if v > 1)
-        items = sorted(frame.loc[(frame[USER] == user) & (frame[TIME] == time) & (frame[CLICK] == 1), ITEM].tolist())
+        e = int(np.flatnonzero(clicks_per_event > 1)[0])
+        event_rows = slice(starts[e], starts[e + 1] if e + 1 < n_events else rows)
+        items = sorted(int(x) for x in item[event_rows][hit[event_rows]])
         raise LogFormatError(
-            f"{where}: event (user {user}, Time {time}) has {n} clicked items {items}; an event allows one click "
-            f"(or none, for a no-click event)"
+            f"{where}: event (user {int(event_user[e])}, Time {int(event_time[e])}) has {int(clicks_per_event[e])} "
+            f"clicked items {items}; an event allows one click (or none, for a no-click event)"
         )
-
-    # Canonical order: user, time, item id. Slot order in the file is discarded here, once and for all.
-    frame = frame.sort_values([USER, TIME, ITEM], kind="stable")
-    users = frame[USER].to_numpy()
-    times = frame[TIME].to_numpy()
-    items = frame[ITEM].to_numpy()
-    clicked = frame[CLICK].to_numpy()
-    new_event = np.r_[True, (users[1:] != users[:-1]) | (times[1:] != times[:-1])]
-    event_id = np.cumsum(new_event) - 1
-    n_events = int(event_id[-1]) + 1
-    starts = np.flatnonzero(new_event)
-    display_len = np.diff(np.r_[starts, len(frame)])
-    k_max = int(display_len.max())
-    slot = np.arange(len(frame)) - starts[event_id]
-    display = np.full((n_events, k_max), PAD, dtype=np.int64)
-    display[event_id, slot] = items
     click = np.full(n_events, -1, dtype=np.int64)
-    click[event_id[clicked == 1]] = items[clicked == 1]
-    event_user = users[starts].astype(np.int64)
-    event_time = times[starts].astype(np.int64)
+    click[event_id[hit]] = item[hit]
+    del hit, clicks_per_event
+    display_len = np.diff(np.r_[starts, rows]).astype(np.int64)
+    k_max = int(display_len.max())
+    if rows == n_events * k_max:  # every display set has k_max items: the rows are the matrix, row-major
+        display = item.astype(np.int64).reshape(n_events, k_max)
+    else:
+        display = np.full((n_events, k_max), PAD, dtype=np.int64)
+        slot = np.arange(rows, dtype=index) - starts[event_id]
+        display[event_id, slot] = item
+        del slot
+    n_items = int(item.max()) + 1
+    del item, event_id, starts
 
     click_seq, history_end, history_len = _histories(event_user, click)
-
-    n_users = int(users.max()) + 1
-    n_items = int(items.max()) + 1
-    user_split = np.full(n_users, -1, dtype=np.int64)
-    user_split[users] = frame[SPLIT].to_numpy()
     return LogData(
         name=where,
         sha256=sha,
@@ -440,13 +525,54 @@ def load_logs(source: str | os.PathLike[str] | pd.DataFrame, name: str | None = 
         event_user=event_user,
         event_time=event_time,
         display=display,
-        display_len=display_len.astype(np.int64),
+        display_len=display_len,
         click=click,
         click_seq=click_seq,
         history_end=history_end,
         history_len=history_len,
         dedup=report,
     )
+
+
+def _sorted_unique_rows(
+    user: np.ndarray, time: np.ndarray, item: np.ndarray, clicked: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows, sorted by (user, Time, item, is_click); columns of non-negative ids and 0/1 clicks.
+
+    When the four values fit one int64 (``users * times * items * 2 < 2^62``, every realistic log) the rows are
+    packed into one key and sorted as numbers: several times faster than a four-key lexsort, and one array of
+    memory; the columns are unpacked from the sorted keys (ids as int32 when they fit). Otherwise a lexsort.
+    """
+    spans = (int(time.max()) + 1, int(item.max()) + 1)
+    top_user = int(user.max())
+    if (top_user + 1) * spans[0] * spans[1] * 2 < 2**62:
+        key = user.astype(np.int64)
+        del user
+        for col, span in ((time, spans[0]), (item, spans[1])):
+            key *= span
+            key += col
+        key <<= 1
+        key |= clicked
+        del time, item, clicked
+        key.sort()
+        key = key[np.r_[True, key[1:] != key[:-1]]]
+        clicked = (key & 1).astype(np.int8)
+        key >>= 1
+        item = _unpack(key, spans[1])
+        time = _unpack(key, spans[0])
+        return key.astype(np.int32) if top_user < 2**31 else key, time, item, clicked
+    order = np.lexsort((clicked, item, time, user))
+    user, time, item, clicked = user[order], time[order], item[order], clicked[order]
+    dup = (user[1:] == user[:-1]) & (time[1:] == time[:-1]) & (item[1:] == item[:-1]) & (clicked[1:] == clicked[:-1])
+    keep = np.r_[True, ~dup]
+    return user[keep], time[keep], item[keep], clicked[keep]
+
+
+def _unpack(key: np.ndarray, span: int) -> np.ndarray:
+    """``key % span`` (int32 when ``span`` allows), and ``key //= span`` in place."""
+    part = key % span
+    key //= span
+    return part.astype(np.int32) if span <= 2**31 else part
 
 
 def _histories(event_user: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from recsim_gym.data.logs import LogData
+from recsim_gym.user_models.checkpoints import CheckpointSelector
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import precision_at
 from recsim_gym.user_models.training import EventTensors, TrainResult, ranking_copy
@@ -265,10 +266,7 @@ def train_adversarial(
     opt_r = torch.optim.Adam(model.reward.parameters(), lr=config.reward_lr)
     batch_size = min(config.batch_users, fit_users.size)
 
-    best_value = {"best-pre1": -1.0, "best-pre2": -1.0, "best-loss": float("inf")}
-    best_iteration = {k: 0 for k in CHECKPOINTS}
-    best_validation: dict[str, dict[str, float]] = {}
-    checkpoints: dict[str, dict[str, torch.Tensor]] = {}
+    selector = CheckpointSelector(CHECKPOINTS)
     curve: list[dict[str, float]] = []
     bar = None
     if progress:
@@ -291,19 +289,8 @@ def train_adversarial(
             v.clear()
         # Iteration 0 (the SE initialisation) is drawn in the curves but never selected: a checkpoint must come from
         # the min-max training itself.
-        for name, key, better in (
-            ()
-            if not selectable
-            else (
-                ("best-pre1", "prec@1", lambda a, b: a > b),
-                ("best-pre2", "prec@2", lambda a, b: a > b),
-                ("best-loss", "loss", lambda a, b: a < b),
-            )
-        ):
-            if better(val[key], best_value[name]):
-                best_value[name], best_iteration[name] = val[key], it
-                best_validation[name] = dict(val)
-                checkpoints[name] = copy.deepcopy(model.state_dict())
+        if selectable:
+            selector.offer(it, val, model)
         if bar is not None:
             bar.set_postfix(
                 val_p1=f"{val['prec@1']:.1f}", val_p2=f"{val['prec@2']:.1f}", gap=f"{val['reward_gap']:.3f}"
@@ -339,11 +326,11 @@ def train_adversarial(
             bar.update(1)
     if bar is not None:
         bar.close()
-    model.load_state_dict(checkpoints["best-pre1"])
+    model.load_state_dict(selector.weights("best-pre1"))
     return model, TrainResult(
-        checkpoints=checkpoints,
-        best_iteration=best_iteration,
-        best_validation=best_validation,
+        checkpoints=selector.checkpoints,
+        best_iteration=selector.best_iteration,
+        best_validation=selector.best_validation,
         curve=curve,
         wall_time_s=time.perf_counter() - start,
         train_config=asdict(config),

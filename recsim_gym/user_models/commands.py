@@ -1,4 +1,4 @@
-"""CLI verbs ``train-user-model``, ``eval-user-model`` and ``models``."""
+"""CLI verbs ``train-user-model``, ``eval-user-model``, ``models``, ``rebuild-user-models`` and ``sample-logs``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
 from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
 from recsim_gym.user_models.evaluation import bundle_evaluation, default_eval_split, evaluate_bundle
 from recsim_gym.user_models.gan_user_model import UserModelConfig
+from recsim_gym.user_models.rebuild import add_command as add_rebuild_command
 from recsim_gym.user_models.report import plot_adversarial_curves, plot_curves, write_card
+from recsim_gym.user_models.sample_logs import add_command as add_sample_logs_command
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT as ENV_CHECKPOINT
 from recsim_gym.user_models.storage import (
     UserModelLoadError,
@@ -350,7 +352,7 @@ def _pct(value: float | None) -> str:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train-user-model``, ``eval-user-model`` and ``models``."""
+    """Add ``train-user-model``, ``eval-user-model``, ``models``, ``rebuild-user-models`` and ``sample-logs``."""
     p = subparsers.add_parser("train-user-model", help="fit a GAN user model on a Chen et al. log")
     p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
@@ -393,3 +395,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     m = subparsers.add_parser("models", help="list the shipped pretrained user models (checksums verified)")
     m.set_defaults(func=_models)
+
+    add_rebuild_command(subparsers)
+    add_sample_logs_command(subparsers)

@@ -20,9 +20,11 @@ import torch
 
 from recsim_gym.data.logs import PAD, LogData
 from recsim_gym.threads import cpu_threads
+from recsim_gym.user_models.checkpoints import CheckpointSelector
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
 from recsim_gym.user_models.metrics import click_positions, precision_at
 
+#: The checkpoints kept, in the order of the bundle's files (selection: :mod:`recsim_gym.user_models.checkpoints`).
 CHECKPOINTS = ("best-loss", "best-pre1", "best-pre2")
 
 
@@ -184,10 +186,7 @@ def train_user_model(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     batch = min(config.batch_users, fit_users.size)
 
-    best_value = {"best-loss": float("inf"), "best-pre1": -1.0, "best-pre2": -1.0}
-    best_iteration = {name: 0 for name in CHECKPOINTS}
-    best_validation: dict[str, dict[str, float]] = {}
-    checkpoints: dict[str, dict[str, torch.Tensor]] = {}
+    selector = CheckpointSelector(CHECKPOINTS)
     curve: list[dict[str, float]] = []
 
     bar = None
@@ -214,33 +213,24 @@ def train_user_model(
             val = evaluate_events(model, tensors, data.display, data.click, val_events)
             curve.append({"iteration": it, "train_loss": float(np.mean(running)), **_prefixed(val, "val_")})
             running = []
-            for name, key, better in (
-                ("best-loss", "loss", lambda a, b: a < b),
-                ("best-pre1", "prec@1", lambda a, b: a > b),
-                ("best-pre2", "prec@2", lambda a, b: a > b),
-            ):
-                if better(val[key], best_value[name]):
-                    best_value[name] = val[key]
-                    best_iteration[name] = it
-                    best_validation[name] = dict(val)
-                    checkpoints[name] = copy.deepcopy(model.state_dict())
+            selector.offer(it, val, model)
             if bar is not None:
                 bar.set_postfix(
                     val_p1=f"{val['prec@1']:.1f}",
                     val_p2=f"{val['prec@2']:.1f}",
                     val_loss=f"{val['loss']:.3f}",
-                    best_p1=f"{best_value['best-pre1']:.1f}",
+                    best_p1=f"{selector.best_value['best-pre1']:.1f}",
                 )
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - start
-    model.load_state_dict(checkpoints["best-loss"])
+    model.load_state_dict(selector.weights("best-loss"))
     result = TrainResult(
-        checkpoints=checkpoints,
-        best_iteration=best_iteration,
-        best_validation=best_validation,
+        checkpoints=selector.checkpoints,
+        best_iteration=selector.best_iteration,
+        best_validation=selector.best_validation,
         curve=curve,
         wall_time_s=wall,
         train_config=asdict(config),

@@ -51,6 +51,7 @@ from recsim_gym.agents.files import (
     write_archive,
 )
 from recsim_gym.agents.guards import MISSING_MASK
+from recsim_gym.agents.sb3_logging import without_log_folder
 from recsim_gym.threads import uses_cpu_threads
 
 __all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates"]
@@ -411,6 +412,7 @@ class CascadingDQN(OffPolicyAlgorithm):
             bar = _TqdmProgress()
             callback = [bar] if callback is None else [*(callback if isinstance(callback, list) else [callback]), bar]
             progress_bar = False
+        without_log_folder(self)  # no empty tempdir/SB3-<date> folder per learn() (recsim_gym.agents.sb3_logging)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

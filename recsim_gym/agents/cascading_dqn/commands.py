@@ -177,6 +177,7 @@ def train_policy(
     if select is not None and name in ("maskable_ppo", "dqn"):
         raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
     from recsim_gym.agents.progress import TrainingProgress
+    from recsim_gym.agents.sb3_logging import without_log_folder
 
     # The selection callback goes first, so that the bar shows a checkpoint score in the step it is taken.
     callbacks = [c for c in (select, TrainingProgress(f"{name} seed {seed}", select)) if c is not None]
@@ -189,7 +190,7 @@ def train_policy(
             from stable_baselines3 import PPO
 
             venv = make_slate_vec_env(env_id, n_envs, seed, env_kwargs)
-            model = PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+            model = without_log_folder(PPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp))
         else:
             venv = make_slate_vec_env(
                 env_id,
@@ -200,7 +201,7 @@ def train_policy(
                 wrapper=ClickReward if name == "rwd1" else None,
             )
             cls = AdditiveDQN if name == "gdqn" else CascadingDQN
-            model = cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+            model = without_log_folder(cls(policy, venv, seed=seed, device=device, verbose=verbose, **hp))
         model.learn(n_timesteps, callback=callbacks)
         if select is not None and info is not None:
             info["selection"] = select.report()
@@ -215,11 +216,11 @@ def train_policy(
     if name == "maskable_ppo":
         from sb3_contrib import MaskablePPO
 
-        model = MaskablePPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        model = without_log_folder(MaskablePPO(policy, venv, seed=seed, device=device, verbose=verbose, **hp))
     else:
         from stable_baselines3 import DQN
 
-        model = DQN(policy, venv, seed=seed, device=device, verbose=verbose, **hp)
+        model = without_log_folder(DQN(policy, venv, seed=seed, device=device, verbose=verbose, **hp))
     model.learn(n_timesteps, callback=callbacks)
     space = venv.envs[0].unwrapped.action_space  # type: ignore[attr-defined]
     wrapped = SequentialSlatePolicy(model, int(space.nvec[0]), int(space.nvec.shape[0]), masked=name == "maskable_ppo")

@@ -40,6 +40,7 @@ import numpy as np
 
 from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
+from recsim_gym.agents.irecgan.plots import plot_training_curves, pyplot
 
 try:
     import fcntl
@@ -527,17 +528,6 @@ _COLORS = {
 }
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # optional dependency
-        raise ImportError("plots need matplotlib: pip install 'recsim-gym[plots]'") from err
-    return plt
-
-
 def _draw_cell(ax_cov: Any, ax_rew: Any, summary: Sequence[Mapping[str, Any]], title: str) -> None:
     methods = [s for s in summary if s["method"] != "logging"]
     logging_row = [s for s in summary if s["method"] == "logging"]
@@ -564,7 +554,7 @@ def _draw_cell(ax_cov: Any, ax_rew: Any, summary: Sequence[Mapping[str, Any]], t
 
 def plot_cell(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
     """Figure-2-like plot of one cell: coverage@r per method (mean ± sd) and cumulative-reward bars."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_cov, ax_rew) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [2, 1]})
     s0 = summary[0]
     seeds = max(len(s["seeds"]) for s in summary)
@@ -577,7 +567,7 @@ def plot_cell(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
 
 def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
     """All cells present in ``summary``: one coverage panel and one reward panel per cell (rows: logging policy)."""
-    plt = _pyplot()
+    plt = pyplot()
     cells = sorted({(s["logging"], s["sessions"]) for s in summary}, key=lambda c: (GRID_LOGGING.index(c[0])
                    if c[0] in GRID_LOGGING else 9, c[1]))  # fmt: skip
     loggings = list(dict.fromkeys(c[0] for c in cells))
@@ -596,66 +586,6 @@ def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
             seeds = max(len(s["seeds"]) for s in part)
             _draw_cell(ax_cov, ax_rew, part, f"{lg}, {n:,} sessions ({seeds} seed(s))")
     axes[0, 0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_training_curves(curves: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
-    """Training curves of one learner: A and U losses per epoch, D loss and accuracy, validation coverage/reward."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-
-    def series(net: str, key: str = "loss") -> tuple[list[int], list[float]]:
-        ys = [row[key] for row in curves if row.get("net") == net and key in row]
-        return list(range(len(ys))), ys
-
-    ax = axes[0]
-    ax.plot(*series("agent"), color="tab:orange")
-    n_pre = sum(1 for row in curves if row.get("net") == "agent" and row.get("phase") == "pretrain")
-    ax.axvline(n_pre - 0.5, color="0.6", ls=":")
-    ax.set_title("A: REINFORCE loss per epoch", fontsize=9)
-    ax.set_xlabel("A epoch (dotted: end of pre-training)")
-    ax = axes[1]
-    ax.plot(*series("user"), color="tab:blue", label="MLE on logs")
-    xs, ys = series("user_adv")
-    if ys:
-        ax.plot(xs, ys, color="tab:cyan", label="q_D-weighted, generated")
-    ax.set_title("U: loss per epoch", fontsize=9)
-    ax.set_xlabel("U epoch (each series)")
-    ax.legend(fontsize=7)
-    ax = axes[2]
-    xs, ys = series("disc")
-    if ys:
-        ax.plot(xs, ys, color="tab:purple", label="loss")
-        ax.plot(*series("disc", "acc"), color="tab:gray", label="accuracy")
-        ax.legend(fontsize=7)
-    ax.set_title("D: loss and accuracy per epoch", fontsize=9)
-    ax.set_xlabel("D epoch")
-    ax = axes[3]
-    val = [row for row in curves if row.get("net") == "validation"]
-    if val:
-        # One series per deployed network (A, and U where the run trains a user-model method too); curves saved
-        # before U was validated have no "deploy" field and are A's.
-        first = val[0].get("deploy", "agent")
-        for deploy, style in (("agent", "-"), ("user", ":")):
-            rows = [row for row in val if row.get("deploy", "agent") == deploy]
-            if not rows:
-                continue
-            name = rows[-1].get("method", "")
-            rounds = [row["round"] for row in rows]
-            ax.plot(rounds, [row["coverage"][0] for row in rows], ls=style, marker="o", label=f"{name} coverage@1")
-            ax.plot(rounds, [row["coverage"][-1] for row in rows], ls=style, marker="o", label=f"{name} coverage@10")
-        own = [row for row in val if row.get("deploy", "agent") == first]
-        ax2 = ax.twinx()
-        ax2.plot([row["round"] for row in own], [row["reward_nonzero"] for row in own], color="k", ls="--", marker="x")
-        ax2.set_ylabel(f"cumulative reward ({own[-1].get('method', '')}, x)", fontsize=8)
-        ax.legend(fontsize=7, loc="upper left")
-        ax.set_title("validation MDP run", fontsize=9)
-    else:
-        ax.set_title("validation MDP run (disabled)", fontsize=9)
-    ax.set_xlabel("round (0: after pre-training)")
-    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -31,6 +31,7 @@ from recsim_gym.agents.irecgan.networks import (
     gumbel_topk,
     initial_embeddings,
 )
+from recsim_gym.agents.irecgan.plots import plot_training_curves
 from recsim_gym.agents.irecgan.rollouts import (
     SessionBatch,
     discounted_returns,
@@ -714,8 +715,6 @@ class IRecGAN:
 
     def plot_curves(self, path: str | os.PathLike[str]) -> None:
         """Save the training curves as a PNG: A / U losses per epoch, D loss and accuracy, validation coverage."""
-        from recsim_gym.agents.irecgan.experiment import plot_training_curves
-
         plot_training_curves(self.curves, path, title=f"{self.method} (seed {self.seed})")
 
     # ------------------------------------------------------------------------------------------------- predict
