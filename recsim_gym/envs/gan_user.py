@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from torch.nn import functional as F
 
@@ -48,11 +48,10 @@ from recsim_gym.envs.slate import (
     check_options,
     check_reward_mode,
     check_seed,
-    check_seeds,
     repair_slate,
-    reset_mask_array,
     validate_slate_action,
 )
+from recsim_gym.envs.vector import BatchedEnv
 from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
@@ -1238,16 +1237,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return _ansi(self._hist[: self.history_length], items, probs, click, pos, self._t)
 
 
-def _parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
-    if isinstance(mode, AutoresetMode):
-        return mode
-    for member in AutoresetMode:
-        if mode in (member.value, member.name) or str(mode).upper() == member.name:
-            return member
-    raise ValueError(f"unknown autoreset_mode {mode!r}; use one of {[m.name.lower() for m in AutoresetMode]}")
-
-
-class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
+class GANUserVectorEnv(BatchedEnv):
     """``num_envs`` simulated users of :class:`GANUserEnv`, stepped together by one torch forward (CPU or CUDA).
 
     Same user model, rules, spaces and arguments as :class:`GANUserEnv`, plus:
@@ -1273,10 +1263,12 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
 
     Autoreset: in ``next_step`` mode the step after a slot ends resets it (its action is ignored, reward 0); in
     ``same_step`` mode the slot is reset within the ending step; in ``disabled`` mode stepping a finished slot raises
-    ``RuntimeError`` until ``reset(options={"reset_mask": mask})`` restarts it.
+    ``RuntimeError`` until ``reset(options={"reset_mask": mask})`` restarts it (the rules of
+    :class:`~recsim_gym.envs.vector.BatchedEnv`). ``reset`` also takes ``options["history"]``: one history, most
+    recent first, per reset slot, as :meth:`GANUserEnv.reset`.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    reset_options = ("history",)
 
     def __init__(
         self,
@@ -1309,19 +1301,13 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             num_envs=num_envs,
             max_episode_steps=max_episode_steps,
         )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if array_backend not in ("numpy", "torch"):
-            raise ValueError(f"array_backend must be 'numpy' or 'torch', got {array_backend!r}")
         self.reward = check_reward_mode(reward)
-        self.autoreset_mode = _parse_autoreset_mode(autoreset_mode)
-        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.device = check_device(device)
+        self._init_batch(num_envs, autoreset_mode, render_mode, self.device, array_backend)
         self.user_model, self.user_model_source, self.dataset = resolve_env_user_model(
             user_model, dataset, checkpoint, regularizer
         )
         self.model, behaviour, self._minmax = _split_user_model(self.user_model)
-        self.num_envs = int(num_envs)
         self.n_items = int(self.model.n_items)
         self.slate_size = int(slate_size)
         # As gym.make: the env ends an episode at its own horizon (None: the default that fits the catalogue); the
@@ -1337,8 +1323,6 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             self.n_items, self.slate_size, self.horizon, self.burn_in, self.num_candidates, self.history_length
         )
         self.strict = bool(strict)
-        self.render_mode = render_mode
-        self.array_backend = array_backend
 
         self._n_act = self.n_items if self.num_candidates is None else self.num_candidates
         self.single_action_space = spaces.MultiDiscrete([self._n_act] * self.slate_size)
@@ -1366,9 +1350,7 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         if not pw:
             self._lstm = self._m.model.encoder.initial_state(b, dev)  # type: ignore[union-attr]
         self._z = torch.zeros((b, self._m.emb.shape[1]), dtype=torch.float32, device=dev)
-        self._ended = torch.zeros(b, dtype=torch.bool, device=dev)
         self._seeded = np.zeros(b, dtype=bool)
-        self._started = False
         self._last: tuple[torch.Tensor, ...] | None = None
 
     # ----- helpers ---------------------------------------------------------------------------------------------
@@ -1379,25 +1361,18 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         tensors += list(self._lstm or ())
         return int(sum(t.numel() * t.element_size() for t in tensors))
 
-    def _out(self, x: torch.Tensor) -> Any:
-        """A fresh output array: the tensor itself (torch backend; callers pass new tensors) or a numpy copy."""
-        if self.array_backend == "torch":
-            return x
-        return x.cpu().numpy() if x.device.type != "cpu" else x.numpy()
-
-    def _obs_tensors(self) -> dict[str, torch.Tensor]:
-        """New tensors holding the observation of every slot."""
-        hist = self._hist[:, : self.history_length].clone()
+    def _observe(self, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """New tensors holding the observation of every slot (or of ``rows``)."""
+        hist = self._hist[:, : self.history_length].clone() if rows is None else self._hist[rows, : self.history_length]
         obs = {"history": hist, "history_mask": (hist >= 0).view(torch.int8)}
+        clicked = self._clicked if rows is None else self._clicked[rows]
         if self.num_candidates is None:
-            obs["candidate_mask"] = (~self._clicked).view(torch.int8)
+            obs["candidate_mask"] = (~clicked).view(torch.int8)
         else:
-            obs["candidates"] = self._cands.clone()
-            obs["candidate_mask"] = (self._cands >= 0).view(torch.int8)
+            cands = self._cands.clone() if rows is None else self._cands[rows]
+            obs["candidates"] = cands
+            obs["candidate_mask"] = (cands >= 0).view(torch.int8)
         return obs
-
-    def _obs(self) -> dict[str, Any]:
-        return {key: self._out(value) for key, value in self._obs_tensors().items()}
 
     def _z_of(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         if self._m.pw:
@@ -1474,12 +1449,12 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         else:
             self._cands[rows] = cands
 
-    def _autoreset(self, rows: torch.Tensor) -> None:
+    def _restart_slots(self, rows: torch.Tensor) -> None:
         """Unseeded reset of ``rows`` inside a step, as ``SyncVectorEnv`` calls ``env.reset()``: next episode key."""
         self._episode[rows] += 1
-        self._start_slots(rows, None)
+        self._begin(rows, None)
 
-    def _start_slots(self, rows: torch.Tensor, histories: list[np.ndarray] | None) -> None:
+    def _begin(self, rows: torch.Tensor, histories: list[np.ndarray] | None) -> None:
         """Episode ``self._episode[rows]`` for ``rows``: its key, an empty state, then the histories or a burn-in."""
         dev = self.device
         self._keys[rows] = _episode_key_t(self._base[rows], self._episode[rows])
@@ -1508,55 +1483,28 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
                 _, click, _, _ = self._user_step(self._z[sub], slate, u, self._hist[sub])
                 self._push(click, sub)
         self._sample_candidates(rows)
-        self._ended[rows] = False
 
-    # ----- Gymnasium API ---------------------------------------------------------------------------------------
+    # ----- hooks of BatchedEnv ---------------------------------------------------------------------------------
 
-    @uses_cpu_threads
-    def reset(
-        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Reset all slots, or those of ``options["reset_mask"]``.
-
-        Args:
-            seed: None (each slot moves to its next episode key; never-seeded slots draw a key from
-                ``self.np_random``), an int ``s`` (slot ``i`` gets the key of a single env seeded with ``s + i``) or
-                a list of ``num_envs`` ints/None.
-            options: ``{"reset_mask": mask}`` (a numpy bool array, torch bool tensor or list of bools of shape
-                ``(num_envs,)``) and/or ``{"history": [seq, ...]}`` (one history, most recent first, per reset
-                slot), as :meth:`GANUserEnv.reset`.
-        """
-        b = self.num_envs
-        seeds = check_seeds(seed, b)
-        # The VectorEnv's own generator only keys slots that were never seeded; per-slot keys come from the seeds.
-        super().reset(seed=seeds[0] if isinstance(seed, (int, np.integer)) else None)
-        options = check_options(options)
-        mask = options.pop("reset_mask", None)
-        histories = options.pop("history", None)
-        if options:
-            raise ValueError(f"GANUserVectorEnv.reset takes only 'reset_mask' and 'history', got {sorted(options)}")
-        if mask is None:
-            mask = np.ones(b, dtype=bool)
-        else:
-            mask = reset_mask_array(mask, b)
-            if not self._started and not mask.all():
-                raise ValueError("the first reset must reset every slot")
-        idx = np.flatnonzero(mask)
-        if histories is not None:
-            if not isinstance(histories, (list, tuple, np.ndarray)):
+    def _parse_reset_options(self, options: dict[str, Any], count: int) -> dict[str, Any]:
+        histories = options.get("history")
+        if histories is None:
+            return options
+        if not isinstance(histories, (list, tuple, np.ndarray)):
+            raise ValueError(
+                f"options['history'] must be a list with one history per reset slot, got {type(histories).__name__}"
+            )
+        if len(histories) != count:
+            raise ValueError(f"options['history'] needs one history per reset slot ({count}), got {len(histories)}")
+        histories = [_history_option(h, self.n_items) for h in histories]
+        for h in histories:
+            if self.n_items - np.unique(h).size - self.horizon < self.slate_size:
                 raise ValueError(
-                    f"options['history'] must be a list with one history per reset slot, got {type(histories).__name__}"
+                    f"a history of options['history'] clicks too many distinct items ({np.unique(h).size})"
                 )
-            if len(histories) != idx.size:
-                raise ValueError(
-                    f"options['history'] needs one history per reset slot ({idx.size}), got {len(histories)}"
-                )
-            histories = [_history_option(h, self.n_items) for h in histories]
-            for h in histories:
-                if self.n_items - np.unique(h).size - self.horizon < self.slate_size:
-                    raise ValueError(
-                        f"a history of options['history'] clicks too many distinct items ({np.unique(h).size})"
-                    )
+        return {"history": histories}
+
+    def _seed_slots(self, idx: np.ndarray, seeds: list[int | None]) -> None:
         base = self._base.cpu().numpy().copy()
         episode = self._episode.cpu().numpy().copy() + 1
         fresh = [i for i in idx if seeds[i] is None and not self._seeded[i]]
@@ -1573,13 +1521,11 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         rows = torch.as_tensor(idx, device=self.device)
         self._base[rows] = torch.as_tensor(base[idx], device=self.device)
         self._episode[rows] = torch.as_tensor(episode[idx], device=self.device)
+
+    def _start_slots(self, rows: torch.Tensor, options: dict[str, Any] | None) -> None:
         with torch.no_grad():
-            self._start_slots(rows, histories)
-        self._started = True
+            self._begin(rows, (options or {}).get("history"))
         self._last = None
-        reset_rows = torch.zeros(b, dtype=torch.bool, device=self.device)
-        reset_rows[rows] = True
-        return self._obs(), self._step_info(self._neutral_info(), torch.zeros_like(reset_rows), False, reset=reset_rows)
 
     def _neutral_info(self) -> dict[str, torch.Tensor]:
         """The single env's reset info (:meth:`GANUserEnv._reset_info`) for every slot, as tensors."""
@@ -1593,33 +1539,6 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             "click_position": torch.full((b,), -1, dtype=torch.int64, device=dev),
             "choice_probs": torch.zeros((b, k + 1), dtype=torch.float32, device=dev),
         }
-
-    def _validate(self, actions: Any) -> torch.Tensor:
-        if isinstance(actions, torch.Tensor):
-            if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():
-                raise ValueError(
-                    f"expected an integer action of shape ({self.num_envs}, {self.slate_size}) "
-                    f"(MultiDiscrete([{self._n_act}] * {self.slate_size})), got dtype {actions.dtype}"
-                )
-            if tuple(actions.shape) != (self.num_envs, self.slate_size):
-                raise ValueError(
-                    f"expected an action of shape ({self.num_envs}, {self.slate_size}), "
-                    f"got shape {tuple(actions.shape)}"
-                )
-            a = actions.to(self.device, torch.int64)
-            if bool(((a < 0) | (a >= self._n_act)).any()):
-                raise ValueError(f"actions hold entries outside [0, {self._n_act})")
-            return a
-        if (
-            isinstance(actions, np.ndarray)
-            and actions.dtype == np.int64
-            and actions.shape == (self.num_envs, self.slate_size)
-            and 0 <= actions.min()
-            and actions.max() < self._n_act
-        ):
-            return torch.from_numpy(actions.copy()).to(self.device)  # fast path; the copy keeps the caller's array ours
-        a = validate_slate_action(actions, self._n_act, self.slate_size, batch=self.num_envs)
-        return torch.from_numpy(a).to(self.device)
 
     def _repair(self, act: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Check every slate; repair the active rows with a repeat or a non-candidate (vectorised, same rule)."""
@@ -1643,26 +1562,10 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         act[rows] = _repair_rows_t(act[rows], allowed)
         return act, bad
 
-    @uses_cpu_threads
-    def step(self, actions: Any) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
-        """Step every slot (see the class docstring for the autoreset modes)."""
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
-        act = self._validate(actions)
-        with torch.no_grad():
-            return self._step(act)
-
-    def _step(self, act: torch.Tensor) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
-        b = self.num_envs
-        if self.autoreset_mode == AutoresetMode.DISABLED and bool(self._ended.any()):
-            raise RuntimeError(
-                f"slots {torch.nonzero(self._ended).squeeze(1).tolist()} have ended; autoreset is disabled, so reset "
-                "them with reset(options={'reset_mask': mask}) before stepping"
-            )
-        restarting = self._ended.clone() if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
-        any_restart = restarting is not None and bool(restarting.any())
-        active = ~restarting if any_restart else torch.ones(b, dtype=torch.bool, device=self.device)  # type: ignore[operator]
-
+    def _simulate(
+        self, act: torch.Tensor, active: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        any_restart = not bool(active.all())
         shown, repaired = self._repair(act, active)
         items = shown if self.num_candidates is None else self._cands.gather(1, shown)
         u = _unit_t(_draws_t(self._keys, _CLICK, self._t, 1)[:, 0])
@@ -1676,10 +1579,9 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         else:
             self._t += 1
         truncated = active & (self._t >= self.horizon)
-        terminated = torch.zeros_like(truncated)
         self._sample_candidates()
         hit = click >= 0
-        step_info = {
+        values = {
             "slate": items.clone() if self.num_candidates is None else items,  # in that mode items *is* shown
             "slate_action": shown,
             "repaired": repaired,
@@ -1689,62 +1591,31 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             "choice_probs": probs,
         }
         self._last = (items, probs, click, pos)  # tensors, converted only when rendered
+        return reward.to(torch.float64), torch.zeros_like(truncated), truncated, values
 
-        if any_restart:
-            self._autoreset(torch.nonzero(restarting).squeeze(1))
-        self._ended = truncated.clone()
+    # ----- Gymnasium API ---------------------------------------------------------------------------------------
 
-        info: dict[str, Any] = {}
-        step_mask = active.clone()
-        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv.
-        reset_rows = restarting if any_restart else torch.zeros_like(active)
-        ended_any = bool(truncated.any())
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and ended_any:
-            ended_rows = torch.nonzero(truncated).squeeze(1)
-            final = {k: self._to_numpy(v) for k, v in self._obs_tensors().items()}
-            final_obs = np.full(b, None, dtype=object)
-            for i in ended_rows.tolist():
-                final_obs[i] = {k: v[i].copy() for k, v in final.items()}
-            info["final_obs"], info["_final_obs"] = final_obs, self._to_numpy(truncated)
-            info["final_info"] = self._step_info(step_info, truncated, fresh=False)
-            info["_final_info"] = self._to_numpy(truncated)
-            self._autoreset(ended_rows)
-            step_mask &= ~truncated
-            reset_rows = reset_rows | truncated
-        info.update(self._step_info(step_info, step_mask, fresh=True, reset=reset_rows))
-        rew = reward.to(torch.float64)
-        return self._obs(), self._out(rew), self._out(terminated), self._out(truncated.clone()), info
+    @uses_cpu_threads
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Reset all slots, or those of ``options["reset_mask"]``.
 
-    @staticmethod
-    def _to_numpy(x: torch.Tensor) -> np.ndarray:
-        return x.cpu().numpy() if x.device.type != "cpu" else x.numpy().copy()
-
-    def _step_info(
-        self, values: dict[str, torch.Tensor], mask: torch.Tensor, fresh: bool, reset: torch.Tensor | None = None
-    ) -> dict[str, Any]:
-        """Info arrays with ``_key`` masks; entries outside ``mask`` are zero, as ``SyncVectorEnv`` fills them.
-
-        ``fresh``: the tensors of ``values`` are new, distinct and referenced nowhere else, so when every slot
-        reports they are handed out as they are instead of copied. ``reset``: slots (disjoint from ``mask``) that
-        report the neutral reset info instead (:meth:`_neutral_info`).
+        Args:
+            seed: None (each slot moves to its next episode key; never-seeded slots draw a key from
+                ``self.np_random``), an int ``s`` (slot ``i`` gets the key of a single env seeded with ``s + i``) or
+                a list of ``num_envs`` ints/None.
+            options: ``{"reset_mask": mask}`` (a numpy bool array, torch bool tensor or list of bools of shape
+                ``(num_envs,)``) and/or ``{"history": [seq, ...]}`` (one history, most recent first, per reset
+                slot), as :meth:`GANUserEnv.reset`.
         """
-        reporting = mask if reset is None else mask | reset
-        if not bool(reporting.any()):
-            return {}
-        neutral = self._neutral_info() if reset is not None and bool(reset.any()) else None
-        out: dict[str, Any] = {}
-        whole = fresh and bool(mask.all())
-        for key, value in values.items():
-            if whole:
-                out[key] = self._out(value)
-            else:
-                m = mask.view(-1, *([1] * (value.dim() - 1)))
-                v = value * m if value.dtype != torch.bool else value & m
-                if neutral is not None:
-                    v = torch.where(reset.view_as(m), neutral[key], v)  # type: ignore[union-attr]
-                out[key] = self._out(v)
-            out[f"_{key}"] = self._out(reporting.clone())
-        return out
+        return super().reset(seed=seed, options=options)
+
+    @uses_cpu_threads
+    def step(self, actions: Any) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
+        """Step every slot (see the class docstring for the autoreset modes)."""
+        with torch.no_grad():
+            return super().step(actions)
 
     @uses_cpu_threads
     def item_rewards(self, chunk: int = 256) -> Any:
@@ -1760,17 +1631,14 @@ class GANUserVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
             ]
         return self._out(torch.cat(parts))
 
-    def render(self) -> tuple[str, ...] | None:
-        """With ``render_mode="ansi"``: one text block per slot (history, last slate with probabilities, click)."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to the constructor")
-            return None
+    def _render_slots(self) -> list[str]:
+        """One text block per slot (history, last slate with probabilities, click)."""
         hist = self._hist[:, : self.history_length].cpu().numpy()
         t = self._t.cpu().numpy()
         if self._last is None:
-            return tuple(_ansi(hist[i], None, None, -1, -1, int(t[i])) for i in range(self.num_envs))
+            return [_ansi(hist[i], None, None, -1, -1, int(t[i])) for i in range(self.num_envs)]
         items, probs, click, pos = (x.cpu().numpy() for x in self._last)
-        return tuple(
+        return [
             _ansi(hist[i], items[i], probs[i], int(click[i]), int(pos[i]) if click[i] >= 0 else -1, int(t[i]))
             for i in range(self.num_envs)
-        )
+        ]

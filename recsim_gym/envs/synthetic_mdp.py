@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from recsim_gym.envs.slate import (
@@ -31,12 +31,11 @@ from recsim_gym.envs.slate import (
     check_options,
     check_reward_mode,
     check_seed,
-    check_seeds,
     repair_slate,
     repair_slates,
-    reset_mask_array,
     validate_slate_action,
 )
+from recsim_gym.envs.vector import BatchedEnv, parse_autoreset_mode
 
 __all__ = [
     "DEFAULT_MDP_SEED",
@@ -214,7 +213,7 @@ def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.nda
 def _check_arg_types(
     n_states: Any, n_items: Any, slate_size: Any, mdp_seed: Any, history_len: Any, observe_state: Any, strict: Any
 ) -> None:
-    """Refuse constructor arguments of the wrong type before ``int()``/``bool()`` could coerce them."""
+    """Refuse constructor arguments of the wrong type (before ``int()``/``bool()`` could coerce them) or range."""
     check_int("n_states", n_states, minimum=1)
     check_int("n_items", n_items, minimum=1)
     check_int("slate_size", slate_size)
@@ -222,16 +221,21 @@ def _check_arg_types(
     check_int("history_len", history_len)
     check_bool("observe_state", observe_state)
     check_bool("strict", strict)
+    if not 1 <= slate_size <= n_items:
+        raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
+    if history_len < 1:
+        raise ValueError(f"history_len must be >= 1, got {history_len}")
 
 
-def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
-    """Accept an :class:`AutoresetMode`, its value (``"NextStep"``) or its name in any case (``"next_step"``)."""
-    if isinstance(mode, AutoresetMode):
-        return mode
-    for member in AutoresetMode:
-        if mode in (member.value, member.name) or str(mode).upper() == member.name:
-            return member
-    raise ValueError(f"unknown autoreset_mode {mode!r}; use one of {[m.name.lower() for m in AutoresetMode]}")
+def _obs_space(n_items: int, n_states: int, history_len: int, observe_state: bool) -> spaces.Dict:
+    """The observation space of one session (see :class:`SyntheticMDPEnv`)."""
+    obs_spaces: dict[str, spaces.Space[Any]] = {
+        "history": spaces.MultiDiscrete([n_items + 1] * history_len),
+        "length": spaces.Discrete(history_len + 1),
+    }
+    if observe_state:
+        obs_spaces["state"] = spaces.Discrete(n_states)
+    return spaces.Dict(obs_spaces)
 
 
 def _ansi(state: int, clicks: int, slate: np.ndarray | None, click: int | None, done: bool) -> str:
@@ -364,10 +368,6 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         reward: str = "click",
     ) -> None:
         _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
-        if not 1 <= slate_size <= n_items:
-            raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
-        if history_len < 1:
-            raise ValueError(f"history_len must be >= 1, got {history_len}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.mdp = SyntheticMDP.draw(n_states, n_items, mdp_seed)
@@ -380,13 +380,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.pad = self.n_items
 
         self.action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
-        obs_spaces: dict[str, spaces.Space[Any]] = {
-            "history": spaces.MultiDiscrete([self.n_items + 1] * self.history_len),
-            "length": spaces.Discrete(self.history_len + 1),
-        }
-        if self.observe_state:
-            obs_spaces["state"] = spaces.Discrete(self.n_states)
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.observation_space = _obs_space(self.n_items, self.n_states, self.history_len, self.observe_state)
 
         self._state = 0
         self._history = np.full(self.history_len, self.pad, dtype=np.int64)
@@ -482,7 +476,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return _ansi(self._state, self._clicks, slate, click, self._needs_reset)
 
 
-class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
+class SyntheticMDPVectorEnv(BatchedEnv):
     """``num_envs`` independent sessions of :class:`SyntheticMDPEnv`, stepped together in numpy.
 
     Same MDP, rules, spaces and arguments as :class:`SyntheticMDPEnv`, plus:
@@ -499,12 +493,8 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
     (same info keys and ``_key`` masks; in ``same_step`` mode ``info["final_obs"]`` is an object array of per-slot
     observation dicts and ``info["final_info"]`` holds the ending step's info).
 
-    Autoreset: in ``next_step`` mode the step after a slot ends resets it (its action is ignored, reward 0); in
-    ``same_step`` mode the slot is reset within the ending step; in ``disabled`` mode stepping a finished slot raises
-    ``RuntimeError`` until ``reset(options={"reset_mask": mask})`` restarts it.
+    Autoreset, ``reset_mask`` and info batching are those of :class:`~recsim_gym.envs.vector.BatchedEnv`.
     """
-
-    metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,
@@ -524,48 +514,28 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
         check_int("num_envs", num_envs, minimum=1)
         check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
-        if not 1 <= slate_size <= n_items:
-            raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
-        if history_len < 1:
-            raise ValueError(f"history_len must be >= 1, got {history_len}")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be None or >= 1, got {max_episode_steps}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
-        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.mdp = SyntheticMDP.draw(n_states, n_items, mdp_seed)
-        self.num_envs = int(num_envs)
         self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
         self.history_len = int(history_len)
         self.observe_state = bool(observe_state)
         self.reward = check_reward_mode(reward)
         self.strict = bool(strict)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
-        self.render_mode = render_mode
         self.pad = self.n_items
+        self._init_batch(num_envs, autoreset_mode, render_mode)
 
         self.single_action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        obs_spaces: dict[str, spaces.Space[Any]] = {
-            "history": spaces.MultiDiscrete([self.n_items + 1] * self.history_len),
-            "length": spaces.Discrete(self.history_len + 1),
-        }
-        if self.observe_state:
-            obs_spaces["state"] = spaces.Discrete(self.n_states)
-        self.single_observation_space = spaces.Dict(obs_spaces)
+        self.single_observation_space = _obs_space(self.n_items, self.n_states, self.history_len, self.observe_state)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         b = self.num_envs
-        self._rows = np.arange(b)
+        self._slot_index = np.arange(b)
         self._state = np.zeros(b, dtype=np.int64)
         self._history = np.full((b, self.history_len), self.pad, dtype=np.int64)
         self._length = np.zeros(b, dtype=np.int64)
         self._clicks = np.zeros(b, dtype=np.int64)
         self._steps = np.zeros(b, dtype=np.int64)
-        # Slots whose session ended at the last step (NEXT_STEP: reset at the next step; DISABLED: must be reset).
-        self._ended = np.zeros(b, dtype=bool)
-        self._started = False
         self._slot_rngs: list[np.random.Generator | None] = [None] * b
         self._uniforms = np.empty((b, UNIFORM_BLOCK, _DRAWS_PER_STEP))
         self._uniform_pos = np.full(b, UNIFORM_BLOCK, dtype=np.int64)
@@ -587,10 +557,15 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
         """The per-slot generators (slot ``i`` after ``reset(seed=s)`` is seeded with ``s + i``)."""
         return tuple(self._slot_rngs)
 
-    def _obs(self) -> dict[str, np.ndarray]:
-        obs = {"history": self._history.copy(), "length": self._length.copy()}
+    def _observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        if rows is None:
+            obs = {"history": self._history.copy(), "length": self._length.copy()}
+            if self.observe_state:
+                obs["state"] = self._state.copy()
+            return obs
+        obs = {"history": self._history[rows], "length": self._length[rows]}
         if self.observe_state:
-            obs["state"] = self._state.copy()
+            obs["state"] = self._state[rows]
         return obs
 
     def _draw_uniforms(self, active: np.ndarray) -> np.ndarray:
@@ -602,78 +577,39 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
             rng.random(out=self._uniforms[i])
             self._uniform_pos[i] = 0
         flat = self._uniforms.reshape(-1, _DRAWS_PER_STEP)
-        u = np.take(flat, self._rows * UNIFORM_BLOCK + np.minimum(self._uniform_pos, UNIFORM_BLOCK - 1), axis=0)
+        u = np.take(flat, self._slot_index * UNIFORM_BLOCK + np.minimum(self._uniform_pos, UNIFORM_BLOCK - 1), axis=0)
         self._uniform_pos += active
         return u
 
-    def _reset_slots(self, mask: np.ndarray) -> None:
-        self._state[mask] = 0
-        self._history[mask] = self.pad
-        self._length[mask] = 0
-        self._clicks[mask] = 0
-        self._steps[mask] = 0
-        self._ended[mask] = False
-
-    def reset(
-        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset all slots, or those of ``options["reset_mask"]``.
-
-        Args:
-            seed: None (keep each slot's stream; unseeded slots get fresh entropy), an int ``s`` (slot ``i`` gets
-                ``s + i``) or a list of ``num_envs`` ints/None.
-            options: optionally ``{"reset_mask": mask}``, a numpy bool array, torch bool tensor or list of bools of
-                shape ``(num_envs,)``; no other option is defined.
-        """
-        b = self.num_envs
-        options = check_options(options)
-        mask = options.pop("reset_mask", None)
-        if options:
-            raise ValueError(f"SyntheticMDPVectorEnv.reset takes only the 'reset_mask' option, got {sorted(options)}")
-        seeds = check_seeds(seed, b)
-        if mask is None:
-            mask = np.ones(b, dtype=bool)
-        else:
-            mask = reset_mask_array(mask, b)
-            if not self._started and not mask.all():
-                raise ValueError("the first reset must reset every slot")
-        for i in np.flatnonzero(mask):
+    def _seed_slots(self, idx: np.ndarray, seeds: list[int | None]) -> None:
+        for i in idx:
             if seeds[i] is not None:
                 self._slot_rngs[i] = seeding.np_random(seeds[i])[0]
                 self._uniform_pos[i] = UNIFORM_BLOCK  # the old block belongs to the old stream
             elif self._slot_rngs[i] is None:
                 self._slot_rngs[i] = seeding.np_random()[0]
-        self._reset_slots(mask)
-        self._started = True
+
+    def _start_slots(self, rows: np.ndarray, options: dict[str, Any] | None) -> None:
+        self._restart_slots(rows)
         self._last_slates = None
         self._last_clicks = None
-        return self._obs(), self._step_info(np.zeros(b, dtype=bool), *self._neutral_info(), reset=mask)
 
-    def step(
-        self, actions: np.ndarray
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every slot (see the class docstring for the autoreset modes)."""
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+    def _restart_slots(self, rows: np.ndarray) -> None:
+        """State 0 with an empty history (resets consume no randomness)."""
+        self._state[rows] = 0
+        self._history[rows] = self.pad
+        self._length[rows] = 0
+        self._clicks[rows] = 0
+        self._steps[rows] = 0
+
+    def _simulate(
+        self, slates: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         b = self.num_envs
-        slates = validate_slate_action(actions, self.n_items, self.slate_size, batch=b)
-        if self.autoreset_mode == AutoresetMode.DISABLED and self._ended.any():
-            raise RuntimeError(
-                f"slots {np.flatnonzero(self._ended).tolist()} have ended; autoreset is disabled, so reset them with "
-                "reset(options={'reset_mask': mask}) before stepping"
-            )
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            restarting = self._ended.copy()
-            active = ~restarting
-        else:
-            restarting = None
-            active = np.ones(b, dtype=bool)
         shown, repaired = repair_slates(slates)
         if self.strict and (repaired & active).any():
             # Only slates that are actually shown count: a restarting slot's action is ignored, as in SyncVectorEnv.
-            row = int(np.flatnonzero(repaired & active)[0])
-            repair_slate(slates[row], strict=True)
-
+            repair_slate(slates[int(np.flatnonzero(repaired & active)[0])], strict=True)
         u = self._draw_uniforms(active)
         if self.reward == "expected":  # in the state the slate is shown in
             expected = np.where(active, slate_click_probability(self.mdp, self._state, shown), 0.0)
@@ -698,74 +634,28 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
             # As Gymnasium's TimeLimit: truncated whenever the step budget is used up, even on a terminating step.
             truncated = active & (self._steps >= self.max_episode_steps)
         reward = expected if self.reward == "expected" else clicked.astype(np.float64)
-        ended = terminated | truncated
         click = np.where(clicked, candidate, -1)
         self._last_slates, self._last_clicks = shown, click
+        return (
+            reward,
+            terminated,
+            truncated,
+            {"slate": shown, "repaired": repaired, "candidate": candidate, "click": click},
+        )
 
-        if restarting is not None and restarting.any():
-            self._reset_slots(restarting)
-        self._ended = ended.copy()  # a copy: _reset_slots below writes into self._ended
-
-        info: dict[str, Any] = {}
-        step_mask = active.copy()
-        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv.
-        reset_rows = restarting if restarting is not None else np.zeros(b, dtype=bool)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
-            final_info = self._step_info(ended, shown, repaired, candidate, click)
-            final_obs = np.full(b, None, dtype=object)
-            idx = np.flatnonzero(ended)
-            # One fancy-index copy per key, then per-slot rows of it: far cheaper than copying slot by slot.
-            columns = [self._history[idx], self._length[idx]] + ([self._state[idx]] if self.observe_state else [])
-            keys = ("history", "length", "state")
-            for i, values in zip(idx, zip(*columns, strict=True), strict=True):
-                final_obs[i] = dict(zip(keys, values, strict=False))  # keys has a spare "state"
-            info["final_obs"], info["_final_obs"] = final_obs, ended.copy()
-            info["final_info"], info["_final_info"] = final_info, ended.copy()
-            self._reset_slots(ended)
-            step_mask &= ~ended  # the ended slots report their (neutral) reset info at top level, as SyncVectorEnv
-            reset_rows = reset_rows | ended
-        info.update(self._step_info(step_mask, shown, repaired, candidate, click, reset=reset_rows))
-        return self._obs(), reward, terminated, truncated, info
-
-    def _neutral_info(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The single env's reset info for every slot: (slate, repaired, candidate, click)."""
+    def _neutral_info(self) -> dict[str, np.ndarray]:
+        """The single env's reset info for every slot."""
         b = self.num_envs
         minus_one = np.full(b, -1, dtype=np.int64)
-        return np.full((b, self.slate_size), -1, dtype=np.int64), np.zeros(b, dtype=bool), minus_one, minus_one
+        return {
+            "slate": np.full((b, self.slate_size), -1, dtype=np.int64),
+            "repaired": np.zeros(b, dtype=bool),
+            "candidate": minus_one,
+            "click": minus_one,
+        }
 
-    def _step_info(
-        self,
-        mask: np.ndarray,
-        shown: np.ndarray,
-        repaired: np.ndarray,
-        candidate: np.ndarray,
-        click: np.ndarray,
-        reset: np.ndarray | None = None,
-    ) -> dict[str, Any]:
-        """Info arrays with ``_key`` masks; entries outside ``mask`` are zero, as ``SyncVectorEnv`` fills them.
-
-        ``reset``: slots (disjoint from ``mask``) that report the neutral reset info (:meth:`_neutral_info`) instead.
-        """
-        reporting = mask if reset is None else mask | reset
-        if not reporting.any():
-            return {}
-        neutral = self._neutral_info() if reset is not None and reset.any() else None
-        out: dict[str, Any] = {}
-        values = (("slate", shown), ("repaired", repaired), ("candidate", candidate), ("click", click))
-        for j, (key, value) in enumerate(values):
-            # Multiplying by the mask zeroes the other slots; much faster than a masked assignment into zeros.
-            out[key] = value * (mask[:, None] if value.ndim == 2 else mask)
-            if neutral is not None:
-                out[key] = np.where(reset[:, None] if value.ndim == 2 else reset, neutral[j], out[key])
-            out[f"_{key}"] = reporting.copy()
-        return out
-
-    def render(self) -> tuple[str, ...] | None:
-        """With ``render_mode="ansi"``: one line per slot (state, clicks, last slate and outcome)."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to the constructor")
-            return None
-        return tuple(
+    def _render_slots(self) -> list[str]:
+        return [
             _ansi(
                 int(self._state[i]),
                 int(self._clicks[i]),
@@ -774,4 +664,4 @@ class SyntheticMDPVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndar
                 bool(self._ended[i]),
             )
             for i in range(self.num_envs)
-        )
+        ]
