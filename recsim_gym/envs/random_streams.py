@@ -51,8 +51,8 @@ def _signed(c: int) -> int:
 
 
 GAMMA = _signed(0x9E3779B97F4A7C15)
-_M1 = _signed(0xBF58476D1CE4E5B9)
-_M2 = _signed(0x94D049BB133111EB)
+_M1U, _M2U = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_M1, _M2 = _signed(_M1U), _signed(_M2U)
 
 # Streams: each kind of draw has its own, so that, e.g., the burn-in never shifts the clicks of the episode.
 BURN_LEN, BURN_SLATE, BURN_CLICK, CANDIDATES, CLICK = 1, 2, 3, 4, 5
@@ -72,6 +72,12 @@ def srl(x: Int, s: int) -> Int:
 
 def mix(x: Int) -> Int:
     """The splitmix64 finaliser (a bijection of 64-bit words with good avalanche)."""
+    if isinstance(x, int):
+        # The same steps on the unsigned word (Python ints: one masked product instead of a signed wrap per step).
+        x &= _MASK64
+        x = ((x ^ (x >> 30)) * _M1U) & _MASK64
+        x = ((x ^ (x >> 27)) * _M2U) & _MASK64
+        return _signed(x ^ (x >> 31))
     x = _mul(x ^ srl(x, 30), _M1)
     x = _mul(x ^ srl(x, 27), _M2)
     return x ^ srl(x, 31)
@@ -93,7 +99,7 @@ def _start(key: Int, stream: int, t: Any) -> Int:
 
 def draw(key: int, stream: int, t: int, j: int = 0) -> int:
     """Draw ``j`` of ``stream`` at step ``t`` of one user (Python ints)."""
-    return mix(_signed(_start(key, stream, t) + j * GAMMA))
+    return mix(key + (((t * 8 + stream) << J_BITS) + j) * GAMMA)
 
 
 def draws(keys: np.ndarray | torch.Tensor, stream: int, t: Any, count: int) -> np.ndarray | torch.Tensor:

@@ -246,7 +246,9 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
         """Step every slot (see the class docstring for the autoreset modes)."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        act = self._check_actions(actions)
+        return self._step(self._check_actions(actions))
+
+    def _step(self, act: Array) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         if self.autoreset_mode == AutoresetMode.DISABLED and bool(self._ended.any()):
             raise RuntimeError(
                 f"slots {self._where_true(self._ended).tolist()} have ended; autoreset is disabled, so reset them with "
