@@ -129,6 +129,15 @@ class UserKernel:
     def push(self, click: Array, rows: Array | None = None) -> None:
         """Append ``click`` (-1 = none) to the histories of all users (or of ``rows``) and refresh their ``z``."""
         ops = self.ops
+        if not ops.is_torch and self.num_users == 1 and rows is None:
+            # The single env's hot path (profiled: a third of its step): the same update, in place, without masks.
+            item = int(click[0])
+            if item >= 0:
+                self.hist[0, 1:] = self.hist[0, :-1]
+                self.hist[0, 0] = item
+                self.clicked[0, item] = True
+                self.z = self.m.z(self.hist)
+            return
         clicked = click >= 0
         if not ops.is_torch and not clicked.any():
             return  # nothing moves (the torch path does not pay a device sync to know it)
