@@ -23,12 +23,7 @@ from recsim_gym.envs.slate import (
     repair_slate,
     validate_slate_action,
 )
-from recsim_gym.envs.synthetic_mdp.mdp import (
-    DEFAULT_MDP_SEED,
-    SyntheticMDP,
-    sample_transitions,
-    slate_click_probability,
-)
+from recsim_gym.envs.synthetic_mdp.mdp import DEFAULT_MDP_SEED, Sessions, SyntheticMDP
 
 __all__ = ["UNIFORM_BLOCK", "SyntheticMDPEnv"]
 
@@ -65,6 +60,22 @@ def _obs_space(n_items: int, n_states: int, history_len: int, observe_state: boo
     if observe_state:
         obs_spaces["state"] = spaces.Discrete(n_states)
     return spaces.Dict(obs_spaces)
+
+
+def _configure(env: Any, args: dict[str, Any]) -> None:
+    """Check the arguments both envs share (``args``: the constructor's ``locals()``) and set what they describe:
+    ``mdp``, ``n_states``, ``n_items``, ``slate_size``, ``history_len``, ``observe_state``, ``reward``, ``strict``,
+    ``pad`` (the history's pad id, ``n_items``)."""
+    a = args
+    _check_arg_types(a["n_states"], a["n_items"], a["slate_size"], a["mdp_seed"], a["history_len"],
+                     a["observe_state"], a["strict"])  # fmt: skip
+    env.mdp = SyntheticMDP.draw(a["n_states"], a["n_items"], a["mdp_seed"])
+    env.n_states, env.n_items, env.slate_size = int(a["n_states"]), int(a["n_items"]), int(a["slate_size"])
+    env.history_len = int(a["history_len"])
+    env.observe_state = bool(a["observe_state"])
+    env.reward = check_reward_mode(a["reward"])
+    env.strict = bool(a["strict"])
+    env.pad = env.n_items
 
 
 def _ansi(state: int, clicks: int, slate: np.ndarray | None, click: int | None, done: bool) -> str:
@@ -196,25 +207,14 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str | None = None,
         reward: str = "click",
     ) -> None:
-        _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.mdp = SyntheticMDP.draw(n_states, n_items, mdp_seed)
-        self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
-        self.history_len = int(history_len)
-        self.observe_state = bool(observe_state)
-        self.reward = check_reward_mode(reward)
-        self.strict = bool(strict)
+        _configure(self, locals())
         self.render_mode = render_mode
-        self.pad = self.n_items
-
         self.action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
         self.observation_space = _obs_space(self.n_items, self.n_states, self.history_len, self.observe_state)
 
-        self._state = 0
-        self._history = np.full(self.history_len, self.pad, dtype=np.int64)
-        self._length = 0
-        self._clicks = 0
+        self._s = Sessions(self.mdp, 1, self.history_len, self.reward)
         self._needs_reset = True
         self._last: tuple[np.ndarray, int] | None = None
         # Block of pre-drawn uniforms and the generator it came from (a new generator invalidates it).
@@ -225,18 +225,19 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     @property
     def state(self) -> int:
         """The current hidden state (ground truth, for oracle tools and logging policies)."""
-        return self._state
+        return int(self._s.state[0])
 
     @property
     def clicks(self) -> int:
         """Clicks so far in the current session (the history shows at most ``history_len`` of them)."""
-        return self._clicks
+        return int(self._s.clicks[0])
 
     def _obs(self) -> dict[str, Any]:
-        obs: dict[str, Any] = {"history": self._history.copy(), "length": np.int64(self._length)}
-        if self.observe_state:
-            obs["state"] = np.int64(self._state)
-        return obs
+        obs = self._s.observe(self.observe_state)
+        return {
+            "history": obs["history"][0],
+            **{key: np.int64(obs[key][0]) for key in ("length", "state") if key in obs},
+        }
 
     def _next_uniforms(self) -> np.ndarray:
         rng = self.np_random
@@ -260,10 +261,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         super().reset(seed=check_seed(seed))
         if check_options(options):
             raise ValueError(f"SyntheticMDPEnv.reset takes no options, got {sorted(options)}")
-        self._state = 0
-        self._history = np.full(self.history_len, self.pad, dtype=np.int64)
-        self._length = 0
-        self._clicks = 0
+        self._s.restart(slice(None))
         self._needs_reset = False
         self._last = None
         return self._obs(), {"slate": np.full(self.slate_size, -1, dtype=np.int64), **_NEUTRAL_SCALAR_INFO}
@@ -277,24 +275,13 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise RuntimeError("call reset() before step() (the session has not started or has ended)")
         slate = validate_slate_action(action, self.n_items, self.slate_size)
         shown, repaired = repair_slate(slate, strict=self.strict)
-        u = self._next_uniforms()[None, :]
-        state = np.array([self._state], dtype=np.int64)
-        if self.reward == "expected":
-            expected = float(slate_click_probability(self.mdp, state, shown[None, :])[0])
-        candidate, success, next_state = sample_transitions(self.mdp, state, shown[None, :], u)
-        clicked = bool(success[0])
+        reward, candidate, clicked_, _ = self._s.step(shown[None, :], self._next_uniforms()[None, :])
+        clicked = bool(clicked_[0])
         cand = int(candidate[0])
-        if clicked:
-            self._state = int(next_state[0])
-            self._history = np.concatenate(([cand], self._history[:-1]))
-            self._length = min(self._length + 1, self.history_len)
-            self._clicks += 1
-        else:
-            self._needs_reset = True
+        self._needs_reset = not clicked
         self._last = (shown, cand if clicked else -1)
         info = {"slate": shown.copy(), "repaired": bool(repaired), "candidate": cand, "click": cand if clicked else -1}
-        reward = expected if self.reward == "expected" else (1.0 if clicked else 0.0)
-        return self._obs(), reward, not clicked, False, info
+        return self._obs(), float(reward[0]), not clicked, False, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: a line with the state, clicks and the last slate and outcome."""
@@ -302,4 +289,4 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to the constructor")
             return None
         slate, click = self._last if self._last is not None else (None, None)
-        return _ansi(self._state, self._clicks, slate, click, self._needs_reset)
+        return _ansi(self.state, self.clicks, slate, click, self._needs_reset)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["DEFAULT_MDP_SEED", "SyntheticMDP", "sample_transitions", "slate_click_probability"]
+__all__ = ["DEFAULT_MDP_SEED", "Sessions", "SyntheticMDP", "sample_transitions", "slate_click_probability"]
 
 #: Seed of the MDP every user of ``SyntheticMDP-v0`` sees unless they pass ``mdp_seed``.
 DEFAULT_MDP_SEED = 2019
@@ -167,3 +167,69 @@ def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.nda
         total += r[j]
         squares += r[j] * r[j]
     return squares / total
+
+
+class Sessions:
+    """The kernel of both envs: B sessions of ``mdp`` as arrays (B = 1 for the single env), written once.
+
+    Holds each session's hidden state, click history (most recent first, padded with ``n_items``), its length,
+    clicks and steps, and advances the ``active`` sessions by one shown slate (:meth:`step`). Randomness comes from
+    the caller (three uniforms per session and step), so each env keeps its own seeding contract.
+    """
+
+    def __init__(self, mdp: SyntheticMDP, num_sessions: int, history_len: int, reward: str) -> None:
+        self.mdp, self.history_len, self.reward, self.pad = mdp, history_len, reward, mdp.n_items
+        b = num_sessions
+        self.state = np.zeros(b, dtype=np.int64)
+        self.history = np.full((b, history_len), self.pad, dtype=np.int64)
+        self.length = np.zeros(b, dtype=np.int64)
+        self.clicks = np.zeros(b, dtype=np.int64)
+        self.steps = np.zeros(b, dtype=np.int64)
+
+    def restart(self, rows: np.ndarray | slice) -> None:
+        """State 0 with an empty history (resets consume no randomness)."""
+        self.state[rows] = 0
+        self.history[rows] = self.pad
+        self.length[rows] = 0
+        self.clicks[rows] = 0
+        self.steps[rows] = 0
+
+    def observe(self, observe_state: bool, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """New arrays holding the observation of every session (or of ``rows``)."""
+        pick = (lambda x: x.copy()) if rows is None else (lambda x: x[rows])
+        obs = {"history": pick(self.history), "length": pick(self.length)}
+        if observe_state:
+            obs["state"] = pick(self.state)
+        return obs
+
+    def step(
+        self, shown: np.ndarray, uniforms: np.ndarray, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Show the valid slates ``shown`` ``(B, k)`` to the ``active`` sessions (None = all).
+
+        Returns:
+            ``(reward, candidate, clicked, terminated)``: float64 reward (``reward="expected"``: the slate's click
+            probability in the state it is shown in), the click candidates, and bool masks of the sessions that
+            clicked (and moved on) and that ended (the user left).
+        """
+        if self.reward == "expected":
+            expected = slate_click_probability(self.mdp, self.state, shown)
+        candidate, success, next_state = sample_transitions(self.mdp, self.state, shown, uniforms)
+        clicked = success if active is None else success & active
+        terminated = ~success if active is None else active & ~success
+        # Shift the history right by one where the user clicked, putting the click first.
+        hist = self.history
+        new_hist = np.empty_like(hist)
+        new_hist[:, 0] = candidate
+        new_hist[:, 1:] = hist[:, :-1]
+        np.copyto(new_hist, hist, where=~clicked[:, None])
+        self.history = new_hist
+        self.state = np.where(clicked, next_state, self.state)
+        self.length += clicked & (self.length < self.history_len)
+        self.clicks += clicked
+        self.steps += True if active is None else active
+        if self.reward == "expected":
+            reward = expected if active is None else np.where(active, expected, 0.0)
+        else:
+            reward = clicked.astype(np.float64)
+        return reward, candidate, clicked, terminated

@@ -14,14 +14,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from recsim_gym.envs.slate import check_int, check_reward_mode, repair_slate, repair_slates
-from recsim_gym.envs.synthetic_mdp.env import _DRAWS_PER_STEP, UNIFORM_BLOCK, _ansi, _check_arg_types, _obs_space
-from recsim_gym.envs.synthetic_mdp.mdp import (
-    DEFAULT_MDP_SEED,
-    SyntheticMDP,
-    sample_transitions,
-    slate_click_probability,
-)
+from recsim_gym.envs.slate import check_int, repair_slate, repair_slates
+from recsim_gym.envs.synthetic_mdp.env import _DRAWS_PER_STEP, UNIFORM_BLOCK, _ansi, _configure, _obs_space
+from recsim_gym.envs.synthetic_mdp.mdp import DEFAULT_MDP_SEED, Sessions
 from recsim_gym.envs.vector import BatchedEnv
 
 __all__ = ["SyntheticMDPVectorEnv"]
@@ -62,17 +57,10 @@ class SyntheticMDPVectorEnv(BatchedEnv):
         render_mode: str | None = None,
         reward: str = "click",
     ) -> None:
-        _check_arg_types(n_states, n_items, slate_size, mdp_seed, history_len, observe_state, strict)
+        _configure(self, locals())
         check_int("num_envs", num_envs, minimum=1)
         check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
-        self.mdp = SyntheticMDP.draw(n_states, n_items, mdp_seed)
-        self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
-        self.history_len = int(history_len)
-        self.observe_state = bool(observe_state)
-        self.reward = check_reward_mode(reward)
-        self.strict = bool(strict)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
-        self.pad = self.n_items
         self._init_batch(num_envs, autoreset_mode, render_mode)
 
         self.single_action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
@@ -81,12 +69,8 @@ class SyntheticMDPVectorEnv(BatchedEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         b = self.num_envs
+        self._s = Sessions(self.mdp, b, self.history_len, self.reward)
         self._slot_index = np.arange(b)
-        self._state = np.zeros(b, dtype=np.int64)
-        self._history = np.full((b, self.history_len), self.pad, dtype=np.int64)
-        self._length = np.zeros(b, dtype=np.int64)
-        self._clicks = np.zeros(b, dtype=np.int64)
-        self._steps = np.zeros(b, dtype=np.int64)
         self._slot_rngs: list[np.random.Generator | None] = [None] * b
         self._uniforms = np.empty((b, UNIFORM_BLOCK, _DRAWS_PER_STEP))
         self._uniform_pos = np.full(b, UNIFORM_BLOCK, dtype=np.int64)
@@ -96,12 +80,12 @@ class SyntheticMDPVectorEnv(BatchedEnv):
     @property
     def state(self) -> np.ndarray:
         """A copy of the hidden states ``(B,)`` (ground truth, for oracle tools and logging policies)."""
-        return self._state.copy()
+        return self._s.state.copy()
 
     @property
     def clicks(self) -> np.ndarray:
         """A copy of the clicks so far in each slot's current session ``(B,)``."""
-        return self._clicks.copy()
+        return self._s.clicks.copy()
 
     @property
     def slot_np_randoms(self) -> tuple[np.random.Generator | None, ...]:
@@ -109,15 +93,7 @@ class SyntheticMDPVectorEnv(BatchedEnv):
         return tuple(self._slot_rngs)
 
     def _observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        if rows is None:
-            obs = {"history": self._history.copy(), "length": self._length.copy()}
-            if self.observe_state:
-                obs["state"] = self._state.copy()
-            return obs
-        obs = {"history": self._history[rows], "length": self._length[rows]}
-        if self.observe_state:
-            obs["state"] = self._state[rows]
-        return obs
+        return self._s.observe(self.observe_state, rows)
 
     def _draw_uniforms(self, active: np.ndarray) -> np.ndarray:
         """Three uniforms per active slot from its own stream (rows of inactive slots are unused, not consumed)."""
@@ -147,11 +123,7 @@ class SyntheticMDPVectorEnv(BatchedEnv):
 
     def _restart_slots(self, rows: np.ndarray) -> None:
         """State 0 with an empty history (resets consume no randomness)."""
-        self._state[rows] = 0
-        self._history[rows] = self.pad
-        self._length[rows] = 0
-        self._clicks[rows] = 0
-        self._steps[rows] = 0
+        self._s.restart(rows)
 
     def _simulate(
         self, slates: np.ndarray, active: np.ndarray
@@ -161,30 +133,12 @@ class SyntheticMDPVectorEnv(BatchedEnv):
         if self.strict and (repaired & active).any():
             # Only slates that are actually shown count: a restarting slot's action is ignored, as in SyncVectorEnv.
             repair_slate(slates[int(np.flatnonzero(repaired & active)[0])], strict=True)
-        u = self._draw_uniforms(active)
-        if self.reward == "expected":  # in the state the slate is shown in
-            expected = np.where(active, slate_click_probability(self.mdp, self._state, shown), 0.0)
-        candidate, success, next_state = sample_transitions(self.mdp, self._state, shown, u)
-        clicked = success & active
-        terminated = active & ~success
-
-        # Shift the history right by one where the user clicked, putting the click first.
-        hist = self._history
-        new_hist = np.empty_like(hist)
-        new_hist[:, 0] = candidate
-        new_hist[:, 1:] = hist[:, :-1]
-        np.copyto(new_hist, hist, where=~clicked[:, None])
-        self._history = new_hist
-        self._state = np.where(clicked, next_state, self._state)
-        self._length += clicked & (self._length < self.history_len)
-        self._clicks += clicked
-        self._steps += active
+        reward, candidate, clicked, terminated = self._s.step(shown, self._draw_uniforms(active), active)
         if self.max_episode_steps is None:
             truncated = np.zeros(b, dtype=bool)
         else:
             # As Gymnasium's TimeLimit: truncated whenever the step budget is used up, even on a terminating step.
-            truncated = active & (self._steps >= self.max_episode_steps)
-        reward = expected if self.reward == "expected" else clicked.astype(np.float64)
+            truncated = active & (self._s.steps >= self.max_episode_steps)
         click = np.where(clicked, candidate, -1)
         self._last_slates, self._last_clicks = shown, click
         return (
@@ -208,8 +162,8 @@ class SyntheticMDPVectorEnv(BatchedEnv):
     def _render_slots(self) -> list[str]:
         return [
             _ansi(
-                int(self._state[i]),
-                int(self._clicks[i]),
+                int(self._s.state[i]),
+                int(self._s.clicks[i]),
                 None if self._last_slates is None else self._last_slates[i],
                 None if self._last_clicks is None else int(self._last_clicks[i]),
                 bool(self._ended[i]),
