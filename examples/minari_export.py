@@ -16,8 +16,8 @@ import time
 
 import minari
 
+from recsim_gym.envs.synthetic_mdp.logs import generate_logs
 from recsim_gym.integrations.minari import logs_to_dataset, record_dataset
-from recsim_gym.synthetic.logs import generate_logs
 
 
 def main() -> None:

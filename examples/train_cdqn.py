@@ -124,7 +124,7 @@ def main(args: Args) -> dict[str, object]:
             )
 
     if synthetic:
-        from recsim_gym.synthetic.oracle import oracle_expected_return
+        from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
 
         env = gym.make(args.env, **env_kwargs)
         horizon = env.spec.max_episode_steps if env.spec else None

@@ -24,7 +24,7 @@ COMMAND_MODULES: list[str] = [
     "recsim_gym.data.commands",
     "recsim_gym.user_models.commands",
     "recsim_gym.envs.commands",
-    "recsim_gym.synthetic.commands",
+    "recsim_gym.envs.synthetic_mdp.commands",
     "recsim_gym.agents.irecgan.commands",
     "recsim_gym.agents.cascading_dqn.commands",
 ]

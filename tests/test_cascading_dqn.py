@@ -284,8 +284,8 @@ def test_synthetic_mdp_reaches_90_percent_of_oracle():
     a 2-core CPU)."""
     from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
     from recsim_gym.envs.synthetic_mdp import SyntheticMDP
+    from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
     from recsim_gym.evaluation import evaluate
-    from recsim_gym.synthetic.oracle import oracle_expected_return
 
     hp = load_hyperparams("cascading_dqn", "SyntheticMDP-v0")
     steps, n_envs, kw = int(hp.pop("n_timesteps")), int(hp.pop("n_envs")), hp.pop("env_kwargs")

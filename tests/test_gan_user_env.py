@@ -20,7 +20,16 @@ from gymnasium.vector import AutoresetMode
 
 import recsim_gym
 from recsim_gym.envs import gan_user as gu
-from recsim_gym.envs.gan_user import DEFAULT_HORIZON, GANUserEnv, GANUserVectorEnv, random_user_model
+from recsim_gym.envs import random_streams as rs
+from recsim_gym.envs.gan_user import (
+    DEFAULT_HORIZON,
+    GANUserEnv,
+    GANUserVectorEnv,
+    evaluators,
+    random_user_model,
+    sampling,
+)
+from recsim_gym.envs.gan_user.arrays import NumpyOps, TorchOps
 from recsim_gym.user_models.storage import save_bundle
 
 # The dataset ids; GANUser-v0 (any bundle, no default model) is tested in test_generic_env.py.
@@ -323,14 +332,17 @@ def test_constructor_errors(pw_model):
 
 
 def test_draws_agree_across_arithmetics():
+    """random_streams gives the same 64 bits for Python ints, numpy int64 arrays and torch int64 tensors."""
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 2**63, size=6, dtype=np.int64)
-    for stream, t in ((gu._CLICK, 0), (gu._CANDIDATES, 7), (gu._BURN_SLATE, 123456)):
-        batched = gu._draws_t(torch.as_tensor(keys), stream, torch.full((6,), t), 40).numpy().view(np.uint64)
+    for stream, t in ((rs.CLICK, 0), (rs.CANDIDATES, 7), (rs.BURN_SLATE, 123456)):
+        batched = rs.draws(torch.as_tensor(keys), stream, torch.full((6,), t), 40).numpy()
+        np.testing.assert_array_equal(rs.draws(keys, stream, np.full(6, t), 40), batched)
         for i, key in enumerate(keys.tolist()):
-            np.testing.assert_array_equal(gu._draws_np(key, stream, t, 40)[0], batched[i])
-            assert gu._draw_int(key, stream, t, 5) == int(batched[i, 5])
-    u = gu._unit_t(torch.as_tensor(batched.view(np.int64)))
+            np.testing.assert_array_equal(rs.draws(keys[i : i + 1], stream, t, 40)[0], batched[i])
+            assert rs.draw(key, stream, t, 5) == int(batched[i, 5])
+    u = rs.unit(torch.as_tensor(batched))
+    np.testing.assert_array_equal(rs.unit(batched), u.numpy())
     assert 0 <= float(u.min()) and float(u.max()) < 1
     assert abs(float(u.mean()) - 0.5) < 0.1
 
@@ -341,14 +353,15 @@ def test_sample_distinct_agrees(count, n):
     allowed = rng.random((64, n)) < 0.7
     allowed[0, :] = False
     allowed[0, :3] = True  # fewer allowed items than requested: -1 pads
-    d = gu._n_draws(count, n)
+    d = sampling.n_draws(count, n)
     raw = rng.integers(0, 2**63, size=(64, d), dtype=np.int64)
-    a = gu._sample_distinct_np(raw.view(np.uint64), allowed, count)
-    b = gu._sample_distinct_t(torch.as_tensor(raw), torch.as_tensor(~allowed), count).numpy()
+    cpu = TorchOps(torch.device("cpu"))
+    a = sampling.sample_distinct(NumpyOps(), raw, ~allowed, count)
+    b = sampling.sample_distinct(cpu, torch.as_tensor(raw), torch.as_tensor(~allowed), count).numpy()
     np.testing.assert_array_equal(a, b)
     rows = torch.arange(63, -1, -1)  # the same draws read through a row index into the full mask
-    c = gu._sample_distinct_t(torch.as_tensor(raw[::-1].copy()), torch.as_tensor(~allowed), count, rows).numpy()
-    np.testing.assert_array_equal(a, c[::-1])
+    c = sampling.sample_distinct(cpu, torch.as_tensor(raw[::-1].copy()), torch.as_tensor(~allowed), count, rows)
+    np.testing.assert_array_equal(a, c.numpy()[::-1])
     assert sorted(a[0][:3].tolist()) == [0, 1, 2] and a[0][3:].tolist() == [-1] * (count - 3)
     for row, mask in zip(a[1:], allowed[1:], strict=True):
         got = row[row >= 0]
@@ -360,9 +373,10 @@ def test_vectorised_repair_agrees_with_rule():
     rng = np.random.default_rng(0)
     acts = rng.integers(0, 40, size=(300, K))
     allowed = rng.random((300, 40)) < 0.8
-    fixed = gu._repair_rows_t(torch.as_tensor(acts), torch.as_tensor(allowed)).numpy()
-    for act, mask, got in zip(acts, allowed, fixed, strict=True):
-        assert gu._repair_row(act, mask, strict=False)[0].tolist() == got.tolist()
+    fixed = sampling.repair_rows(TorchOps(torch.device("cpu")), torch.as_tensor(acts), torch.as_tensor(allowed))
+    np.testing.assert_array_equal(sampling.repair_rows(NumpyOps(), acts, allowed), fixed.numpy())
+    for act, mask, got in zip(acts, allowed, fixed.numpy(), strict=True):
+        assert sampling.repair_row(act, mask, strict=False)[0].tolist() == got.tolist()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -625,11 +639,11 @@ def test_cpu_elu_matches_torch_and_the_numpy_path():
     x[0, :4] = torch.tensor([0.0, -0.0, 1e-8, -1e-8])
     ref = torch.nn.functional.elu(x)
     xn = x.numpy().copy()
-    out = gu._elu_(x.clone())
+    out = evaluators.elu_(x.clone())
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))))
     leaf = x.clone().requires_grad_(True)
-    assert torch.allclose(gu._elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
+    assert torch.allclose(evaluators.elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
 
 
 def test_reset_info_has_the_step_info_schema(pw_model):

@@ -37,9 +37,9 @@ from recsim_gym.agents.irecgan.rollouts import (
     simulate,
 )
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP, SyntheticMDPVectorEnv
-from recsim_gym.synthetic.logs import SessionLogs, generate_logs
-from recsim_gym.synthetic.metrics import evaluate_online
-from recsim_gym.synthetic.policies import make_policy
+from recsim_gym.envs.synthetic_mdp.logs import SessionLogs, generate_logs
+from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
+from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
 REPO = Path(__file__).resolve().parents[1]
 

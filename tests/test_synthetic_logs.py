@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 from recsim_gym.envs.synthetic_mdp import DEFAULT_MDP_SEED, SyntheticMDP
-from recsim_gym.synthetic.logs import CHEN_COLUMNS, SessionLogs, generate_logs, to_chen_log, write_chen_log
-from recsim_gym.synthetic.metrics import (
+from recsim_gym.envs.synthetic_mdp.logs import CHEN_COLUMNS, SessionLogs, generate_logs, to_chen_log, write_chen_log
+from recsim_gym.envs.synthetic_mdp.metrics import (
     coverage_at_r,
     cumulative_reward,
     evaluate_logs,
     evaluate_online,
     sanity_figures,
 )
-from recsim_gym.synthetic.oracle import expected_return, policy_click_mass
-from recsim_gym.synthetic.policies import MaxPolicy, MixPolicy, OraclePolicy, RandomPolicy, make_policy
+from recsim_gym.envs.synthetic_mdp.oracle import expected_return, policy_click_mass
+from recsim_gym.envs.synthetic_mdp.policies import MaxPolicy, MixPolicy, OraclePolicy, RandomPolicy, make_policy
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from recsim_gym.envs.synthetic_mdp import (
     sample_transitions,
     slate_click_probability,
 )
-from recsim_gym.synthetic.oracle import expected_return, oracle_expected_return, policy_click_mass
-from recsim_gym.synthetic.policies import MaxPolicy, OraclePolicy
+from recsim_gym.envs.synthetic_mdp.oracle import expected_return, oracle_expected_return, policy_click_mass
+from recsim_gym.envs.synthetic_mdp.policies import MaxPolicy, OraclePolicy
 
 ENV_ID = "SyntheticMDP-v0"
 MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}
@@ -394,7 +394,7 @@ def test_expected_return_small_horizons_by_hand() -> None:
 
 def test_oracle_monte_carlo_matches_exact_return() -> None:
     """The oracle's measured return (batched env and the registered single env) within 4 standard errors of the DP."""
-    from recsim_gym.synthetic.metrics import evaluate_online
+    from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
 
     mdp = SyntheticMDP.draw()
     exact = oracle_expected_return(mdp, horizon=100)
@@ -421,8 +421,8 @@ def test_oracle_monte_carlo_matches_exact_return() -> None:
 
 
 def test_mix_exact_matches_monte_carlo() -> None:
-    from recsim_gym.synthetic.metrics import evaluate_online
-    from recsim_gym.synthetic.policies import MixPolicy
+    from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
+    from recsim_gym.envs.synthetic_mdp.policies import MixPolicy
 
     mdp = SyntheticMDP.draw(seed=7)
     exact = expected_return(mdp, policy_click_mass(MixPolicy(mdp)))
@@ -434,7 +434,7 @@ def test_mix_exact_matches_monte_carlo() -> None:
 
 
 def test_benchmark_quick_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    from recsim_gym.synthetic import benchmark
+    from recsim_gym.envs.synthetic_mdp import benchmark
 
     assert benchmark.main(["--quick"]) == 0
     out = capsys.readouterr().out

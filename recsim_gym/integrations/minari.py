@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     from minari import MinariDataset
 
-    from recsim_gym.synthetic.logs import SessionLogs
+    from recsim_gym.envs.synthetic_mdp.logs import SessionLogs
 
 __all__ = ["logs_to_dataset", "record_dataset", "synthetic_observations"]
 
@@ -164,7 +164,7 @@ def logs_to_dataset(
     overwrite: bool = False,
     progress: bool = True,
 ) -> MinariDataset:
-    """Export SyntheticMDP offline logs (:func:`recsim_gym.synthetic.logs.generate_logs`) as a Minari dataset.
+    """Export SyntheticMDP offline logs (:func:`recsim_gym.envs.synthetic_mdp.logs.generate_logs`) as a Minari dataset.
 
     One episode per logged session, failing last step included: observations as the env shows them
     (:func:`synthetic_observations`), the shown slate as action, reward 1 per click, ``terminated`` on the step the

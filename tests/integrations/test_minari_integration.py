@@ -9,8 +9,8 @@ import pytest
 minari = pytest.importorskip("minari")
 
 import recsim_gym  # noqa: E402,F401  (registers the ids)
+from recsim_gym.envs.synthetic_mdp.logs import generate_logs  # noqa: E402
 from recsim_gym.integrations.minari import logs_to_dataset, record_dataset, synthetic_observations  # noqa: E402
-from recsim_gym.synthetic.logs import generate_logs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

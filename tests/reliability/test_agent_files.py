@@ -314,8 +314,8 @@ def test_a_member_that_needs_pickle_is_refused_even_with_a_valid_manifest(tmp_pa
 @pytest.fixture(scope="module")
 def irecgan_logs() -> Any:
     from recsim_gym.envs.synthetic_mdp import SyntheticMDP
-    from recsim_gym.synthetic.logs import generate_logs
-    from recsim_gym.synthetic.policies import make_policy
+    from recsim_gym.envs.synthetic_mdp.logs import generate_logs
+    from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
     return generate_logs(make_policy("mix", SyntheticMDP.draw()), 24, seed=3, count="code", batch_size=16)
 

@@ -9,7 +9,7 @@ For one *cell* (logging policy x number of logged sessions) and each seed ``s``:
    offline (deploys as PG and LSTM), generated (PGU), adversarial (IRecGAN and LSTMD);
 4. deploy the five methods and the logging policy itself on the simulator with evaluation seed
    ``EVAL_SEED_OFFSET + s`` (the same sessions seed for every method) and record coverage@1..10 and the cumulative
-   reward (:func:`~recsim_gym.synthetic.metrics.evaluate_online`, the code's test loop: 1,000 sessions with a click).
+   reward (:func:`~recsim_gym.envs.synthetic_mdp.evaluate_online`, the code's test loop: 1,000 sessions with a click).
 
 Results go to a JSON file, rewritten after every (cell, seed), so a grid run can be interrupted and resumed. Within a
 (cell, seed), :func:`run_seed` can also checkpoint the pre-trained model and every branch after each adversarial
@@ -127,9 +127,9 @@ def run_seed(
         ``{"rows": [...], "timing": {...}}``: one row per method and one for the logging policy.
     """
     from recsim_gym.envs.synthetic_mdp import SyntheticMDP
-    from recsim_gym.synthetic.logs import generate_logs
-    from recsim_gym.synthetic.metrics import evaluate_online
-    from recsim_gym.synthetic.policies import make_policy
+    from recsim_gym.envs.synthetic_mdp.logs import generate_logs
+    from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
+    from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
     load_start = _loadavg()
     start = time.perf_counter()

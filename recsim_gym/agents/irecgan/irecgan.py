@@ -39,7 +39,7 @@ from recsim_gym.agents.irecgan.rollouts import (
     q_d_scores,
     sessions_from_logs,
 )
-from recsim_gym.synthetic.logs import SessionLogs
+from recsim_gym.envs.synthetic_mdp.logs import SessionLogs
 
 __all__ = [
     "CPU_CONFIG",
@@ -306,9 +306,9 @@ class IRecGAN:
     202 / 211 / 412 ms with the paper's 512; one seed of the mix-1000 cell (all five methods) took 347-468 s.
 
     Args:
-        logs: offline logs: a :class:`~recsim_gym.synthetic.logs.SessionLogs` (the documented session format,
-            e.g. from :func:`~recsim_gym.synthetic.logs.generate_logs` or ``recsim-gym generate-logs --format npz``) or
-            a prepared :class:`~recsim_gym.agents.irecgan.rollouts.SessionBatch`. None only with ``n_items`` and
+        logs: offline logs: a :class:`~recsim_gym.envs.synthetic_mdp.SessionLogs` (the documented session format,
+            e.g. from :func:`~recsim_gym.envs.synthetic_mdp.generate_logs` or ``recsim-gym generate-logs --format npz``)
+            or a prepared :class:`~recsim_gym.agents.irecgan.rollouts.SessionBatch`. None only with ``n_items`` and
             ``slate_size`` (a model that will only predict, as after :meth:`load`).
         method: one of :data:`METHODS`.
         config: an :class:`IRecGANConfig` or a mapping of its fields; keyword ``overrides`` are applied on top.
@@ -776,7 +776,7 @@ class IRecGAN:
         return (slates[0] if single else slates), None
 
     def as_policy(self, deterministic: bool = False) -> Callable[[Mapping[str, Any], np.random.Generator], np.ndarray]:
-        """A callable ``f(obs, rng) -> (B, k)`` for :func:`~recsim_gym.synthetic.metrics.evaluate_online`.
+        """A callable ``f(obs, rng) -> (B, k)`` for :func:`~recsim_gym.envs.synthetic_mdp.metrics.evaluate_online`.
 
         Its Gumbel noise comes from ``rng``: the evaluation's seed then fixes every slate, independently of this
         model's own sampling stream.
@@ -802,10 +802,10 @@ class IRecGAN:
         See ``docs/protocols.md#coverage-and-cumulative-reward``.
 
         Returns:
-            :class:`~recsim_gym.synthetic.metrics.OnlineEvaluation`.
+            :class:`~recsim_gym.envs.synthetic_mdp.metrics.OnlineEvaluation`.
         """
         from recsim_gym.envs.synthetic_mdp import SyntheticMDP
-        from recsim_gym.synthetic.metrics import evaluate_online
+        from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
 
         meta = self.logs_meta
         if "mdp_seed" not in meta:

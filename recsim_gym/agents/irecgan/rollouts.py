@@ -27,7 +27,7 @@ from recsim_gym.agents.irecgan.networks import (
     UserModel,
     gumbel_noise,
 )
-from recsim_gym.synthetic.logs import SessionLogs
+from recsim_gym.envs.synthetic_mdp.logs import SessionLogs
 
 __all__ = [
     "SessionBatch",
@@ -112,7 +112,7 @@ class SessionBatch:
 
 
 def sessions_from_logs(logs: SessionLogs, lambda_r: float = 3.0, min_clicks: int = 1) -> SessionBatch:
-    """Offline sessions of a :class:`~recsim_gym.synthetic.logs.SessionLogs` as a :class:`SessionBatch`.
+    """Offline sessions of a :class:`~recsim_gym.envs.synthetic_mdp.logs.SessionLogs` as a :class:`SessionBatch`.
 
     * Sessions with fewer than ``min_clicks`` clicks are dropped (the released code keeps sessions of 1 to 39 clicks;
       a zero-click session has no click to learn from).
@@ -123,7 +123,8 @@ def sessions_from_logs(logs: SessionLogs, lambda_r: float = 3.0, min_clicks: int
       sessions of 40 clicks instead.
 
     Args:
-        logs: the logged sessions (failing steps included, as :func:`~recsim_gym.synthetic.logs.generate_logs` writes).
+        logs: the logged sessions (failing steps included, as
+            :func:`~recsim_gym.envs.synthetic_mdp.generate_logs` writes).
         lambda_r: weight of purchases in the step reward (no effect on simulated logs, which have none).
         min_clicks: minimum clicks of a kept session.
 

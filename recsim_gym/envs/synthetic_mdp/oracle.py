@@ -14,7 +14,7 @@ variance of the return and hence the Monte-Carlo error of a simulation.
 
 Click masses are exact for π_max / oracle (one slate per state) and π_mix (the π_max slate plus all
 ``C(15, 10) = 3003`` band subsets). π_random's ``C(50, 10)`` slates cannot be enumerated: use
-:func:`recsim_gym.synthetic.metrics.evaluate_online` (Monte Carlo) for it.
+:func:`recsim_gym.envs.synthetic_mdp.metrics.evaluate_online` (Monte Carlo) for it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
-from recsim_gym.synthetic.policies import MaxPolicy, MixPolicy, SlatePolicy
+from recsim_gym.envs.synthetic_mdp.policies import MaxPolicy, MixPolicy, SlatePolicy
 
 __all__ = [
     "ReturnStats",
@@ -94,7 +94,7 @@ def policy_click_mass(policy: SlatePolicy) -> np.ndarray:
         return out
     raise ValueError(
         f"{type(policy).__name__}: no exact slate distribution; estimate its return by Monte Carlo "
-        "(recsim_gym.synthetic.metrics.evaluate_online)"
+        "(recsim_gym.envs.synthetic_mdp.metrics.evaluate_online)"
     )
 
 

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m recsim_gym.synthetic.benchmark            # user-steps/s: batched env at several B, single env
-    python -m recsim_gym.synthetic.benchmark --quick    # a few steps only (smoke test)
-    python -m recsim_gym.synthetic.benchmark --sanity   # logging-policy figures over 5 MDP draws + oracle check
+    python -m recsim_gym.envs.synthetic_mdp.benchmark           # user-steps/s: batched env at several B, single env
+    python -m recsim_gym.envs.synthetic_mdp.benchmark --quick   # a few steps only (smoke test)
+    python -m recsim_gym.envs.synthetic_mdp.benchmark --sanity  # logging-policy figures, 5 MDP draws, oracle check
 
 A user-step is one slot stepping once. Actions are uniformly random slates without repeats, drawn before timing
 (so the policy costs nothing); the batched env runs with a step cap of 100 (the registered ``max_episode_steps``),
@@ -131,9 +131,9 @@ def run_throughput(
 
 def run_sanity(mdp_seeds: Sequence[int], n_sessions: int, seed: int, oracle_sessions: int) -> None:
     """Print the sanity figures of the logging policies and the oracle check."""
-    from recsim_gym.synthetic.metrics import evaluate_online, sanity_figures
-    from recsim_gym.synthetic.oracle import oracle_expected_return
-    from recsim_gym.synthetic.policies import OraclePolicy
+    from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online, sanity_figures
+    from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
+    from recsim_gym.envs.synthetic_mdp.policies import OraclePolicy
 
     t0 = time.perf_counter()
     print(f"# {machine_line()}")
@@ -171,7 +171,7 @@ def run_sanity(mdp_seeds: Sequence[int], n_sessions: int, seed: int, oracle_sess
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m recsim_gym.synthetic.benchmark``."""
+    """Entry point of ``python -m recsim_gym.envs.synthetic_mdp.benchmark``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     parser.add_argument("--batch-sizes", default="1,64,512,4096", help="comma-separated B (default: 1,64,512,4096)")

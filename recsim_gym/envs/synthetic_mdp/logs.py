@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP, SyntheticMDPVectorEnv
-from recsim_gym.synthetic.policies import SlatePolicy, make_policy
+from recsim_gym.envs.synthetic_mdp.policies import SlatePolicy, make_policy
 
 __all__ = [
     "CHEN_COLUMNS",
@@ -206,7 +206,7 @@ def generate_logs(
     """Simulate sessions of ``policy`` on the synthetic MDP and log every step.
 
     Args:
-        policy: a :class:`~recsim_gym.synthetic.policies.SlatePolicy` (reads the true state), a policy name
+        policy: a :class:`~recsim_gym.envs.synthetic_mdp.policies.SlatePolicy` (reads the true state), a policy name
             (``random``, ``max``, ``mix``, ``oracle``), an object with an SB3-style ``predict(obs, deterministic)``,
             or a callable ``f(obs, rng) -> (B, k) slates``; the last two receive the batched observation dict.
         n_sessions: number of counted sessions to produce (see ``count``).

@@ -11,8 +11,8 @@
   with at least one click (``count="nonzero"``), every list recorded with its state.
 
 :func:`sanity_figures` computes the sanity figures of docs/irecgan.md#logging-policies (logging policies over
-several MDP draws, Monte Carlo next to the exact values of :mod:`recsim_gym.synthetic.oracle`);
-``python -m recsim_gym.synthetic.benchmark --sanity`` prints them.
+several MDP draws, Monte Carlo next to the exact values of :mod:`recsim_gym.envs.synthetic_mdp.oracle`);
+``python -m recsim_gym.envs.synthetic_mdp.benchmark --sanity`` prints them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
-from recsim_gym.synthetic.logs import CountRule, SessionLogs, generate_logs
-from recsim_gym.synthetic.oracle import expected_return, policy_click_mass
-from recsim_gym.synthetic.policies import make_policy
+from recsim_gym.envs.synthetic_mdp.logs import CountRule, SessionLogs, generate_logs
+from recsim_gym.envs.synthetic_mdp.oracle import expected_return, policy_click_mass
+from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
 __all__ = [
     "OnlineEvaluation",
@@ -133,7 +133,7 @@ def evaluate_logs(logs: SessionLogs, mdp: SyntheticMDP | None = None) -> OnlineE
     """coverage@r and cumulative reward of logged sessions (all logged sessions are scored).
 
     Args:
-        logs: sessions from :func:`~recsim_gym.synthetic.logs.generate_logs`, failing steps included.
+        logs: sessions from :func:`~recsim_gym.envs.synthetic_mdp.logs.generate_logs`, failing steps included.
         mdp: the MDP; default: redrawn from ``logs.meta``.
     """
     if mdp is None:
@@ -177,8 +177,8 @@ def evaluate_online(
     """The online evaluation of docs/protocols.md#coverage-and-cumulative-reward for any policy.
 
     Args:
-        policy: any policy form :func:`~recsim_gym.synthetic.logs.generate_logs` accepts (a ground-truth
-            :class:`~recsim_gym.synthetic.policies.SlatePolicy` or its name, an SB3 model, a callable).
+        policy: any policy form :func:`~recsim_gym.envs.synthetic_mdp.logs.generate_logs` accepts (a ground-truth
+            :class:`~recsim_gym.envs.synthetic_mdp.policies.SlatePolicy` or its name, an SB3 model, a callable).
         n_sessions: sessions to collect; with ``count="nonzero"`` (the code) sessions with at least one click, and
             the zero-click sessions met on the way are scored too (``reward_all``, ``coverage``).
         seed: session and policy seed.

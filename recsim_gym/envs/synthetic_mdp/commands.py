@@ -4,8 +4,8 @@ Example::
 
     recsim-gym generate-logs --policy mix --sessions 1000 --seed 0 --out mix_1000.txt
 
-writes a tab-separated file in the Chen et al. schema (``.npz`` gives :class:`~recsim_gym.synthetic.logs.SessionLogs`,
-``--format irecgan`` the released IRecGAN line format).
+writes a tab-separated file in the Chen et al. schema (``.npz`` gives
+:class:`~recsim_gym.envs.synthetic_mdp.SessionLogs`, ``--format irecgan`` the released IRecGAN line format).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from recsim_gym.cli_types import nonneg_int, positive_int, seed_int, writable_file
 from recsim_gym.envs.synthetic_mdp import DEFAULT_MDP_SEED, SyntheticMDP
-from recsim_gym.synthetic.policies import POLICIES
+from recsim_gym.envs.synthetic_mdp.policies import POLICIES
 
 FORMATS = ("chen", "npz", "irecgan")
 
@@ -90,9 +90,9 @@ def run_generate_logs(args: argparse.Namespace) -> int:
     """Run ``generate-logs``; returns the exit code."""
     # Imported here so that ``recsim-gym --help`` stays fast and the CLI module has no import cycle.
     from recsim_gym.cli import CLIError
+    from recsim_gym.envs.synthetic_mdp.logs import generate_logs, write_chen_log
+    from recsim_gym.envs.synthetic_mdp.policies import make_policy
     from recsim_gym.io_utils import atomic_path
-    from recsim_gym.synthetic.logs import generate_logs, write_chen_log
-    from recsim_gym.synthetic.policies import make_policy
 
     if args.sessions < 1:
         raise CLIError(f"--sessions must be >= 1, got {args.sessions}")

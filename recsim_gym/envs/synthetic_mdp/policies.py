@@ -104,7 +104,7 @@ class OraclePolicy(MaxPolicy):
     It maximises the one-step click probability whenever the top-k rewards are large (any swap of a top-k item
     ``x`` for a lower one ``y`` lowers ``sum r^2 / sum r`` when ``x + y`` exceeds it, true for Uniform(0, 1) draws in
     practice), but it ignores where clicks lead, so it is the paper's reference policy, not a proven optimum of the
-    MDP. Its expected return is computed exactly by :func:`recsim_gym.synthetic.oracle.oracle_expected_return`.
+    MDP. Its expected return is computed exactly by :func:`recsim_gym.envs.synthetic_mdp.oracle.oracle_expected_return`.
     """
 
     name = "oracle"

@@ -1,0 +1,318 @@
+"""The GANUser simulation kernel: B users of a GAN user model as arrays, written once for numpy and torch.
+
+:class:`UserKernel` holds the state of B simulated users (click histories, clicked-item masks, candidate lists,
+state embeddings, random-stream keys and step counters) and implements everything a user does: the burn-in of a
+reset, the candidate draws, the validation and repair of the shown slate, the choice among the slate's items, the
+reward and the update of the state. :class:`~recsim_gym.envs.gan_user.env.GANUserEnv` runs it with B = 1,
+:class:`~recsim_gym.envs.gan_user.vector_env.GANUserVectorEnv` with B = ``num_envs``.
+
+Why one implementation over two array libraries (numpy for the single env, torch for the batched one) rather than
+torch only: a step of one user is ~40 tiny array operations, which numpy runs in about a microsecond each and torch
+in several (its dispatcher, not the arithmetic, dominates at B = 1), while the batched env needs torch for CUDA and
+for its ``embedding_bag``/MLP forward over ``B * k`` items. The operations the two libraries spell differently are
+a handful of one-line adapters (:mod:`recsim_gym.envs.gan_user.arrays`); the model evaluation has one numpy and one
+torch path (:mod:`recsim_gym.envs.gan_user.evaluators`), which agree to float32 rounding. A single env with an LSTM
+model runs this kernel in torch (B = 1): its state is a torch LSTM cell.
+
+Random numbers come from counter-based streams (:mod:`recsim_gym.envs.random_streams`) keyed on each user's episode
+key, so user ``i`` of a kernel equals a one-user kernel with the same key, whatever the other users do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recsim_gym.envs import random_streams as rs
+from recsim_gym.envs.gan_user.arrays import NumpyOps, TorchOps
+from recsim_gym.envs.gan_user.evaluators import TorchModel, numpy_pw
+from recsim_gym.envs.gan_user.sampling import (
+    choose,
+    first_occurrence,
+    n_draws,
+    repair_row,
+    repair_rows,
+    sample_distinct,
+)
+from recsim_gym.user_models.adversarial import AdversarialUserModel
+from recsim_gym.user_models.gan_user_model import GANUserModel
+
+__all__ = ["UserKernel", "choice_probs"]
+
+Array = Any  # numpy array or torch tensor, per the kernel's backend
+
+
+def choice_probs(ops: Any, util: Array) -> Array:
+    """``(B, k + 1)`` float32 choice probabilities (last = no click, utility 0), as ``GANUserModel.choice_log_probs``.
+
+    Written out (max-shifted exponentials) rather than through a library softmax, so numpy and torch perform the
+    same float32 operations; a softmax on ``(B, 6)`` also costs more.
+    """
+    m = ops.clip_min(ops.amax(util), 0.0)
+    e = ops.xp.exp(util - m)
+    e0 = ops.xp.exp(-m)
+    return ops.cat([e, e0]) / (e.sum(1)[:, None] + e0)
+
+
+class UserKernel:
+    """State and dynamics of ``num_users`` simulated users (see the module docstring).
+
+    Args:
+        ops: :class:`~recsim_gym.envs.gan_user.arrays.NumpyOps` (PW models only) or ``TorchOps(device)``.
+        model: the reward network ``r(s, a)``.
+        behaviour: a min-max model's learned behaviour network ``phi`` (PW), or None.
+        minmax: the min-max model (its ``eta`` and regulariser), or None for an entropy model.
+        reward: ``"click"`` or ``"expected"``.
+        The other arguments are those of the envs, already checked.
+    """
+
+    def __init__(
+        self,
+        ops: NumpyOps | TorchOps,
+        model: GANUserModel,
+        behaviour: GANUserModel | None,
+        minmax: AdversarialUserModel | None,
+        *,
+        num_users: int,
+        slate_size: int,
+        horizon: int,
+        burn_in: int,
+        num_candidates: int | None,
+        history_length: int,
+        reward: str,
+    ) -> None:
+        self.ops = ops
+        if ops.is_torch:
+            self.m: Any = TorchModel(model, ops.device)  # type: ignore[union-attr]
+            self.phi: Any = TorchModel(behaviour, ops.device) if behaviour is not None else None  # type: ignore[union-attr]
+        else:
+            self.m = numpy_pw(model)
+            self.phi = numpy_pw(behaviour) if behaviour is not None else None
+        self.minmax = minmax
+        self.exact = minmax.regularizer if minmax is not None and behaviour is None else None
+        self.n_items = int(model.n_items)
+        self.slate_size, self.horizon, self.burn_in = slate_size, horizon, burn_in
+        self.num_candidates, self.history_length, self.reward = num_candidates, history_length, reward
+        # Pads (-1) only reach the utilities of the batched env's candidate mode; the numpy path never sees one.
+        self.pads = ops.is_torch and num_candidates is not None
+        window = model.config.pw_band - 1 if model.config.encoder == "pw" else 0
+        self.burn_draws = n_draws(slate_size, self.n_items)
+        self.cand_draws = None if num_candidates is None else n_draws(num_candidates, self.n_items)
+        b, i64 = num_users, ops.int64
+        self.num_users = b
+        self.base = ops.full((b,), 0, i64)
+        self.episode = ops.full((b,), 0, i64)
+        self.keys = ops.full((b,), 0, i64)
+        self.t = ops.full((b,), 0, i64)
+        self.hist = ops.full((b, max(history_length, window)), -1, i64)
+        self.clicked = ops.full((b, self.n_items), False, ops.bool_)
+        self.cands = ops.full((b, num_candidates or 0), -1, i64)
+        self.lstm: tuple[Any, ...] | None = None
+        if self.m.model is not None:
+            self.lstm = self.m.model.encoder.initial_state(b, ops.device)  # type: ignore[union-attr]
+        self.z = ops.full((b, self.m.hidden), 0.0, ops.float32)
+
+    def arrays(self) -> list[Array]:
+        """The persistent per-user state arrays."""
+        return [self.base, self.episode, self.keys, self.t, self.hist, self.clicked, self.cands, self.z] + list(
+            self.lstm or ()
+        )
+
+    # ----- state ---------------------------------------------------------------------------------------------
+
+    def _lstm_rows(self, rows: Array | None) -> tuple[Any, ...] | None:
+        if self.lstm is None or rows is None:
+            return self.lstm
+        return tuple(s[rows] for s in self.lstm)
+
+    def push(self, click: Array, rows: Array | None = None) -> None:
+        """Append ``click`` (-1 = none) to the histories of all users (or of ``rows``) and refresh their ``z``."""
+        ops = self.ops
+        if not ops.is_torch and self.num_users == 1 and rows is None:
+            # The single env's hot path (profiled: a third of its step): the same update, in place, without masks.
+            item = int(click[0])
+            if item >= 0:
+                self.hist[0, 1:] = self.hist[0, :-1]
+                self.hist[0, 0] = item
+                self.clicked[0, item] = True
+                self.z = self.m.z(self.hist)
+            return
+        clicked = click >= 0
+        if not ops.is_torch and not clicked.any():
+            return  # nothing moves (the torch path does not pay a device sync to know it)
+        hist = self.hist if rows is None else self.hist[rows]
+        col = clicked[:, None]
+        shifted = ops.cat([click[:, None], hist[:, :-1]])
+        # numpy only gets here when some user clicked, and its one user (B = 1) then needs no select.
+        hist = shifted if not ops.is_torch and clicked.all() else ops.xp.where(col, shifted, hist)
+        if rows is None and not ops.is_torch:
+            self.clicked[ops.nonzero(clicked), click[clicked]] = True
+            self.hist = hist
+        elif rows is None:
+            idx = ops.clip_min(click, 0)[:, None]
+            ops.scatter_(self.clicked, idx, ops.gather(self.clicked, idx) | col)
+            self.hist = hist
+        else:
+            # Only the clicked (row, item) pairs are written: no (rows, n) copy of the mask.
+            self.clicked[rows[clicked], click[clicked]] = True
+            self.hist[rows] = hist
+        if self.lstm is not None:
+            new = self.m.model.encoder.advance(self._lstm_rows(rows), click, clicked)
+            if rows is None:
+                self.lstm = new
+            else:
+                for s, v in zip(self.lstm, new, strict=True):
+                    s[rows] = v
+        if rows is None:
+            self.z = self.m.z(self.hist, self.lstm)
+        else:
+            self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
+
+    def begin(self, rows: Array, histories: list[np.ndarray] | None) -> None:
+        """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most
+        recent first, one per row) or a burn-in, and the first candidates."""
+        ops = self.ops
+        self.keys[rows] = rs.episode_key(self.base[rows], self.episode[rows])
+        self.t[rows] = 0
+        self.hist[rows] = -1
+        self.clicked[rows] = False
+        if self.lstm is not None:
+            for s in self.lstm:
+                s[rows] = 0.0
+        self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
+        if histories is not None:
+            for step in range(max((h.size for h in histories), default=0)):  # oldest click first
+                self.push(ops.tensor([int(h[h.size - 1 - step]) if step < h.size else -1 for h in histories]), rows)
+        elif len(rows):
+            keys = self.keys[rows]
+            steps = rs.below(ops.draws(keys, rs.BURN_LEN, 0, 1)[:, 0], self.burn_in + 1)
+            for s in range(int(steps.max())):
+                live = steps > s  # only the users still in their burn-in are simulated (half of them on average)
+                sub, sub_keys = rows[live], keys[live]
+                raw = ops.draws(sub_keys, rs.BURN_SLATE, s, self.burn_draws)
+                slate = sample_distinct(ops, raw, self.clicked, self.slate_size, sub)
+                u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
+                _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
+                self.push(click, sub)
+        self.sample_candidates(rows)
+
+    def sample_candidates(self, rows: Array | None = None) -> None:
+        """Draw the candidate lists of all users (or of ``rows``) at their current step (``num_candidates`` only)."""
+        if self.num_candidates is None:
+            return
+        keys = self.keys if rows is None else self.keys[rows]
+        t = self.t if rows is None else self.t[rows]
+        cands = sample_distinct(self.ops, self.ops.draws(keys, rs.CANDIDATES, t, self.cand_draws), self.clicked,
+                                self.num_candidates, rows)  # fmt: skip
+        if rows is None:
+            self.cands = cands
+        else:
+            self.cands[rows] = cands
+
+    def observe(self, rows: Array | None = None) -> dict[str, Array]:
+        """New arrays holding the observation of every user (or of ``rows``)."""
+        ops, m = self.ops, self.history_length
+        hist = ops.copy(self.hist[:, :m]) if rows is None else self.hist[rows, :m]
+        obs = {"history": hist, "history_mask": (hist >= 0).view(ops.xp.int8)}
+        clicked = self.clicked if rows is None else self.clicked[rows]
+        if self.num_candidates is None:
+            obs["candidate_mask"] = (~clicked).view(ops.xp.int8)
+        else:
+            cands = ops.copy(self.cands) if rows is None else self.cands[rows]
+            obs["candidates"] = cands
+            obs["candidate_mask"] = (cands >= 0).view(ops.xp.int8)
+        return obs
+
+    # ----- one step ------------------------------------------------------------------------------------------
+
+    def choose(self, z: Array, items: Array, u: Array, hist: Array) -> tuple[Array, Array, Array, Array]:
+        """Click position ``(B,)`` (k = none), clicked item (-1), reward and choice probabilities ``(B, k + 1)``.
+
+        ``hist`` (the same rows' histories) feeds the behaviour model of a min-max user. The reward is the click's
+        ``r(s, a)``, or with ``reward="expected"`` its expectation over the choice, in the state the slate is shown.
+        """
+        ops = self.ops
+        util = self.m.utilities(z, items, self.pads)
+        if self.minmax is None:
+            probs = choice_probs(ops, util)
+        elif self.phi is not None:
+            probs = self.phi.behaviour_probs(self.phi.utilities(self.phi.z(hist), items, self.pads), None, 1.0)
+        else:
+            probs = self.m.behaviour_probs(util, self.exact, self.minmax.eta)
+        pos = choose(probs, u)
+        k = items.shape[1]
+        hit = pos < k
+        at = ops.clip_max(pos, k - 1)
+        click = ops.xp.where(hit, ops.pick(items, at), -1)
+        if self.reward == "expected":
+            reward = self.m.expected_reward(probs, util)
+        else:
+            reward = ops.xp.where(hit, ops.pick(util, at), 0.0)
+        return pos, click, reward, probs
+
+    def repair(self, act: Array, active: Array | None, strict: bool, label: bool) -> tuple[Array, Array]:
+        """``(shown, repaired)``: the actions with every active row that repeats an entry or shows a non-candidate
+        repaired (:func:`~recsim_gym.envs.gan_user.sampling.repair_row`); ``strict`` raises instead, naming the
+        slot when ``label``."""
+        ops = self.ops
+        if not ops.is_torch:  # one user (B = 1): the rule itself, cheaper than its vectorised check
+            allowed = ~self.clicked if self.num_candidates is None else self.cands >= 0
+            shown, repaired = np.empty_like(act), np.zeros(act.shape[0], dtype=bool)
+            for r in range(act.shape[0]):
+                shown[r], repaired[r] = repair_row(act[r], allowed[r], strict)
+            return shown, repaired
+        if self.num_candidates is None:
+            ok = ~ops.gather(self.clicked, act).any(1)  # gather first: negating the (B, n) mask costs more
+        else:
+            ok = (ops.gather(self.cands, act) >= 0).all(1)
+        bad = ~(ok & first_occurrence(ops, act).all(1))
+        if active is not None:
+            bad &= active
+        if not bool(bad.any()):
+            return act, bad
+        rows = ops.nonzero(bad)
+        allowed = ~self.clicked[rows] if self.num_candidates is None else self.cands[rows] >= 0
+        if strict:
+            row = int(rows[0])
+            try:
+                repair_row(ops.host(act[row]), ops.host(allowed[0]), strict=True)
+            except ValueError as err:
+                raise ValueError(f"slot {row}: {err}" if label else str(err)) from None
+        act = ops.copy(act)
+        act[rows] = repair_rows(ops, act[rows], allowed)
+        return act, bad
+
+    def step(self, act: Array, active: Array | None, strict: bool, label: bool) -> dict[str, Array]:
+        """Show the slates ``act`` (``(B, k)`` action entries) to the ``active`` users (None = all): their choices,
+        rewards and next states. The inactive users (restarting in this step) click nothing and get 0.
+
+        Returns:
+            ``shown`` (repaired actions), ``items`` (item ids shown), ``repaired``, ``pos`` (k = none), ``click``
+            (-1 = none), ``reward`` and ``probs`` ``(B, k + 1)``.
+        """
+        ops = self.ops
+        shown, repaired = self.repair(act, active, strict, label)
+        items = shown if self.num_candidates is None else ops.gather(self.cands, shown)
+        u = ops.uniforms(self.keys, rs.CLICK, self.t)
+        pos, click, reward, probs = self.choose(self.z, items, u, self.hist)
+        if active is not None:
+            click = ops.xp.where(active, click, -1)
+            reward = ops.xp.where(active, reward, 0.0)
+            self.push(click)
+            self.t += active
+        else:
+            self.push(click)
+            self.t += 1
+        self.sample_candidates()
+        return {"shown": shown, "items": items, "repaired": repaired, "pos": pos, "click": click, "reward": reward,
+                "probs": probs}  # fmt: skip
+
+    def item_rewards(self, rows: slice = slice(None)) -> Array:
+        """``(R, n_items)`` learned reward of every item for the users of ``rows`` in their current state."""
+        z = self.z[rows]
+        if self.ops.is_torch:
+            items = self.ops.arange(self.n_items).expand(z.shape[0], -1)
+        else:
+            items = np.broadcast_to(np.arange(self.n_items), (z.shape[0], self.n_items))
+        return self.m.utilities(z, items, False)
