@@ -1,0 +1,198 @@
+"""Where the time of one ``gym.make("GANUser-Yelp-v0")`` step goes: ``python -m recsim_gym.step_profile``.
+
+Times, in microseconds per step, the layers of the step (each of Gymnasium's default wrappers, the library's
+thread-switching decorator) and the parts of ``GANUserEnv.step`` (action validation, slate repair, the click draw,
+the user-model arithmetic, the click choice, the history push, the observation and the info dicts), each in a loop
+of its own on the env's live state, and prints a table. The parts are the same calls the step makes, with its
+arguments; what the table calls "glue" is the unwrapped step less the sum of its parts (attribute look-ups, calls,
+tuple packing). One torch thread; a Python loop's own cost per call (an empty call) is subtracted from each figure.
+Times are CPU time of the process (``time.process_time``), which other processes on a busy machine disturb much less
+than the wall clock.
+
+Only the single env's PW path (the shipped ids) is profiled; nothing here changes the env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import recsim_gym  # noqa: F401  (registers the ids)
+from recsim_gym.benchmark import action_pool
+
+
+def per_call_us(fn: Callable[[], Any], seconds: float, repeats: int, calls: int = 2000) -> list[float]:
+    """``repeats`` timings of ``fn()`` in a loop of at least ``seconds`` of CPU time, in CPU microseconds per call."""
+    out = []
+    for _ in range(repeats):
+        n = 0
+        start = time.process_time()
+        while True:
+            for _ in range(calls):
+                fn()
+            n += calls
+            elapsed = time.process_time() - start
+            if elapsed >= seconds:
+                break
+        out.append(elapsed / n * 1e6)
+    return out
+
+
+def steps_us(env: Any, pool: Sequence[np.ndarray], seconds: float, repeats: int) -> list[float]:
+    """CPU microseconds per ``env.step`` in steady state: resets (every horizon) are run outside the clock."""
+    out = []
+    horizon = int(env.unwrapped.horizon)
+    for _ in range(repeats):
+        total, n = 0.0, 0
+        while total < seconds:
+            env.reset()
+            start = time.process_time()
+            for i in range(horizon):
+                env.step(pool[(n + i) & 4095])
+            total += time.process_time() - start
+            n += horizon
+        out.append(total / n * 1e6)
+    return out
+
+
+def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float = 1.0, repeats: int = 5):
+    """Rows ``(part, [us, ...])`` of the step of ``gym.make(env_id, slate_size=...)`` (module docstring)."""
+    from recsim_gym.envs import gan_user as g
+    from recsim_gym.envs.slate import validate_slate_action
+
+    torch.set_num_threads(1)
+    made = gym.make(env_id, slate_size=slate_size)
+    u = made.unwrapped
+    if u._pw is None or u._minmax is not None or u.num_candidates is not None:
+        raise SystemExit("step_profile covers the PW click model without candidates (the shipped ids' default)")
+    n, k = int(made.action_space.nvec[0]), slate_size
+    pool = action_pool(n, k, None, 4096)
+    made.reset(seed=0)
+    for i in range(10):  # a mid-episode state: some history, some clicked items
+        made.step(pool[i])
+
+    empty = statistics.median(per_call_us(lambda: None, seconds, repeats))
+    rows: list[tuple[str, list[float]]] = []
+
+    def add(name: str, fn: Callable[[], Any]) -> None:
+        rows.append((name, [max(0.0, x - empty) for x in per_call_us(fn, seconds, repeats)]))
+
+    # Whole steps at each layer of the wrapper stack (TimeLimit > OrderEnforcing > PassiveEnvChecker > env).
+    layers = []
+    env: Any = made
+    while isinstance(env, gym.Wrapper):
+        layers.append((type(env).__name__, env))
+        env = env.env
+    whole = {name: steps_us(layer, pool, seconds, repeats) for name, layer in layers}
+    whole["env.step (decorated)"] = steps_us(u, pool, seconds, repeats)
+    raw_step = type(u).step.__wrapped__  # without the cpu-threads decorator
+
+    class _Raw:
+        unwrapped = u
+
+        def reset(self) -> None:
+            u.reset()
+
+        def step(self, a: np.ndarray) -> None:
+            raw_step(u, a)
+
+    whole["env.step (undecorated)"] = steps_us(_Raw(), pool, seconds, repeats)
+
+    # The parts of GANUserEnv.step, on the live state (none of them moves the episode on).
+    a = pool[0]
+    act = validate_slate_action(a, u._n_act, u.slate_size)
+    allowed = u._allowed()
+    shown, _ = g._repair_row(act, allowed, u.strict)
+    items = shown
+    util = u._utilities(items)
+    probs = g._choice_probs_np(util)
+    draw = g._unit_int(g._draw_int(u._key, g._CLICK, u._t))
+    pos = g._choose_np(probs, draw)
+    hist_copy = u._hist.copy()
+
+    add("validate_slate_action (slate.py)", lambda: validate_slate_action(a, u._n_act, u.slate_size))
+    add("_allowed() (~clicked mask)", u._allowed)
+    add("_repair_row (allowed[action], set of ids)", lambda: g._repair_row(act, allowed, u.strict))
+    add("click draw (_draw_int + _unit_int)", lambda: g._unit_int(g._draw_int(u._key, g._CLICK, u._t)))
+    add("_utilities: z + emb[items], 2 ELU-MLP layers", lambda: u._utilities(items))
+    add("_choice_probs_np (exp, append, divide)", lambda: g._choice_probs_np(util))
+    add("_choose_np (cumsum, compare, sum)", lambda: g._choose_np(probs, draw))
+    add("reward float(util[pos])", lambda: float(util[pos]) if pos < k else 0.0)
+
+    def shift() -> None:  # the history shift of _push, on a scratch copy
+        hist_copy[1:] = hist_copy[:-1]
+        hist_copy[0] = 7
+
+    add("_push: history shift + clicked flag", shift)
+    add("_push: _refresh_z (sum of lag-table rows)", u._refresh_z)
+    add("_sample_candidates (no-op without candidates)", u._sample_candidates)
+
+    def info() -> dict[str, Any]:
+        clicked = pos < k
+        return {
+            "slate": items.copy(),
+            "slate_action": shown,
+            "repaired": False,
+            "clicked": clicked,
+            "click_item": int(items[pos]) if clicked else -1,
+            "click_position": pos if clicked else -1,
+            "choice_probs": probs,
+        }
+
+    add("info dict", info)
+    add("_obs() (history copy, masks)", u._obs)
+    made.close()
+    return whole, rows, empty
+
+
+def markdown(whole: dict[str, list[float]], rows: list[tuple[str, list[float]]], empty: float) -> str:
+    """The profile as two Markdown tables: the layers, then the parts of the unwrapped step."""
+
+    def med(x: Sequence[float]) -> float:
+        return statistics.median(x)
+
+    def rng(x: Sequence[float]) -> str:
+        return f"{med(x):.1f} ({min(x):.1f}-{max(x):.1f})"
+
+    names = list(whole)
+    lines = ["| layer | us per step: median (range) | own cost, us |", "|---|---|---|"]
+    for i, name in enumerate(names):
+        own = med(whole[name]) - med(whole[names[i + 1]]) if i + 1 < len(names) else med(whole[name])
+        lines.append(f"| {name} | {rng(whole[name])} | {own:.1f} |")
+    lines += ["", "| part of GANUserEnv.step | us per call: median (range) | share of the undecorated step |"]
+    lines.append("|---|---|---|")
+    base = med(whole["env.step (undecorated)"])
+    total = 0.0
+    for name, xs in rows:
+        total += med(xs)
+        lines.append(f"| {name} | {rng(xs)} | {100 * med(xs) / base:.0f} % |")
+    glue = base - total
+    lines.append(f"| glue (undecorated step less the parts) | {glue:.1f} | {100 * glue / base:.0f} % |")
+    lines.append("")
+    lines.append(f"(an empty call in the timing loop, {empty:.2f} us, is subtracted from each part)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m recsim_gym.step_profile``."""
+    p = argparse.ArgumentParser(prog="python -m recsim_gym.step_profile", description=__doc__.split("\n\n")[0])
+    p.add_argument("--env-id", default="GANUser-Yelp-v0")
+    p.add_argument("--slate-size", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=1.0, help="seconds per timing")
+    p.add_argument("--repeats", type=int, default=5, help="timings per figure")
+    args = p.parse_args(argv)
+    whole, rows, empty = profile(args.env_id, args.slate_size, args.seconds, args.repeats)
+    print(f"# {args.env_id}, k = {args.slate_size}, torch {torch.__version__}, 1 thread")
+    print(markdown(whole, rows, empty))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
