@@ -1,7 +1,7 @@
 """recsim_gym against the simulators users would pick instead: ``python -m recsim_gym.benchmark --peers``.
 
-Runs, back to back in one run and with matched work, our envs and every peer simulator that installs from the
-package registry, each in a process of its own (:mod:`recsim_gym.peers_harness`):
+Runs, in one run and with matched work, our envs and every peer simulator that installs from the package registry,
+each in a process of its own (:mod:`recsim_gym.peers_harness`), timed in turns (round r times every simulator once):
 
 * ``GANUser-Yelp-v0`` (804 items) through ``gym.make`` with Gymnasium's default wrappers, and its ``.unwrapped``
   env; the natively batched env at B = 1,024 (user-steps); ``SyntheticMDP-v0`` (50 items) through ``gym.make``;
@@ -29,9 +29,11 @@ import datetime as _dt
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -76,9 +78,9 @@ PEERS: tuple[Peer, ...] = (
         requirements=("recsim==0.2.4", "tensorflow==2.15.1", "numpy<2"),
         probe="from recsim.environments import interest_evolution",
         uninstall=("jax", "jaxlib", "flax", "optax", "chex", "orbax-checkpoint"),
-        notes="TensorFlow 2.15.1 is the last release that runs RecSim's TF1-style code on Python 3.11; numpy<2 for "
-        "that TensorFlow; dopamine-rl (a RecSim dependency) pulls in jax, which the environments never use and "
-        "whose recent releases need a newer ml_dtypes than TensorFlow 2.15: it is uninstalled",
+        notes="RecSim requires tensorflow, gym and dopamine-rl unpinned: TensorFlow pinned to 2.15.1 with numpy<2 "
+        "(issue 22's setup); dopamine-rl pulls in jax, flax, optax, chex and orbax, which RecSim's environments never "
+        "import: uninstalled after the install (no jax)",
     ),
     Peer(
         key="recogym",
@@ -92,16 +94,17 @@ PEERS: tuple[Peer, ...] = (
             "pandas<3",
         ),
         probe="from recogym.envs.reco_env_v1 import RecoEnv1",
-        notes="RecoGym requires torch and tensorflow unpinned (their newest releases, gigabytes): pinned to the torch "
-        "of recsim_gym and the TensorFlow of RecSim; scipy<1.12, numpy<2 and pandas<3 for its 2019 code; "
-        "RecoEnv1 is built directly because gym.make('reco-gym-v1') fails on gym 0.26",
+        notes="RecoGym requires torch, tensorflow, gym and jupyter unpinned: torch pinned to recsim_gym's 2.13.0 and "
+        "TensorFlow to RecSim's 2.15.1 (else pip fetches the newest of each, about a gigabyte); scipy<1.12, numpy<2 "
+        "and pandas<3 (issue 22's setup); RecoEnv1 is built directly because gym.make('reco-gym-v1') fails on gym "
+        "0.26 (its env checker finds no action space before init_gym)",
     ),
     Peer(
         key="sardine",
         name="SARDINE 1.0.8",
         requirements=("sardine-rec==1.0.8",),
         probe="import sardine, gymnasium",
-        notes="installs as is (gymnasium, numpy)",
+        notes="installs as is (it requires gymnasium>=0.28 and numpy)",
     ),
     Peer(
         key="kuaisim",
@@ -327,37 +330,120 @@ def _ours_env() -> dict[str, str]:
     return env
 
 
-def run_case(case: Case, python: str, seconds: float, repeats: int, timeout: float) -> Case:
-    """Time ``case`` in a fresh ``python`` process running the harness; fills ``rates`` or ``error``."""
-    payload = json.dumps({"adapter": case.adapter, "params": case.params, "seconds": seconds, "repeats": repeats})
-    code = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
-    env = _ours_env() if case.peer is None else _clean_env()
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(
+class Worker:
+    """A harness process that holds one built simulator and times it on request (:func:`peers_harness.serve`)."""
+
+    def __init__(self, case: Case, python: str, seconds: float, timeout: float):
+        self.case, self.timeout = case, timeout
+        payload = json.dumps({"adapter": case.adapter, "params": case.params, "seconds": seconds})
+        code = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty library cannot block on it
+        self.proc: subprocess.Popen[str] | None = subprocess.Popen(
             [python, "-c", code, str(HARNESS)],
-            input=payload,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
             text=True,
-            env=env,
-            timeout=timeout,
-            # The working folder is the first entry of sys.path under -c: the repository root for our cases (the
-            # package's own folder would shadow modules with its threads.py, wrappers.py...), the venv's bin for peers.
+            env=_ours_env() if case.peer is None else _clean_env(),
+            # The working folder is sys.path[0] under -c: the repository root for our cases (the package's own
+            # folder would shadow modules with its threads.py, wrappers.py...), the venv's bin folder for peers.
             cwd=str(HARNESS.parent.parent) if case.peer is None else str(Path(python).parent),
         )
-    except subprocess.TimeoutExpired:
-        case.error = f"timed out after {timeout:.0f} s"
-        return case
-    case.wall_s = time.perf_counter() - start
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        err = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        case.error = (err[-1] if err else f"exit status {done.returncode}")[:300]
-        return case
-    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    case.rates, case.cpu_rates = result["rates"], result["cpu_rates"]
-    case.description, case.versions = result["description"], result["versions"]
-    return case
+        self._send(payload)
+        ready = self._reply("PEERS-READY ")
+        if ready is not None:
+            case.description, case.versions = ready["description"], ready["versions"]
+
+    def _send(self, line: str) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def _fail(self, why: str) -> None:
+        self.stderr.seek(0)
+        err = [line for line in self.stderr.read().strip().splitlines() if line.strip()]
+        self.case.error = (why + (f": {err[-1]}" if err else ""))[:300]
+        self.close()
+
+    def _reply(self, prefix: str) -> Any:
+        """The JSON after ``prefix`` in the worker's next reply; None (and ``case.error`` set) on failure."""
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                self._fail(f"no answer within {self.timeout:.0f} s")
+                return None
+            line = self.proc.stdout.readline()
+            if not line:
+                self._fail(f"worker exited (status {self.proc.wait()})")
+                return None
+            if line.startswith("PEERS-ERROR "):
+                self._fail(json.loads(line[len("PEERS-ERROR ") :]))
+                return None
+            if line.startswith(prefix):
+                return json.loads(line[len(prefix) :])
+
+    def time_once(self) -> None:
+        """One timing, appended to ``case.rates`` / ``case.cpu_rates``."""
+        if self.proc is None:
+            return
+        start = time.perf_counter()
+        self._send("time")
+        got = self._reply("PEERS-TIMED ")
+        if got is not None:
+            self.case.rates.append(got["rate"])
+            self.case.cpu_rates.append(got["cpu_rate"])
+            self.case.wall_s += time.perf_counter() - start
+
+    def close(self) -> None:
+        """Stop the worker (politely, then by force)."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        self.stderr.close()
+
+
+def time_cases(
+    cases: Sequence[Case],
+    pythons: dict[str | None, str],
+    seconds: float,
+    repeats: int,
+    timeout: float,
+    progress: bool = True,
+) -> None:
+    """Build every case in a worker of its own, then time them in turns: round r times every case once.
+
+    Turns (rather than each case's repeats back to back) put load from other processes on all simulators alike,
+    which is what the ratios need on a shared machine. Fills each case's ``rates`` / ``cpu_rates`` or ``error``.
+    """
+    from tqdm.auto import tqdm
+
+    workers: list[Worker] = []
+    try:
+        for case in tqdm(cases, desc="building", unit="sim", disable=not progress):
+            python = pythons.get(case.peer)
+            if python is None:
+                continue  # error already set (not installed)
+            workers.append(Worker(case, python, seconds, timeout))
+        with tqdm(total=repeats * len(workers), desc="timing", unit="timing", disable=not progress) as bar:
+            for r in range(repeats):
+                # Rotate the order every round, so that no simulator always runs first (or last) in a round.
+                for w in workers[r % max(1, len(workers)) :] + workers[: r % max(1, len(workers))]:
+                    bar.set_postfix_str(f"{w.case.simulator}: {w.case.config}, k={w.case.k}")
+                    w.time_once()
+                    bar.update(1)
+    finally:
+        for w in workers:
+            w.close()
 
 
 # ----- reporting -----------------------------------------------------------------------------------------------
@@ -373,26 +459,30 @@ def fmt_rates(rates: Sequence[float]) -> str:
     return f"{med:,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
 
 
-def fastest_peer(cases: Sequence[Case], k: int) -> Case | None:
+def _median(case: Case, cpu: bool) -> float:
+    return statistics.median(case.cpu_rates if cpu else case.rates)
+
+
+def fastest_peer(cases: Sequence[Case], k: int, cpu: bool = False) -> Case | None:
     """The peer case with the highest median at slate size ``k`` (None when no peer ran at that k)."""
-    peers = [c for c in cases if c.peer is not None and c.rates and c.k == k]
-    return max(peers, key=lambda c: statistics.median(c.rates), default=None)
+    peers = [c for c in cases if c.peer is not None and c.rates and c.cpu_rates and c.k == k]
+    return max(peers, key=lambda c: _median(c, cpu), default=None)
 
 
-def ratio_to_fastest_peer(case: Case, cases: Sequence[Case]) -> float | None:
-    """Median of ``case`` over the fastest peer's median at the same k."""
-    best = fastest_peer(cases, case.k)
-    if best is None or not case.rates:
+def ratio_to_fastest_peer(case: Case, cases: Sequence[Case], cpu: bool = False) -> float | None:
+    """Median of ``case`` over the fastest peer's median at the same k (per wall second, or per CPU second)."""
+    best = fastest_peer(cases, case.k, cpu)
+    if best is None or not case.rates or not case.cpu_rates:
         return None
-    return statistics.median(case.rates) / statistics.median(best.rates)
+    return _median(case, cpu) / _median(best, cpu)
 
 
 def markdown_table(cases: Sequence[Case]) -> str:
     """The figures as a Markdown table: steps/s per wall second (median, range) and per CPU second (median), and
-    each of our rows against the fastest peer at the same k (wall-clock medians)."""
+    each of our rows against the fastest peer at the same k (by wall-clock medians; by CPU medians in brackets)."""
     lines = [
         "| simulator | configuration | k | items | steps/s: median (range) | steps per CPU-s | "
-        "vs fastest peer at this k |",
+        "vs fastest peer at this k (by CPU) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in cases:
@@ -400,10 +490,12 @@ def markdown_table(cases: Sequence[Case]) -> str:
         if c.rates:
             speed = fmt_rates(c.rates)
             cpu = f"{statistics.median(c.cpu_rates):,.0f}" if c.cpu_rates else ""
-            ratio = ratio_to_fastest_peer(c, cases) if c.peer is None else None
-            best = fastest_peer(cases, c.k)
-            if ratio is not None and best is not None:
-                vs = f"{ratio:.1f}x {best.simulator.split()[0]}"
+            if c.peer is None:
+                wall_ratio, cpu_ratio = ratio_to_fastest_peer(c, cases), ratio_to_fastest_peer(c, cases, cpu=True)
+                best, best_cpu = fastest_peer(cases, c.k), fastest_peer(cases, c.k, cpu=True)
+                if wall_ratio is not None and cpu_ratio is not None and best is not None and best_cpu is not None:
+                    vs = f"{wall_ratio:.1f}x {best.simulator.split()[0]} ({cpu_ratio:.1f}x"
+                    vs += ")" if best_cpu is best else f" {best_cpu.simulator.split()[0]})"
         else:
             speed = f"not run: {c.error}"
         k = "1 (no slates)" if c.k == 1 else str(c.k)
@@ -485,8 +577,9 @@ def report(result: dict[str, Any], cases: Sequence[Case]) -> str:
         f"average (1/5/15 min) {load} at the start, {load_end} at the end  ",
         "Threads: one per numeric library in every process (OMP/MKL/OpenBLAS/TF intra- and inter-op = 1, "
         "torch.set_num_threads(1))  ",
-        f"Timing: median and range of {result['repeats']} timings of >= {result['seconds']:g} s each, after a "
-        "0.5 s warm-up; random actions prepared before timing; episodes restart inside the timed loop. 'steps per "
+        f"Timing: median and range of {result['repeats']} timings of >= {result['seconds']:g} s each (each after a "
+        "0.5 s warm-up), taken in turns: every simulator holds its env in a process of its own, and round r times "
+        "each of them once. Random actions prepared before timing; episodes restart inside the timed loop. 'steps per "
         "CPU-s' divides the same steps by the process's CPU time (all its threads), which load from other "
         "processes disturbs much less than the wall clock.",
         "",
@@ -515,7 +608,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--peers-items", type=int, default=1000, help="catalogue of the peers where configurable")
     g.add_argument("--peers-only", nargs="+", default=None, help="only: ours recsim recogym sardine")
     g.add_argument("--no-install", action="store_true", help="skip peers whose venv is not ready instead of installing")
-    g.add_argument("--case-timeout", type=float, default=900.0, help="seconds before one case is given up")
+    g.add_argument("--case-timeout", type=float, default=900.0, help="seconds a worker may take to build or answer")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -530,7 +623,6 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run_peers(args: argparse.Namespace, cases: Sequence[Case] | None = None) -> dict[str, Any]:
     """``--peers``: install (or reuse) the peers, time every case, write the table, the JSON and the chart."""
-    from tqdm.auto import tqdm
 
     out = Path(args.peers_out)
     paths = {"md": out / "peers.md", "json": out / "peers.json", "png": out / "peers.png"}
@@ -557,18 +649,15 @@ def run_peers(args: argparse.Namespace, cases: Sequence[Case] | None = None) -> 
             print(f"{peer.name}: {status['status']}" + (f" ({status['reason']})" if status["reason"] else ""))
             installs.append(status)
     result["installs"] = installs
-    pythons = {s["peer"]: s["python"] for s in installs if s["python"]}
-    bar = tqdm(cases, desc="timing", unit="case", disable=not progress)
-    for case in bar:
-        bar.set_postfix_str(f"{case.simulator}: {case.config}, k={case.k}")
-        python = sys.executable if case.peer is None else pythons.get(case.peer)
-        if python is None:
-            case.error = next(s["reason"] for s in installs if s["peer"] == case.peer)
-        else:
-            run_case(case, python, args.peers_seconds, args.peers_repeats, args.case_timeout)
+    pythons: dict[str | None, str] = {s["peer"]: s["python"] for s in installs if s["python"]}
+    pythons[None] = sys.executable
+    for case in cases:
+        if case.peer is not None and case.peer not in pythons:
+            case.error = next((s["reason"] for s in installs if s["peer"] == case.peer), "unknown simulator")
+    time_cases(cases, pythons, args.peers_seconds, args.peers_repeats, args.case_timeout, progress)
+    for case in cases:
         shown = fmt_rates(case.rates) if case.rates else f"not run: {case.error}"
-        tqdm.write(f"{case.simulator} | {case.config} | k={case.k}: {shown}")
-    bar.close()
+        print(f"{case.simulator} | {case.config} | k={case.k}: {shown}")
     result["load_average_end"] = machine()["load_average"]
     result["cases"] = [asdict(c) for c in cases]
     out.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,15 @@
 """Timing harness of ``python -m recsim_gym.benchmark --peers``: one simulator configuration per process.
 
-This file is run as a script, ``python peers_harness.py`` with one JSON case on stdin, by the interpreter of the
-simulator's own virtual environment (RecSim, RecoGym and SARDINE each need pins that clash with each other and with
-ours), and by the current interpreter for recsim_gym's own envs; it prints one JSON line with the timings. It must
-therefore import nothing from recsim_gym at module level and run on the oldest Python and numpy of those venvs.
+This file is run as a script (a worker, :func:`serve`) by the interpreter of the simulator's own virtual environment
+(RecSim, RecoGym and SARDINE each need pins that clash with each other and with ours), and by the current
+interpreter for recsim_gym's own envs. It must therefore import nothing from recsim_gym at module level.
 
 Every simulator is timed the same way (:func:`time_steps`): random actions (distinct items per slate) prepared
 before timing, so the policy costs nothing; episodes restart inside the timed loop, as in training; ``repeats``
 timings of at least ``seconds`` each after a warm-up. A batched env counts user-steps (``batch`` per call).
 
-A case is ``{"adapter": name, "params": {...}, "seconds": s, "repeats": r, "seed": 0}``; :data:`ADAPTERS` maps the
-names to functions that build the simulator and return ``(step, reset, users_per_call, description)``.
+A case is ``{"adapter": name, "params": {...}, "seconds": s, "seed": 0}``; :data:`ADAPTERS` maps the names to
+functions that build the simulator and return ``(step, reset, users_per_call, description)``.
 """
 
 from __future__ import annotations
@@ -249,36 +248,39 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run_case(case: dict[str, Any]) -> dict[str, Any]:
-    """Build the case's simulator and time it.
+def serve(lines: Any = None, write: Callable[[str], None] | None = None) -> int:
+    """Worker loop: build the case of the first input line, then answer one timing per ``time`` line.
 
-    Returns:
-        ``{"rates": [user-steps per wall second, ...], "cpu_rates": [per CPU second, ...], "description": ...}``.
+    Protocol (one JSON object per line; replies start with ``PEERS-`` so that anything a library prints to stdout is
+    skipped): the first line is the case ``{"adapter", "params", "seconds"}``; the worker builds the simulator and
+    replies ``PEERS-READY {"description", "build_s", "versions", "users_per_call"}`` (or ``PEERS-ERROR "..."``).
+    Each later line ``time`` runs one timing (a 0.5 s warm-up, then at least ``seconds``) and replies ``PEERS-TIMED
+    {"rate", "cpu_rate"}`` in user-steps per wall / CPU second; ``quit`` or the end of input stops it. The parent
+    sends ``time`` to its workers in turn, so that every simulator's k-th timing runs next to the others' k-th.
     """
-    adapter = ADAPTERS[case["adapter"]]
+    lines = iter(sys.stdin if lines is None else lines)
+    out = write or (lambda text: (sys.stdout.write(text + "\n"), sys.stdout.flush()))
+    case = json.loads(next(lines))
     params = dict(case.get("params", {}))
     params.setdefault("seed", case.get("seed", 0))
     t0 = time.perf_counter()
-    step, reset, width, description = adapter(**params)
-    build_s = time.perf_counter() - t0
-    wall, cpu = time_steps(step, reset, float(case["seconds"]), int(case["repeats"]))
-    return {
-        "rates": [r * width for r in wall],
-        "cpu_rates": [r * width for r in cpu],
-        "users_per_call": width,
-        "description": description,
-        "build_s": build_s,
-        "versions": _versions(),
-    }
-
-
-def main() -> int:
-    """Read one case (JSON) on stdin, print one JSON result line on stdout."""
-    case = json.loads(sys.stdin.read())
-    result = run_case(case)
-    sys.stdout.write("PEERS-RESULT " + json.dumps(result) + "\n")
+    try:
+        step, reset, width, description = ADAPTERS[case["adapter"]](**params)
+    except Exception as err:  # noqa: BLE001  (reported to the parent, which goes on with the other simulators)
+        out("PEERS-ERROR " + json.dumps(f"{type(err).__name__}: {err}"))
+        return 1
+    ready = {"description": description, "build_s": time.perf_counter() - t0, "versions": _versions()}
+    out("PEERS-READY " + json.dumps({**ready, "users_per_call": width}))
+    for line in lines:
+        command = line.strip()
+        if command == "quit":
+            break
+        if command != "time":
+            continue
+        wall, cpu = time_steps(step, reset, float(case["seconds"]), 1)
+        out("PEERS-TIMED " + json.dumps({"rate": wall[0] * width, "cpu_rate": cpu[0] * width}))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(serve())

@@ -11,7 +11,7 @@ import pytest
 
 from recsim_gym import peers_benchmark as pb
 from recsim_gym.benchmark import parse_args
-from recsim_gym.peers_harness import _slates, time_steps
+from recsim_gym.peers_harness import _slates, serve, time_steps
 
 
 def _case(sim: str, k: int, rates: list[float], peer: str | None = "fake") -> pb.Case:
@@ -64,8 +64,8 @@ def test_table_ratio_against_fastest_peer_at_same_k():
     table = pb.markdown_table([*cases, broken])
     lines = table.splitlines()
     assert lines[0].startswith("| simulator |") and len(lines) == 2 + 7
-    assert "| 30,000 (29,000-31,000) | 45,000 | 3.0x FastSim |" in lines[2]  # k = 5: against FastSim, not RecoLike
-    assert "| 0.5x OnlyTen |" in lines[3]
+    assert "| 30,000 (29,000-31,000) | 45,000 | 3.0x FastSim (3.0x) |" in lines[2]  # k = 5: FastSim, not RecoLike
+    assert "| 0.5x OnlyTen (0.5x) |" in lines[3]
     assert lines[4].endswith("| 7,500 |  |")  # peers get no ratio
     assert "1 (no slates)" in lines[7]
     assert "not run: pip install: ERROR: nope" in lines[8]
@@ -73,18 +73,25 @@ def test_table_ratio_against_fastest_peer_at_same_k():
     assert pb.fastest_peer(cases, 7) is None
 
 
-def test_run_case_in_a_subprocess_with_the_fake_adapter():
-    case = pb.Case("Fake", "counter", 5, 10, "fake_counter", {"period": 5}, peer="fake")
-    pb.run_case(case, sys.executable, seconds=0.05, repeats=3, timeout=120)
-    assert case.error is None, case.error
-    assert len(case.rates) == 3 and min(case.rates) > 1000
-    assert case.description == "counter, episodes of 5" and "python" in case.versions
+def test_workers_time_in_turns_and_report_failures():
+    good = pb.Case("Fake", "counter", 5, 10, "fake_counter", {"period": 5}, peer="fake")
+    bad = pb.Case("Fake", "bad", 5, 10, "fake_counter", {"no_such_argument": 1}, peer="fake")
+    missing = pb.Case("Gone", "x", 5, 10, "fake_counter", {}, peer="gone", error="not installed")
+    pb.time_cases([good, bad, missing], {"fake": sys.executable}, seconds=0.05, repeats=3, timeout=120, progress=False)
+    assert good.error is None, good.error
+    assert len(good.rates) == len(good.cpu_rates) == 3 and min(good.rates) > 1000
+    assert good.description == "counter, episodes of 5" and "python" in good.versions
+    assert not bad.rates and "no_such_argument" in bad.error
+    assert not missing.rates and missing.error == "not installed"
 
 
-def test_run_case_reports_a_failing_simulator():
-    case = pb.Case("Fake", "bad", 5, 10, "fake_counter", {"no_such_argument": 1}, peer="fake")
-    pb.run_case(case, sys.executable, seconds=0.05, repeats=3, timeout=120)
-    assert not case.rates and "no_such_argument" in case.error
+def test_serve_protocol_in_process():
+    replies = []
+    lines = [json.dumps({"adapter": "fake_counter", "params": {"period": 3}, "seconds": 0.01}), "time", "x", "time"]
+    assert serve(lines, replies.append) == 0
+    assert replies[0].startswith("PEERS-READY ") and json.loads(replies[0][12:])["users_per_call"] == 1
+    assert [r.split()[0] for r in replies[1:]] == ["PEERS-TIMED", "PEERS-TIMED"]
+    assert json.loads(replies[1][12:])["rate"] > 0
 
 
 def test_ensure_peer_reuses_a_working_venv_and_reports_unavailable(tmp_path):
@@ -150,7 +157,7 @@ def test_run_peers_end_to_end_with_fake_cases(tmp_path, capsys):
     finally:
         pb.PEERS = original
     text = (out / "peers.md").read_text()
-    assert "| recsim_gym | fake ours | 5 | 10 |" in text and "x Fake |" in text
+    assert "| recsim_gym | fake ours | 5 | 10 |" in text and "x Fake (" in text
     assert "| Away | unavailable |" in text and "Command: `python -m recsim_gym.benchmark --peers" in text
     data = json.loads((out / "peers.json").read_text())
     assert [len(c["rates"]) for c in data["cases"]] == [3, 3] and data["repeats"] == 3
