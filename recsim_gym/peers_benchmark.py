@@ -109,14 +109,14 @@ PEERS: tuple[Peer, ...] = (
     Peer(
         key="kuaisim",
         name="KuaiSim",
-        unavailable="no package on the registry (its authors distribute it as source in a repository, with "
-        "KuaiRand/KuaiRec data to download and a user model to train first); not run",
+        unavailable="no package on the registry (no name of that kind in its package index); distributed as source "
+        "only; not run",
     ),
     Peer(
         key="virtual-taobao",
         name="Virtual-Taobao",
-        unavailable="no package on the registry (distributed as source in a repository, installed with "
-        "'pip install -e .' from a clone, on gym < 0.26); not run",
+        unavailable="no package on the registry (no name of that kind in its package index); distributed as source "
+        "only; not run",
     ),
 )
 
@@ -538,9 +538,10 @@ def plot(cases: Sequence[Case], path: Path) -> str | None:
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("(user-)steps per second, median and range (log scale)")
-    ax.set_title("recsim_gym (blue) and peer simulators (grey), one process each, one thread")
-    for yi, m in zip(y, med, strict=True):
-        ax.text(m, yi, f" {m:,.0f}", va="center", fontsize=7)
+    ax.set_title("recsim_gym (blue) and peers (grey): one process each, one thread", fontsize=10)
+    for yi, m, c in zip(y, med, ran, strict=True):
+        ax.text(max(c.rates) * 1.08, yi, f"{m:,.0f}", va="center", fontsize=7)  # right of the range bar
+    ax.set_xlim(right=max(max(c.rates) for c in ran) * 4)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
