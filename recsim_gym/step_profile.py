@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,6 +71,38 @@ def interleaved_steps_us(
         for name in envs:
             out[name].append(statistics.median(per[name]))
     return out
+
+
+def wrapper_costs_us(env: Any, seconds: float, repeats: int) -> dict[str, list[float]]:
+    """CPU us per step that each of Gymnasium's default wrappers adds, measured around a no-op env with the spaces
+    of ``env`` (so the noise of the real step does not hide the wrappers' sub-microsecond costs)."""
+    from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
+
+    obs, _ = env.reset(seed=0)
+    action = env.action_space.sample()
+    out: Any = (obs, 0.0, False, False, {})
+
+    class Noop(gym.Env):
+        observation_space, action_space = env.observation_space, env.action_space
+
+        def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+            return obs, {}
+
+        def step(self, a: Any) -> Any:
+            return out
+
+    stack: dict[str, Any] = {"no-op env": Noop()}
+    stack["+ PassiveEnvChecker"] = PassiveEnvChecker(Noop())
+    stack["+ OrderEnforcing"] = OrderEnforcing(PassiveEnvChecker(Noop()))
+    stack["+ TimeLimit (the gym.make stack)"] = TimeLimit(OrderEnforcing(PassiveEnvChecker(Noop())), 10**9)
+    times: dict[str, list[float]] = {}
+    for name, e in stack.items():
+        with warnings.catch_warnings():  # the checker rightly notes that the no-op env returns the same objects
+            warnings.simplefilter("ignore")
+            e.reset(seed=0)
+            e.step(action)  # the checker's one-time checks
+        times[name] = per_call_us(lambda e=e: e.step(action), seconds, repeats)
+    return times
 
 
 def _repair_rate(env: Any, pool: Sequence[np.ndarray], episodes: int = 40) -> float:
@@ -180,6 +213,9 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
     add("info dict", info)
     add("_obs() (history copy, masks)", u._obs)
     made.close()
+    wrappers = wrapper_costs_us(gym.make(env_id, slate_size=slate_size), seconds, repeats)
+    for name, xs in wrappers.items():
+        whole[f"wrappers alone: {name}"] = xs
     return whole, rows, empty
 
 
@@ -192,11 +228,15 @@ def markdown(whole: dict[str, list[float]], rows: list[tuple[str, list[float]]],
     def rng(x: Sequence[float]) -> str:
         return f"{med(x):.1f} ({min(x):.1f}-{max(x):.1f})"
 
-    names = list(whole)
+    names = [n for n in whole if not n.startswith("wrappers alone")]
     lines = ["| layer | us per step: median (range) | own cost, us |", "|---|---|---|"]
     for i, name in enumerate(names):
         own = med(whole[name]) - med(whole[names[i + 1]]) if i + 1 < len(names) else med(whole[name])
         lines.append(f"| {name} | {rng(whole[name])} | {own:.1f} |")
+    alone = [n for n in whole if n.startswith("wrappers alone")]
+    for i, name in enumerate(alone):
+        own = med(whole[name]) - med(whole[alone[i - 1]]) if i else med(whole[name])
+        lines.append(f"| {name} | {rng(whole[name])} | {own:.2f} |")
     lines += ["", "| part of GANUserEnv.step | us per call: median (range) | share of the undecorated step |"]
     lines.append("|---|---|---|")
     base = med(whole["env.step (undecorated)"])
