@@ -96,12 +96,12 @@ def wrapper_costs_us(env: Any, seconds: float, repeats: int) -> dict[str, list[f
     stack["+ OrderEnforcing"] = OrderEnforcing(PassiveEnvChecker(Noop()))
     stack["+ TimeLimit (the gym.make stack)"] = TimeLimit(OrderEnforcing(PassiveEnvChecker(Noop())), 10**9)
     times: dict[str, list[float]] = {}
-    for name, e in stack.items():
-        with warnings.catch_warnings():  # the checker rightly notes that the no-op env returns the same objects
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the checker rightly notes that the no-op env returns the same objects
+        warnings.simplefilter("ignore")
+        for name, e in stack.items():
             e.reset(seed=0)
             e.step(action)  # the checker's one-time checks
-        times[name] = per_call_us(lambda e=e: e.step(action), seconds, repeats)
+            times[name] = per_call_us(lambda e=e: e.step(action), seconds, repeats)
     return times
 
 
