@@ -440,6 +440,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--soak-batch", type=positive_int, default=1024, help="--soak: users B of the batched runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="instead: time recsim_gym against RecSim, RecoGym and SARDINE (each installed into its own venv) in one "
+        "run and write a table and a chart (recsim_gym.peers_benchmark)",
+    )
+    from recsim_gym.peers_benchmark import add_arguments as _add_peers_arguments
+
+    _add_peers_arguments(p)
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.seconds, args.repeats = [1, 8], 0.1, 1
@@ -451,6 +460,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m recsim_gym.benchmark``."""
     args = parse_args(argv)
+    if args.peers:
+        from recsim_gym.peers_benchmark import main_peers
+
+        return main_peers(args)
     if args.json:
         try:
             check_overwrite(args.json, args.overwrite)  # before minutes of timing, not after

@@ -93,6 +93,7 @@ def threads_from_environ(environ: Any = None) -> int | None:
 
 _threads: int | None = threads_from_environ()
 _warned = False
+_torch: Any = None  # the torch module, once cpu_threads has imported it (the decorator's fast path needs it)
 
 
 def set_threads(n: int | None) -> None:
@@ -166,6 +167,8 @@ def cpu_threads(device: Any = None) -> Iterator[None]:
     """
     import torch  # here, not at the top: ``import recsim_gym`` does not load torch
 
+    global _torch
+    _torch = torch
     if not _warned:
         _warn_once()
     n = _threads
@@ -184,11 +187,29 @@ def cpu_threads(device: Any = None) -> Iterator[None]:
 
 
 def uses_cpu_threads(method: _F) -> _F:
-    """Decorator: run ``method(self, ...)`` inside :func:`cpu_threads` with ``self.device`` (when it has one)."""
+    """Decorator: run ``method(self, ...)`` inside :func:`cpu_threads` with ``self.device`` (when it has one).
+
+    After the first call (which goes through :func:`cpu_threads` and its one-time warning), the same rule runs
+    inline: going through the generator-based context manager on every call cost 13 us of CPU per single-env step
+    in an A/B on a heavily loaded machine, about 2 us in isolation (docs/lab_notes/single_step_profile.md).
+    """
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with cpu_threads(getattr(self, "device", None)):
+        torch = _torch
+        if torch is None or not _warned:
+            with cpu_threads(getattr(self, "device", None)):
+                return method(self, *args, **kwargs)
+        n = _threads
+        if n is None:
             return method(self, *args, **kwargs)
+        previous = torch.get_num_threads()
+        if previous == n or _is_cuda(getattr(self, "device", None)):
+            return method(self, *args, **kwargs)
+        torch.set_num_threads(n)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            torch.set_num_threads(previous)
 
     return wrapper  # type: ignore[return-value]
