@@ -508,7 +508,7 @@ def run_cells_on_ray(
             if folder is not None:  # the task's checkpoints, once its results are saved (if this machine sees them)
                 shutil.rmtree(folder, ignore_errors=True)
             t = out["timing"]
-            bar.write(
+            (bar.write if progress_bar else report)(
                 f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
                 f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
             )
