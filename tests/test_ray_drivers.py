@@ -162,3 +162,19 @@ def test_ray_flags_without_ray_give_a_one_line_hint(monkeypatch, tmp_path: Path,
     assert "pip install 'recsim-gym[ray]'" in capsys.readouterr().err
     monkeypatch.setattr("recsim_gym.cli.missing_modules", lambda *m: list(m))
     assert main(["irecgan-experiment", "--ray", "--out", str(tmp_path / "i")]) == 2
+
+
+def test_speedup_example_tiny(tmp_path: Path) -> None:
+    """``examples/irecgan_ray_speedup.py --tiny``: its own 2-node cluster, local and Ray runs with equal rows."""
+    pytest.importorskip("ray")
+    import os
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    args = [str(repo / "examples" / "irecgan_ray_speedup.py"), "--tiny", "--logging", "mix", "--out", str(tmp_path)]
+    proc = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "speedup.json").read_text())
+    assert report["nodes"] == 2 and report["all_rows_equal"] is True
+    assert [r["mode"] for r in report["runs"]] == ["local", "ray"]
