@@ -48,16 +48,17 @@ def connect(address: str, what: str) -> Any:
 
 
 def _call(
-    fn: Callable[..., Any], threads: int, library_threads: int | None, *args: Any, **kwargs: Any
+    unit_fn: Callable[..., Any], driver_threads: int, driver_library_threads: int | None, *args: Any, **kwargs: Any
 ) -> Any:  # pragma: no cover - runs in a Ray worker (covered by the Ray tests, which coverage does not follow)
-    """The body of every task: the driver's thread settings, then ``fn(*args, **kwargs)``."""
+    """The body of every task: the driver's thread settings, then ``unit_fn(*args, **kwargs)`` (the parameter names
+    are unlikely ones, so that a unit's own keyword arguments, e.g. ``threads``, do not collide with them)."""
     import torch
 
     from recsim_gym.threads import set_threads
 
-    torch.set_num_threads(threads)
-    set_threads(library_threads)
-    return fn(*args, **kwargs)
+    torch.set_num_threads(driver_threads)
+    set_threads(driver_library_threads)
+    return unit_fn(*args, **kwargs)
 
 
 def submit(
