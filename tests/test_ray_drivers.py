@@ -1,8 +1,9 @@
-"""``irecgan-experiment --ray`` and ``user_models.reproduce --ray`` equal their local runs and resume (need ray).
+"""The long drivers' units: ``irecgan-experiment --ray`` and ``reproduce --ray`` equal the local runs and resume.
 
 Runs on Ray's own multi-node test cluster on this machine (``ray.cluster_utils.Cluster``: a head and a worker node of
 one CPU each), so the units really run in other processes on two nodes; nothing outside this machine is contacted.
-The units are tiny (a 2-cell x 2-seed IRecGAN grid of 24 sessions; 2 user-model fits of a few iterations).
+The units are tiny (a 2-cell x 2-seed IRecGAN grid of 24 sessions; 2 user-model fits of a few iterations). The Ray
+tests skip without ray; the local resume of ``reproduce`` and the missing-Ray messages run in the main test run.
 """
 
 from __future__ import annotations
@@ -178,3 +179,22 @@ def test_speedup_example_tiny(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "speedup.json").read_text())
     assert report["nodes"] == 2 and report["all_rows_equal"] is True
     assert [r["mode"] for r in report["runs"]] == ["local", "ray"]
+
+
+def test_reproduce_local_run_resumes_from_partial(tmp_path: Path, shared_data: Path, capsys) -> None:
+    """Without Ray: each finished fit lands in partial.json at once, and a rerun into the same --out skips it."""
+    from recsim_gym.user_models import reproduce
+
+    argv = ["--datasets", "yelp", "--encoders", "pw", "--iterations", "3", "--data", str(shared_data), "--no-progress"]
+    assert reproduce.main([*argv, "--seeds", "1", "--out", str(tmp_path / "one")]) == 0
+    one = json.loads((tmp_path / "one" / "results.json").read_text())["runs"]
+    out = tmp_path / "two"
+    out.mkdir()
+    settings = {"iterations": 3, "l2": reproduce.DEFAULT_L2, "minmax_iterations": 0, "report": "test", "threads": 1}
+    marked = [{**r, "wall_time_s": -7.0} for r in one]  # a run that was not recomputed keeps this mark
+    (out / "partial.json").write_text(json.dumps({"settings": settings, "units": {"yelp/pw/0": marked}}))
+    capsys.readouterr()
+    assert reproduce.main([*argv, "--seeds", "2", "--out", str(out)]) == 0
+    assert "resuming: 1 of 2 fits already in" in capsys.readouterr().out
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and runs[0]["wall_time_s"] == -7.0 and runs[1]["wall_time_s"] > 0
