@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             for i, mode in enumerate(order):
                 results = ResultsFile(Path(tmp) / f"{i}_{mode}.json", meta)
                 load_before, t0 = _loadavg(), time.perf_counter()
+                say = lambda line, mode=mode: print(f"  {mode}: {line}", flush=True)  # noqa: E731
                 if mode == "local":
-                    run_cell(cells, seeds, config, results, eval_sessions, report=lambda s: None)
+                    run_cell(cells, seeds, config, results, eval_sessions, report=say)
                 else:
-                    run_cells_on_ray(cells, seeds, config, results, "", eval_sessions, report=lambda s: None)
+                    run_cells_on_ray(cells, seeds, config, results, "", eval_sessions, report=say)
                 wall = time.perf_counter() - t0
                 rows = _rows(results)
                 reference = rows if reference is None else reference
