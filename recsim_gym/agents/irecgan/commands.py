@@ -8,6 +8,9 @@ Examples::
     # the full grid (random / max / mix x 200 / 1,000 / 10,000 sessions), resumable
     recsim-gym irecgan-experiment --grid --seeds 3 --out runs/irecgan_grid
 
+    # the same, its (cell, seed) units as Ray tasks on the cluster at $RAY_ADDRESS (or a Ray started here)
+    recsim-gym irecgan-experiment --grid --seeds 3 --out runs/irecgan_grid --ray
+
 Each run writes ``results.json`` (rewritten after every cell and seed; rerunning the same command skips what is
 done, and resumes an unfinished seed from ``checkpoints/<cell>_seed<seed>``, saved after pre-training and after every
 adversarial round, with the results an uninterrupted run gives), ``results.md`` (the generated table),

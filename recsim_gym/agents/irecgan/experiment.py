@@ -18,6 +18,8 @@ uninterrupted run, since the checkpoints hold the random-generator states too. A
 on a 2-core machine) can so be finished in pieces. Several processes may work on one output folder at once (e.g. one
 per core): each claims a (cell, seed) with a file lock before running it and skips those another process holds, and
 results are merged into the JSON file under a lock (POSIX systems; without ``fcntl`` there is no locking).
+:func:`run_cells_on_ray` runs the (cell, seed) units as Ray tasks instead, on one machine or a cluster
+(``irecgan-experiment --ray``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "plot_grid",
     "plot_training_curves",
     "run_cell",
+    "run_cells_on_ray",
     "run_seed",
     "summarize",
 ]
