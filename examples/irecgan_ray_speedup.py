@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds))
     meta = {"config": {}, "n_rounds": config.n_rounds, "eval_sessions": eval_sessions}
 
+    # Ray starts its workers 15 steps nicer than the raylet (RayConfig worker_niceness): on a machine shared with other
+    # work, the tasks would then get a smaller CPU share than the local run, which keeps the driver's priority.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node, "include_dashboard": False})
     cluster.add_node(num_cpus=args.cpus_per_node)
     cluster.wait_for_nodes()
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_sessions": eval_sessions,
         "n_rounds": config.n_rounds,
         "torch_threads": 1,
+        "ray_worker_niceness": os.environ["RAY_worker_niceness"],
         "runs": runs,
         "speedup": round(local / remote, 2),
         "all_rows_equal": all(r["same_rows_as_first"] for r in runs),
