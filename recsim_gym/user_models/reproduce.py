@@ -6,13 +6,22 @@ on the same file, and the simple references of docs/data.md#reference-baselines.
 
 prints a Markdown table (and writes ``results.json`` and ``table.md`` into ``--out``). ``--iterations`` and
 ``--seeds`` make a quick smoke run possible.
+
+Each (dataset, encoder, seed) fit is a unit: with ``--out`` its runs are saved to ``--out/partial.json`` as soon as it
+finishes, and rerunning the same command skips the saved fits (another configuration in that folder is refused).
+``--ray [ADDRESS]`` runs the fits as Ray tasks (:mod:`recsim_gym.ray_units`), one CPU each, on the cluster at
+ADDRESS (``auto``, ``HOST:6379``) or, without ADDRESS, on ``$RAY_ADDRESS`` or a Ray started here; the logs travel to
+the workers through Ray's object store (no data files on the workers), and the runs equal the local run's for the
+same seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +30,14 @@ import torch
 
 from recsim_gym import assets
 from recsim_gym.data.logs import load_logs
-from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.io_utils import (
+    OutputExistsError,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_overwrite,
+)
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
 from recsim_gym.user_models.gan_user_model import UserModelConfig
@@ -175,6 +191,54 @@ def validation_table(runs: list[dict], l2: float) -> str:
     return "\n".join(lines)
 
 
+def fit_unit(
+    data,
+    dataset: str,
+    encoder: str,
+    seed: int,
+    iterations: int,
+    l2: float,
+    minmax: int,
+    score_test: bool,
+    curves: bool,
+) -> dict:
+    """One (dataset, encoder, seed) unit: :func:`run_one`, with the min-max curves (if ``curves`` and ``minmax``) as
+    PNG bytes, so that a Ray task on another node can hand them to the driver.
+
+    Returns:
+        ``{"runs": [...], "curves_png": bytes or None}``.
+    """
+    png = None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "curves.png" if curves and minmax > 0 else None
+        runs = run_one(data, dataset, encoder, seed, iterations, l2, minmax, path, score_test=score_test)
+        if path is not None and path.exists():
+            png = path.read_bytes()
+    return {"runs": runs, "curves_png": png}
+
+
+def _unit_key(dataset: str, encoder: str, seed: int) -> str:
+    return f"{dataset}/{encoder}/{seed}"
+
+
+def _load_partial(out: Path, settings: dict) -> dict[str, list[dict]]:
+    """The fits already saved in ``out/partial.json`` (empty without one).
+
+    Raises:
+        ValueError: the file holds fits of other settings.
+    """
+    path = out / "partial.json"
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    if saved.get("settings") != settings:
+        raise ValueError(
+            f"{path} holds fits of other settings ({saved.get('settings')} != {settings}); use another --out or "
+            "pass --overwrite to start again"
+        )
+    return saved["units"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the reproduction and print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -184,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--l2", type=float, default=DEFAULT_L2)
     p.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
-    p.add_argument("--out", help="folder for results.json, table.md and min-max curves")
+    p.add_argument("--out", help="folder for results.json, table.md and min-max curves; a rerun resumes there")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its files")
     p.add_argument(
         "--minmax-iterations", type=int, default=0, help="also run the L2 min-max from each SE model (Table 2)"
@@ -198,51 +262,88 @@ def main(argv: list[str] | None = None) -> int:
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar over the runs (stderr)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the (dataset, encoder, seed) fits as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), "
+        "or without ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run (needs ray)",
+    )
     args = p.parse_args(argv)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    settings = {
+        "iterations": args.iterations,
+        "l2": args.l2,
+        "minmax_iterations": args.minmax_iterations,
+        "report": args.report,
+        "threads": args.threads,
+    }
+    done: dict[str, list[dict]] = {}
     if args.out:
+        out = Path(args.out)
         try:
-            check_overwrite(args.out, args.overwrite)  # before hours of training, not after
-        except OutputExistsError as err:
+            if args.overwrite or not (out / "partial.json").is_file():
+                check_overwrite(args.out, args.overwrite)  # before hours of training, not after
+                (out / "partial.json").unlink(missing_ok=True)
+            done = _load_partial(out, settings)
+        except (OutputExistsError, ValueError) as err:
             print(f"{p.prog}: error: {err}", file=sys.stderr)
             return 2
+    if args.ray is not None:
+        try:
+            import ray  # noqa: F401  (said now, not after loading the logs)
+        except ImportError:
+            from recsim_gym.ray_units import INSTALL_HINT
+
+            print(f"{p.prog}: error: --ray needs ray: {INSTALL_HINT}", file=sys.stderr)
+            return 2
     torch.set_num_threads(args.threads)
-    runs, refs = [], {}
+    refs = {}
     start = time.perf_counter()
     from tqdm.auto import tqdm
 
-    n_fits = len(args.datasets) * len(args.encoders) * args.seeds
-    bar = tqdm(total=n_fits, desc="Table 1 fits", unit="fit", disable=args.no_progress)
+    units = [(d, e, s) for d in args.datasets for e in args.encoders for s in seeds]
+    todo = [u for u in units if _unit_key(*u) not in done]
+    if done:
+        print(f"resuming: {len(units) - len(todo)} of {len(units)} fits already in {Path(args.out) / 'partial.json'}")
+    bar = tqdm(total=len(units), initial=len(units) - len(todo), desc="Table 1 fits", unit="fit",
+               disable=args.no_progress)  # fmt: skip
+    datas = {}
     for dataset in args.datasets:
-        data = load_logs(assets.data_path(dataset, args.data))
+        datas[dataset] = load_logs(assets.data_path(dataset, args.data))
         if args.report == "test":
-            refs[dataset] = reference_metrics(data, "test")
-        for encoder in args.encoders:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                curves = Path(args.out) / f"minmax_{dataset}_{encoder}_seed{seed}.png" if args.out else None
-                if curves is not None:
-                    curves.parent.mkdir(parents=True, exist_ok=True)
-                for r in run_one(
-                    data,
-                    dataset,
-                    encoder,
-                    seed,
-                    args.iterations,
-                    args.l2,
-                    args.minmax_iterations,
-                    curves,
-                    score_test=args.report == "test",
-                ):
-                    runs.append(r)
-                    if args.report == "val":
-                        continue
-                    bar.write(
-                        f"{dataset:7s} {encoder:4s} {r['regularizer']:7s} seed {seed}: test prec@1 {r['prec@1']:.1f} "
-                        f"prec@2 {r['prec@2']:.1f} log-lik {r['log_likelihood']:.3f} ({r['wall_time_s']:.1f} s)"
-                        + ("" if r.get("all_finite", True) else " NON-FINITE VALUES"),
-                        file=sys.stdout,
-                    )
-                bar.update()
+            refs[dataset] = reference_metrics(datas[dataset], "test")
+    common = (args.iterations, args.l2, args.minmax_iterations, args.report == "test", bool(args.out))
+    if args.ray is None:
+        finished = ((u, fit_unit(datas[u[0]], *u, *common)) for u in todo)
+    else:
+        import ray
+
+        from recsim_gym import ray_units
+
+        ray_units.connect(args.ray, "user_models.reproduce")
+        shared = {d: ray.put(datas[d]) for d in dict.fromkeys(u[0] for u in todo)}  # once per dataset, not per fit
+        jobs = {u: ((shared[u[0]], *u, *common), {}) for u in todo}
+        finished = ray_units.finished(ray_units.submit(fit_unit, jobs, args.ray, "user_models.reproduce", bar.write))
+    for (dataset, encoder, seed), result in finished:
+        done[_unit_key(dataset, encoder, seed)] = result["runs"]
+        if args.out:
+            out = Path(args.out)
+            if result["curves_png"] is not None:
+                atomic_write_bytes(out / f"minmax_{dataset}_{encoder}_seed{seed}.png", result["curves_png"])
+            atomic_write_json(out / "partial.json", {"settings": settings, "units": done}, indent=1)
+        for r in result["runs"] if args.report == "test" else ():
+            bar.write(
+                f"{dataset:7s} {encoder:4s} {r['regularizer']:7s} seed {seed}: test prec@1 {r['prec@1']:.1f} "
+                f"prec@2 {r['prec@2']:.1f} log-lik {r['log_likelihood']:.3f} ({r['wall_time_s']:.1f} s)"
+                + ("" if r.get("all_finite", True) else " NON-FINITE VALUES"),
+                file=sys.stdout,
+            )
+        bar.update()
     bar.close()
+    runs = [r for u in units for r in done[_unit_key(*u)]]  # the local order, whatever order the tasks finished in
     if args.report == "val":
         print(validation_table(runs, args.l2))
         return 0
@@ -261,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "results.json", {"info": info, "runs": runs, "references": refs}, indent=1)
         atomic_write_text(out / "table.md", md + "\n")
+        (out / "partial.json").unlink(missing_ok=True)  # finished: a rerun is refused without --overwrite, as before
     return 0
 
 

@@ -14,10 +14,12 @@ import sys
 import recsim_gym.integrations
 import recsim_gym.integrations.minari
 import recsim_gym.integrations.rllib
+import recsim_gym.integrations.rl_zoo.ppo
 import recsim_gym.integrations.slate_distribution
 import recsim_gym.integrations.tianshou
 import recsim_gym.integrations.torchrl
-loaded = sorted(m for m in ("minari", "ray", "tianshou", "torchrl", "tensordict", "jax") if m in sys.modules)
+libraries = ("minari", "ray", "tianshou", "torchrl", "tensordict", "jax", "rl_zoo3", "stable_baselines3")
+loaded = sorted(m for m in libraries if m in sys.modules)
 print(",".join(loaded) or "none")
 """
 

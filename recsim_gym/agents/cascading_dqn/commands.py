@@ -498,15 +498,10 @@ def _submit_to_ray(
     address: str, units: Sequence[tuple[str, int]], unit_args: dict[str, Any], log: Any
 ) -> dict[tuple[str, int], Any]:
     """Start every (policy, seed) unit as a Ray task (one CPU each); returns their object refs by unit."""
-    try:
-        import ray
-    except ImportError as err:
-        raise ImportError("compare with ray_address (--ray) needs ray: pip install 'recsim-gym[ray]'") from err
-    if not ray.is_initialized():
-        ray.init(address=address or None, include_dashboard=False)
-    log(f"Ray: {len(units)} units on {ray.cluster_resources().get('CPU', 0):g} CPUs")
-    task = ray.remote(num_cpus=1)(_train_and_evaluate)
-    return {(name, seed): task.remote(name, seed, **unit_args) for name, seed in units}
+    from recsim_gym import ray_units
+
+    jobs = {(name, seed): ((name, seed), unit_args) for name, seed in units}
+    return ray_units.submit(_train_and_evaluate, jobs, address, "compare", log)
 
 
 def _user_model_sources(

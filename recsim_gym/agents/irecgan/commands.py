@@ -8,6 +8,9 @@ Examples::
     # the full grid (random / max / mix x 200 / 1,000 / 10,000 sessions), resumable
     recsim-gym irecgan-experiment --grid --seeds 3 --out runs/irecgan_grid
 
+    # the same, its (cell, seed) units as Ray tasks on the cluster at $RAY_ADDRESS (or a Ray started here)
+    recsim-gym irecgan-experiment --grid --seeds 3 --out runs/irecgan_grid --ray
+
 Each run writes ``results.json`` (rewritten after every cell and seed; rerunning the same command skips what is
 done, and resumes an unfinished seed from ``checkpoints/<cell>_seed<seed>``, saved after pre-training and after every
 adversarial round, with the results an uninterrupted run gives), ``results.md`` (the generated table),
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,6 +90,15 @@ def add_commands(subparsers: Any) -> None:
         "the cell, seed and configuration flags are ignored",
     )
     p.add_argument("--verbose", type=int, choices=(0, 1), default=0, help="learner verbosity (0 or 1)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the (cell, seed) units as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without "
+        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run, resumable (needs ray)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_irecgan_experiment)
 
@@ -139,9 +152,10 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
         ResultsFile,
         experiment_meta,
         run_cell,
+        run_cells_on_ray,
         summarize,
     )
-    from recsim_gym.cli import CLIError, install_hint, missing_modules
+    from recsim_gym.cli import CLIError, install_hint, missing_modules, require
 
     if args.report_only:
         return _report_only(args)
@@ -154,6 +168,8 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
         raise CLIError(f"--eval-sessions must be >= 1, got {args.eval_sessions}")
     if args.threads < 1:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
+    if getattr(args, "ray", None) is not None:
+        require("ray")  # said now, not after the first cells
     config = _build_config(args)
     if args.grid:
         loggings = _parse_list(args.grid_logging, str, "--grid-logging")
@@ -184,7 +200,9 @@ def run_irecgan_experiment(args: argparse.Namespace) -> int:
         f"IRecGAN simulated online test: cells {cells}, seeds {seeds}; LSTM {c.num_layers}x{c.hidden_size}, "
         f"embeddings {c.embed_dim}, {c.n_rounds} adversarial rounds; results in {out}"
     )
-    run_cell(
+    ray_address = getattr(args, "ray", None)
+    runner = run_cell if ray_address is None else functools.partial(run_cells_on_ray, address=ray_address)
+    runner(
         cells,
         seeds,
         config,

@@ -18,6 +18,8 @@ uninterrupted run, since the checkpoints hold the random-generator states too. A
 on a 2-core machine) can so be finished in pieces. Several processes may work on one output folder at once (e.g. one
 per core): each claims a (cell, seed) with a file lock before running it and skips those another process holds, and
 results are merged into the JSON file under a lock (POSIX systems; without ``fcntl`` there is no locking).
+:func:`run_cells_on_ray` runs the (cell, seed) units as Ray tasks instead, on one machine or a cluster
+(``irecgan-experiment --ray``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ __all__ = [
     "plot_grid",
     "plot_training_curves",
     "run_cell",
+    "run_cells_on_ray",
     "run_seed",
     "summarize",
 ]
@@ -452,6 +455,69 @@ def _run_and_add(
         f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
         f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
     )
+
+
+def run_cells_on_ray(
+    cells: Iterable[tuple[str, int]],
+    seeds: Sequence[int],
+    config: IRecGANConfig,
+    results: ResultsFile,
+    address: str,
+    eval_sessions: int = 1000,
+    n_rounds: int | None = None,
+    curves_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = False,
+    verbose: int = 0,
+    report: Callable[[str], None] = print,
+    checkpoint_root: str | os.PathLike[str] | None = None,
+) -> ResultsFile:
+    """:func:`run_cell` with every (cell, seed) not yet in ``results`` run as a Ray task (one CPU each).
+
+    All units are submitted at once (:mod:`recsim_gym.ray_units`: each task takes the driver's thread settings, so
+    the rows equal the local run's for the same seeds); the driver adds each result to ``results`` as its task
+    finishes, so an interrupted run keeps every finished unit and a rerun skips them. With ``checkpoint_root`` a task
+    checkpoints into ``<root>/<logging>-<sessions>_seed<seed>`` as in :func:`run_seed` and resumes from there; that
+    resumes inside a unit when the folder is the same for the driver and the node that runs the unit (this machine,
+    or a shared file system), and otherwise the unit starts over. ``curves_dir`` is written by the node that runs
+    the unit. One driver per results file: the file-lock sharing of :func:`run_cell` is not used here (Ray spreads
+    the units instead). ``progress_bar`` shows one bar over the units in the driver (tasks show none).
+
+    Raises:
+        ImportError: Ray is not installed.
+    """
+    from recsim_gym import ray_units
+
+    units: dict[Any, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+    for logging, sessions in cells:
+        for seed in seeds:
+            if results.done(logging, sessions, seed):
+                report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
+                continue
+            folder = None
+            if checkpoint_root is not None:
+                folder = Path(checkpoint_root).resolve() / f"{logging}-{sessions}_seed{seed}"
+                if (folder / "progress.json").exists():
+                    report(f"resume {logging}-{sessions} seed {seed} from {folder}")
+            args = (logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, False, verbose, folder)
+            units[(logging, sessions, seed)] = (args, {})
+    if not units:
+        return results
+    from tqdm.auto import tqdm
+
+    refs = ray_units.submit(run_seed, units, address, "irecgan-experiment", report)
+    with tqdm(total=len(refs), desc="IRecGAN (cell, seed) units", unit="unit", disable=not progress_bar) as bar:
+        for (logging, sessions, seed), out in ray_units.finished(refs):
+            results.add(out)
+            folder = units[(logging, sessions, seed)][0][-1]
+            if folder is not None:  # the task's checkpoints, once its results are saved (if this machine sees them)
+                shutil.rmtree(folder, ignore_errors=True)
+            t = out["timing"]
+            (bar.write if progress_bar else report)(
+                f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
+                f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
+            )
+            bar.update()
+    return results
 
 
 # ------------------------------------------------------------------------------------------------------ summaries
