@@ -104,6 +104,10 @@ MODELS: dict[str, dict[str, str]] = {
 }
 
 
+# RecSimu bundles (recsim_gym.user_models.recsimu): model id -> dataset, users fitted, sha256 of manifest.json.
+RECSIMU_MODELS: dict[str, dict[str, str]] = {}
+
+
 class AssetError(RuntimeError):
     """A shipped model cannot be found or does not match this manifest."""
 
@@ -116,10 +120,14 @@ def _checkout_assets() -> Path:
     return Path(__file__).resolve().parents[1] / "assets"
 
 
-def model_dir(model_id: str) -> Path:
-    """Folder of a shipped model, checked against this manifest (see the module docstring for the search order)."""
-    if model_id not in MODELS:
-        raise AssetError(f"unknown model id {model_id!r}; shipped ids: {', '.join(sorted(MODELS))}")
+def model_dir(model_id: str, models: dict[str, dict[str, str]] | None = None) -> Path:
+    """Folder of a shipped model, checked against this manifest (see the module docstring for the search order).
+
+    ``models`` is the table of pinned ids (:data:`MODELS` by default; :data:`RECSIMU_MODELS` for RecSimu bundles).
+    """
+    models = MODELS if models is None else models
+    if model_id not in models:
+        raise AssetError(f"unknown model id {model_id!r}; shipped ids: {', '.join(sorted(models))}")
     roots = []
     if os.environ.get("RECSIM_GYM_HOME"):
         roots.append(Path(os.environ["RECSIM_GYM_HOME"]).expanduser())
@@ -128,7 +136,7 @@ def model_dir(model_id: str) -> Path:
         folder = root / model_id
         if (folder / "manifest.json").exists():
             actual = file_sha256(folder / "manifest.json")
-            expected = MODELS[model_id]["manifest_sha256"]
+            expected = models[model_id]["manifest_sha256"]
             if actual != expected:
                 raise AssetError(
                     f"{folder}/manifest.json has sha256 {actual}, but recsim_gym {model_id!r} expects {expected}: "
