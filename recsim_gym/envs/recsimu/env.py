@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from recsim_gym.envs.recsimu import kernel as K
 from recsim_gym.user_models.recsimu.storage import RecSimuBundle, load_recsimu_bundle, resolve_recsimu
-from recsim_gym.user_models.storage import UserModelLoadError, bundle_fingerprint
+from recsim_gym.user_models.storage import BundleSource, UserModelLoadError, bundle_fingerprint, content_sha256
 
 DEFAULT_HORIZON = 20  # [steps] of an episode before truncation
 ALIASES = {"train": "train", "heldout": "heldout"}
@@ -59,11 +59,20 @@ def resolve_user(user_model: Any, dataset: str | None) -> tuple[RecSimuBundle, K
     return _CACHE[key]
 
 
+def bundle_source(requested: Any, bundle: RecSimuBundle) -> BundleSource:
+    """The bundle an env runs, as results files record it (:class:`~recsim_gym.user_models.storage.BundleSource`)."""
+    if bundle.path is None:
+        return BundleSource(repr(requested), None)
+    sha = content_sha256(bundle.path / "manifest.json")
+    shipped = bundle.model_id is not None
+    return BundleSource(str(requested), bundle.path, bundle.model_id, shipped, shipped, sha)
+
+
 def observation_space(n_items: int, history_len: int, n_feedback: int) -> spaces.Dict:
-    """``{"items": (N,), "feedback": (N,)}``, left-padded with -1, most recent step last."""
+    """``{"history": (N,), "feedback": (N,)}``: item ids and feedback, left-padded with -1, most recent step last."""
     return spaces.Dict(
         {
-            "items": spaces.Box(-1, n_items - 1, shape=(history_len,), dtype=np.int64),
+            "history": spaces.Box(-1, n_items - 1, shape=(history_len,), dtype=np.int64),
             "feedback": spaces.Box(-1, n_feedback - 1, shape=(history_len,), dtype=np.int64),
         }
     )
@@ -112,7 +121,7 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     | key | shape | values |
     |---|---|---|
-    | `items` | `(N,)` | item ids of the last N steps, oldest first, `-1` before the history starts |
+    | `history` | `(N,)` | item ids of the last N steps, oldest first, `-1` before the history starts |
     | `feedback` | `(N,)` | feedback class of each step (0 positive, 1 negative), `-1` on padding |
 
     ## Rewards
@@ -160,6 +169,7 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         self.bundle, self.kernel = resolve_user(user_model, dataset)
+        self.user_model_source = bundle_source(user_model, self.bundle)
         c = self.bundle.config
         if int(slate_size) < 1 or int(horizon) < 1:
             raise ValueError(f"slate_size and horizon must be >= 1, got {slate_size} and {horizon}")
@@ -181,7 +191,7 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     # The feedback array of the observation carries -1 on padding; the kernel reads padding from items < 0.
     def _obs(self) -> dict[str, np.ndarray]:
-        return {"items": self._items[0].copy(), "feedback": np.where(self._items[0] >= 0, self._fb[0], -1)}
+        return {"history": self._items[0].copy(), "feedback": np.where(self._items[0] >= 0, self._fb[0], -1)}
 
     def _start(self, options: dict[str, Any] | None) -> None:
         opts = options or {}

@@ -63,10 +63,6 @@ def below(x: np.ndarray, n: int) -> np.ndarray:
     return (((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 + 0.5 * np.tanh(0.5 * x)  # no overflow for large |x|
-
-
 class RecSimuKernel:
     """Feedback probabilities of a trained discriminator, in numpy (see the module docstring).
 
@@ -100,25 +96,46 @@ class RecSimuKernel:
             self.w0_state = w0[:h].copy()
             self.cand_w0 = (self.cand @ w0[h:] + b0).astype(np.float32)  # (n, first head width)
         self.hidden = c.hidden
+        self._fold()
+
+    def _fold(self) -> None:
+        """Tables of :meth:`encode`: the r, z pre-activations halved (with both biases), ``h_n`` halved."""
+        hs = self.hidden
+        ih = self.table_ih.copy()
+        ih[..., : 2 * hs] += self.b_hh[: 2 * hs]
+        ih[..., : 2 * hs] *= 0.5
+        self.table_rz_n = np.ascontiguousarray(ih, dtype=np.float32)
+        self.w_hh_half = np.ascontiguousarray(self.w_hh * 0.5, dtype=np.float32)
+        b = self.b_hh * 0.5
+        b[: 2 * hs] = 0.0  # already in the table
+        self.b_hh_half = b.astype(np.float32)
 
     def encode(self, hist_item: np.ndarray, hist_fb: np.ndarray) -> np.ndarray:
-        """GRU state ``(B, H)`` of left-padded states ``(B, N)``; leading all-padded columns are skipped."""
+        """GRU state ``(B, H)`` of left-padded states ``(B, N)``; leading all-padded columns are skipped.
+
+        The r and z gates are computed together as ``sigmoid(x) = (1 + tanh(x / 2)) / 2``, with the halving folded
+        into the tables (:meth:`_fold`): a few numpy calls per GRU step, which is what a one-row batch costs.
+        """
         b, n = hist_item.shape
-        h = np.zeros((b, self.hidden), dtype=np.float32)
-        real = hist_item >= 0
-        cols = np.flatnonzero(real.any(axis=0))
-        if cols.size == 0:
-            return h
         hs = self.hidden
-        for t in range(int(cols[0]), n):
-            m = real[:, t]
-            gi = self.table_ih[np.where(m, hist_item[:, t], 0), hist_fb[:, t]]
-            gh = h @ self.w_hh + self.b_hh
-            r = _sigmoid(gi[:, :hs] + gh[:, :hs])
-            z = _sigmoid(gi[:, hs : 2 * hs] + gh[:, hs : 2 * hs])
-            cand = np.tanh(gi[:, 2 * hs :] + r * gh[:, 2 * hs :])
-            new = (1 - z) * cand + z * h
-            h = np.where(m[:, None], new, h) if not m.all() else new
+        h = np.zeros((b, hs), dtype=np.float32)
+        real = hist_item >= 0
+        lengths = real.sum(axis=1)
+        first_any = n - int(lengths.max()) if b else n
+        first_all = n - int(lengths.min()) if b else n
+        for t in range(first_any, n):
+            gi = self.table_rz_n[np.maximum(hist_item[:, t], 0), hist_fb[:, t]]
+            gh = h @ self.w_hh_half
+            gh += self.b_hh_half
+            rz = np.tanh(gi[:, : 2 * hs] + gh[:, : 2 * hs])  # tanh(x/2) of the r and z pre-activations
+            r = rz[:, :hs]
+            # n = tanh(i_n + r * h_n) with r = (1 + tanh) / 2, so r * h_n = (h_n + tanh * h_n) / 2; gh holds h_n / 2.
+            h_n = gh[:, 2 * hs :]
+            cand = np.tanh(gi[:, 2 * hs :] + h_n + r * h_n)
+            # h' = (1 - z) n + z h = n + z (h - n), z = (1 + tanh) / 2.
+            diff = h - cand
+            new = cand + 0.5 * (diff + rz[:, hs:] * diff)
+            h = new if t >= first_all else np.where(real[:, t : t + 1], new, h)
         return h
 
     def probs(
@@ -134,3 +151,14 @@ class RecSimuKernel:
         if corrected and self.upsample_factor != 1.0:
             real[:, 0] /= self.upsample_factor
         return real / real.sum(axis=1, keepdims=True)
+
+    def all_items_p_pos(self, hist_item: np.ndarray, hist_fb: np.ndarray) -> np.ndarray:
+        """Corrected ``p(pos)`` of every item ``(B, n_items)`` in states ``(B, N)`` (one GRU pass per state)."""
+        state = self.encode(hist_item, hist_fb)
+        x = (state @ self.w0_state)[:, None, :] + self.cand_w0[None, :, :]
+        for w, b in self.head[1:]:
+            x = np.maximum(x, 0) @ w + b
+        real = x[..., : self.n_feedback].astype(np.float64)
+        real = np.exp(real - real.max(axis=-1, keepdims=True))
+        real[..., 0] /= self.upsample_factor
+        return real[..., 0] / real.sum(axis=-1)

@@ -20,6 +20,7 @@ from gymnasium.vector.utils import batch_space
 from recsim_gym.envs.recsimu import kernel as K
 from recsim_gym.envs.recsimu.env import (
     DEFAULT_HORIZON,
+    bundle_source,
     check_rewards,
     observation_space,
     push,
@@ -65,6 +66,7 @@ class RecSimuVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.bundle, self.kernel = resolve_user(user_model, dataset)
+        self.user_model_source = bundle_source(user_model, self.bundle)
         c = self.bundle.config
         self.num_envs = int(num_envs)
         self.dataset = dataset or self.bundle.dataset
@@ -87,7 +89,7 @@ class RecSimuVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         self._ended = np.zeros(b, dtype=bool)
 
     def _obs(self) -> dict[str, np.ndarray]:
-        return {"items": self._items.copy(), "feedback": np.where(self._items >= 0, self._fb, -1)}
+        return {"history": self._items.copy(), "feedback": np.where(self._items >= 0, self._fb, -1)}
 
     def _start(self, rows: np.ndarray, options: dict[str, Any]) -> None:
         """New episodes in the slots ``rows`` (their keys already advanced)."""
