@@ -269,3 +269,38 @@ def test_metrics():
 
 def test_pads_are_minus_one():
     assert PAD == -1
+
+
+def test_generator_table_and_logs_reference(tmp_path):
+    from recsim_gym.user_models.recsimu.generator_eval import generator_table, logs_reference
+
+    p = _prepare(_logs(n_users=80), protocol="users")
+    ex = p.splits["test"].subset(np.flatnonzero(p.splits["test"].positive))
+    ref = logs_reference(p, ex)
+    sizes = np.bincount(p.steps.page, minlength=p.steps.n_steps)[p.steps.page[ex.step]]
+    assert ref["map"] == pytest.approx(np.mean([np.mean(1.0 / np.arange(1, m + 1)) for m in sizes]))
+    res = train_recsimu(p.splits["train"], p.splits["val"], p.model_config(), p.embeddings, FAST)
+    g, _ = res.models()
+    rows = generator_table(p, g)
+    assert set(rows) == {"logs", "popularity", "gru4rec", "recsimu"}
+    assert all(0 < r["map"] <= 1 and r["n"] == len(ex) for r in rows.values())
+    assert rows["recsimu"]["map_rel_diff"] == pytest.approx(abs(rows["recsimu"]["map"] - ref["map"]) / ref["map"])
+
+
+def test_cli_train_and_table(tmp_path, capsys):
+    from recsim_gym.cli import main
+
+    log = tmp_path / "logs.csv"
+    _logs(n_users=60).to_csv(log, index=False)
+    out = tmp_path / "bundle"
+    small = ["--batch", "32", "--pretrain-g", "2", "--pretrain-d", "2", "--rounds", "2", "--eval-every", "1"]
+    argv = ["train-recsimu", "--dataset", "custom", "--data", str(log), "--out", str(out), "--hidden", "8", *small]
+    assert main([*argv, "--no-progress"]) == 0
+    bundle = load_recsimu_bundle(out)
+    assert bundle.meta["command"].startswith("recsim-gym train-recsimu") and (out / "card.md").is_file()
+    assert bundle.start_items.shape[0] == bundle.meta["data"]["start_users"]
+    capsys.readouterr()
+    assert main([*argv, "--no-progress"]) == 2  # no overwrite without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["train-recsimu", "--dataset", "custom", "--data", str(log), "--out", str(tmp_path / "x"), "--lr", "-1"]) == 2
+    assert main(["recsimu-table", "--datasets", "nope", "--out", str(tmp_path / "t.json")]) == 2

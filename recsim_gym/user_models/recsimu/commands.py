@@ -42,6 +42,7 @@ from recsim_gym.user_models.recsimu.training import (
     predict_p_pos,
     train_recsimu,
 )
+from recsim_gym.user_models.storage import UserModelLoadError
 
 
 def start_histories(steps: StepLog, users: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +201,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merged_table(files: list[str], datasets: list[str], methods: list[str]) -> int:
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for f in files:
+        try:
+            part = json.loads(Path(f).read_text())["results"]
+        except (OSError, ValueError, KeyError) as err:
+            raise CLIError(f"{f}: not a recsimu-table results file ({err})") from None
+        for d, by_method in part.items():
+            for m, runs in by_method.items():
+                results.setdefault(d, {}).setdefault(m, []).extend(runs)
+    datasets = [d for d in datasets if d in results]
+    print(feedback_table(results, datasets, [m for m in METHODS if m in methods]))
+    return 0
+
+
 def _table(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -209,6 +225,10 @@ def _table(args: argparse.Namespace) -> int:
     bad = [d for d in datasets if d not in assets.DATASETS]
     if bad:
         raise CLIError(f"unknown datasets {bad}; choose from {', '.join(assets.DATASETS)}")
+    if args.from_files:
+        return _merged_table(args.from_files, datasets, methods)
+    if not args.out:
+        raise CLIError("--out FILE is required (or --from FILE ... to print the table of earlier runs)")
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} exists; pass --overwrite to replace it")
@@ -249,6 +269,46 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from recsim_gym.envs.recsimu.benchmark import throughput
+
+    try:
+        r = throughput(args.user_model, args.dataset, batch=args.batch, min_seconds=args.seconds)
+    except (UserModelLoadError, assets.AssetError) as err:
+        raise CLIError(str(err)) from None
+    print(
+        f"single env {r['single_steps_per_s']:,.0f} steps/s; SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
+        f"RecSimuVectorEnv x{r['batch']} {r['batched_steps_per_s']:,.0f} ({r['batched_over_sync']:.1f}x SyncVectorEnv)"
+    )
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def _generator(args: argparse.Namespace) -> int:
+    from recsim_gym.user_models.recsimu.generator_eval import generator_table
+    from recsim_gym.user_models.recsimu.storage import load_recsimu_bundle
+
+    out: dict[str, Any] = {"command": "recsim-gym " + shlex.join(args.argv), "date": time.strftime("%Y-%m-%d")}
+    print("| dataset | recommender | MAP | diff. | NDCG@40 | diff. |\n|---|---|---|---|---|---|")
+    for d in [x.strip() for x in args.datasets.split(",") if x.strip()]:
+        try:
+            bundle = load_recsimu_bundle(args.model.format(dataset=d))
+        except (UserModelLoadError, assets.AssetError) as err:
+            raise CLIError(str(err)) from None
+        n = bundle.config.history_len
+        prep = prepare(load_dataset(d, args.data), protocol="users", fit_split="train", history_len=n)
+        rows = generator_table(prep, bundle.generator, seed=args.seed)
+        out[d] = rows
+        labels = {"logs": "Logs", "popularity": "Popularity", "gru4rec": "GRU4Rec-style", "recsimu": "RecSimu G"}
+        for name, r in rows.items():
+            diff = ("-", "-") if name == "logs" else (f"{r['map_rel_diff']:.1%}", f"{r['ndcg@40_rel_diff']:.1%}")
+            print(f"| {d} | {labels[name]} | {r['map']:.4f} | {diff[0]} | {r['ndcg@40']:.4f} | {diff[1]} |")
+    if args.out:
+        atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     d = RecSimuTrainConfig()
     p.add_argument("--alpha", type=nonneg_float, default=d.alpha, help="weight of L_D^sup (Eq. 9)")
@@ -265,7 +325,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train-recsimu`` and ``recsimu-table``."""
+    """Add ``train-recsimu``, ``recsimu-table`` and ``recsimu-benchmark``."""
     p = subparsers.add_parser("train-recsimu", help="fit a RecSimu simulator (Zhao et al. 2020) on a Chen et al. log")
     p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
@@ -287,10 +347,33 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seeds", type=positive_int, default=5)
     t.add_argument("--protocol", choices=["last", "users"], default="last", help="test split (default: the paper's)")
     t.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
-    t.add_argument("--out", required=True, type=writable_file, help="results JSON file")
+    t.add_argument("--out", type=writable_file, help="results JSON file (written after every run)")
+    t.add_argument("--from", dest="from_files", nargs="+", metavar="FILE", help="only print the table of these files")
     t.add_argument("--overwrite", action="store_true")
     _add_train_options(t)
     t.set_defaults(func=_table)
+
+    g = subparsers.add_parser(
+        "recsimu-generator", help="MAP and NDCG@40 of RecSimu's generator against the logs (Zhao et al. Table 1)"
+    )
+    g.add_argument("--datasets", default="yelp,taobao,rsc", help="comma-separated (default all three)")
+    g.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
+    g.add_argument(
+        "--model", default="recsimu-{dataset}-train", help="bundle per dataset (default: the shipped train-users one)"
+    )
+    g.add_argument("--seed", type=seed_int, default=0, help="seed of the GRU4Rec-style reference")
+    g.add_argument("--out", type=writable_file, help="also write the rows as JSON")
+    g.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    g.set_defaults(func=_generator)
+
+    b = subparsers.add_parser("recsimu-benchmark", help="steps/s of the RecSimu envs: single, SyncVectorEnv, batched")
+    b.add_argument("--dataset", default="yelp", choices=sorted(assets.DATASETS))
+    b.add_argument("--user-model", default="train", help="train, heldout, a shipped id or a bundle folder")
+    b.add_argument("--batch", type=positive_int, default=1024, help="slots of SyncVectorEnv and the batched env")
+    b.add_argument("--seconds", type=positive_float, default=2.0, help="minimum seconds per measurement")
+    b.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    b.add_argument("--json", action="store_true", help="end with one JSON line")
+    b.set_defaults(func=_benchmark)
 
 
 __all__ = ["add_commands", "start_histories", "train_bundle"]
