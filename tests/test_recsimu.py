@@ -302,5 +302,6 @@ def test_cli_train_and_table(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--no-progress"]) == 2  # no overwrite without --overwrite
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["train-recsimu", "--dataset", "custom", "--data", str(log), "--out", str(tmp_path / "x"), "--lr", "-1"]) == 2
+    bad_lr = ["train-recsimu", "--dataset", "custom", "--data", str(log), "--out", str(tmp_path / "x"), "--lr", "-1"]
+    assert main(bad_lr) == 2
     assert main(["recsimu-table", "--datasets", "nope", "--out", str(tmp_path / "t.json")]) == 2
