@@ -1,10 +1,11 @@
 """The batched twin of :class:`~recsim_gym.envs.recsimu.env.RecSimuEnv`: every slot's users step in one numpy pass.
 
 Written against the shape of :class:`~recsim_gym.envs.gan_user.GANUserVectorEnv` (the shared batched base was not
-there yet): Gymnasium's autoreset modes ``NEXT_STEP`` (default) and ``DISABLED``, ``reset(options={"reset_mask":
-mask})``, per-slot seeds ``seed + i`` as :class:`gymnasium.vector.SyncVectorEnv` gives them, and infos batched the
-way SyncVectorEnv batches them (each key with its ``_key`` mask). Slot ``i`` equals a single env reset with the same
-seed and stepped with the same actions (a test compares them with SyncVectorEnv).
+there yet): Gymnasium's three autoreset modes (``NEXT_STEP`` by default), ``reset(options={"reset_mask": mask})``,
+per-slot seeds ``seed + i`` as :class:`gymnasium.vector.SyncVectorEnv` gives them (or a list, ``None`` for a slot
+that keeps its stream), and infos batched the way SyncVectorEnv batches them (each key with its ``_key`` mask).
+Slot ``i`` equals a single env reset with the same seed and stepped with the same actions (a test compares them with
+SyncVectorEnv).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from recsim_gym.envs.recsimu.env import (
 def _parse_mode(mode: str | AutoresetMode) -> AutoresetMode:
     if isinstance(mode, str):
         mode = {m.name.lower(): m for m in AutoresetMode}.get(mode.lower(), mode)  # type: ignore[assignment]
-    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
-        raise ValueError(f"autoreset_mode must be 'next_step' or 'disabled', got {mode!r}")
+    if not isinstance(mode, AutoresetMode):
+        raise ValueError(f"autoreset_mode must be 'next_step', 'same_step' or 'disabled', got {mode!r}")
     return AutoresetMode(mode)
 
 
@@ -43,7 +44,7 @@ class RecSimuVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
     | argument | default | meaning |
     |---|---|---|
     | `num_envs` | `1` | number of slots |
-    | `autoreset_mode` | `NEXT_STEP` | `"next_step"` or `"disabled"` (reset ended slots with `reset_mask`) |
+    | `autoreset_mode` | `NEXT_STEP` | `"next_step"`, `"same_step"` or `"disabled"` (reset with `reset_mask`) |
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -142,11 +143,13 @@ class RecSimuVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         if mask is not None and np.asarray(mask).shape != (self.num_envs,):
             raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},)")
         if seed is not None:
-            seeds = np.arange(self.num_envs) + seed if isinstance(seed, (int, np.integer)) else np.asarray(seed)
-            if seeds.shape != (self.num_envs,):
-                raise ValueError(f"seed must be an int or {self.num_envs} ints, got {seed!r}")
-            self._base[rows] = K.seed_keys(seeds[rows])
-            self._episode[rows] = -1
+            seeds = list(range(seed, seed + self.num_envs)) if isinstance(seed, (int, np.integer)) else list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed must be an int or {self.num_envs} ints (None: no new seed), got {seed!r}")
+            new = np.array([int(r) for r in rows if seeds[r] is not None], dtype=np.int64)
+            if new.size:
+                self._base[new] = K.seed_keys(np.array([int(seeds[r]) for r in new]))
+                self._episode[new] = -1
         self._reset_rows(rows, opts)
         k = self.slate_size
         fb = np.full((self.num_envs, k), -1, dtype=np.int64)
@@ -179,8 +182,34 @@ class RecSimuVectorEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray])
         truncated[live] = self._t[live] >= self.horizon
         if restart.any():
             self._reset_rows(np.flatnonzero(restart), {})
-        self._ended = truncated.copy()
-        return self._obs(), reward, np.zeros(b, dtype=bool), truncated, self._infos(fb, p_pos)
+        infos = self._infos(fb, p_pos)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+            # As SyncVectorEnv: the ended slots' last observation and info go to final_obs / final_info, and the
+            # slots start over at once (their top-level info is the reset info).
+            ended = np.flatnonzero(truncated)
+            obs = self._obs()
+            final_obs = np.full(b, None, dtype=object)
+            for i in ended:
+                final_obs[i] = {key: v[i] for key, v in obs.items()}
+            final_info = {}
+            for key, v in infos.items():  # zeros outside the ended slots, as Gymnasium's info batching leaves them
+                final_info[key] = (
+                    truncated.copy()
+                    if key.startswith("_")
+                    else np.where(truncated.reshape(-1, *[1] * (v.ndim - 1)), v, np.zeros((), v.dtype))
+                )
+            self._reset_rows(ended, {})
+            infos["feedback"][ended] = -1
+            infos["p_pos"][ended] = 0.0
+            infos["clicked"][ended] = False
+            infos["clicks"][ended] = 0
+            infos.update(
+                final_obs=final_obs, _final_obs=truncated.copy(), final_info=final_info, _final_info=truncated.copy()
+            )
+            self._ended = np.zeros(b, dtype=bool)
+        else:
+            self._ended = truncated.copy()
+        return self._obs(), reward, np.zeros(b, dtype=bool), truncated, infos
 
     def render(self) -> str | None:
         """``"ansi"``: one line per slot with its state."""
