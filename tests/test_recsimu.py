@@ -305,3 +305,9 @@ def test_cli_train_and_table(tmp_path, capsys):
     bad_lr = ["train-recsimu", "--dataset", "custom", "--data", str(log), "--out", str(tmp_path / "x"), "--lr", "-1"]
     assert main(bad_lr) == 2
     assert main(["recsimu-table", "--datasets", "nope", "--out", str(tmp_path / "t.json")]) == 2
+
+
+@pytest.mark.parametrize("method", ["random", "lr", "gan", "gan-s"])
+def test_baselines_run_and_score_every_example(prep, method):
+    r = run_method(method, prep, 0, FAST)
+    assert 0.0 <= r["test"]["auc"] <= 1.0 and 0.0 <= r["test"]["f1"] <= 1.0

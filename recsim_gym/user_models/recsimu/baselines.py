@@ -47,13 +47,20 @@ class _FeedbackNet(nn.Module):
         self.candidate = mlp([c.item_dim + extra_in, c.candidate_hidden], nn.ReLU())
         self.head = mlp([c.hidden + c.candidate_hidden, *c.head_hidden, n_out])
 
-    def forward(self, hi: torch.Tensor, hf: torch.Tensor, item: torch.Tensor, extra: torch.Tensor | None = None):
+    def encode(self, hi: torch.Tensor, hf: torch.Tensor) -> torch.Tensor:
+        """The GRU state of a batch of states."""
         e = self.item_embedding[hi.clamp(min=0)] * (hi >= 0).unsqueeze(-1).float()
-        s = self.encoder(e, hf, hi >= 0)
+        return self.encoder(e, hf, hi >= 0)
+
+    def heads(self, s: torch.Tensor, item: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs for encoded states ``s``, candidate items and (for the critic) a feedback distribution."""
         cand = self.item_embedding[item]
         if extra is not None:
             cand = torch.cat([cand, extra], dim=-1)
         return self.head(torch.cat([s, self.candidate(cand)], dim=-1))
+
+    def forward(self, hi: torch.Tensor, hf: torch.Tensor, item: torch.Tensor, extra: torch.Tensor | None = None):
+        return self.heads(self.encode(hi, hf), item, extra)
 
 
 def _t(ex: Examples) -> tuple[torch.Tensor, ...]:
@@ -135,15 +142,18 @@ def train_gan(
         idx = torch.as_tensor(rng.choice(len(train), size=min(cfg.batch, len(train)), p=w))
         b = (hi[idx], hf[idx], it[idx])
         real_r = nn.functional.one_hot(fb[idx], k).float()
-        fake_r = torch.softmax(gen(*b), -1)
-        d_loss = bce(critic(*b, real_r), torch.ones(len(idx), 1)) + bce(
-            critic(*b, fake_r.detach()), torch.zeros(len(idx), 1)
+        # One generator pass serves both updates (G's weights do not change in the d-step); one critic encoding serves
+        # the real and the generated tuple of the d-step.
+        logits = gen(*b)
+        fake_r = torch.softmax(logits, -1)
+        s = critic.encode(b[0], b[1])
+        d_loss = bce(critic.heads(s, b[2], real_r), torch.ones(len(idx), 1)) + bce(
+            critic.heads(s, b[2], fake_r.detach()), torch.zeros(len(idx), 1)
         )
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        logits = gen(*b)
-        g_loss = bce(critic(*b, torch.softmax(logits, -1)), torch.ones(len(idx), 1))  # non-saturating
+        g_loss = bce(critic(*b, fake_r), torch.ones(len(idx), 1))  # non-saturating
         if supervised:
             g_loss = g_loss + nn.functional.cross_entropy(logits, fb[idx])
         if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
