@@ -105,7 +105,38 @@ MODELS: dict[str, dict[str, str]] = {
 
 
 # RecSimu bundles (recsim_gym.user_models.recsimu): model id -> dataset, users fitted, sha256 of manifest.json.
-RECSIMU_MODELS: dict[str, dict[str, str]] = {}
+RECSIMU_MODELS: dict[str, dict[str, str]] = {
+    "recsimu-yelp-train": {
+        "dataset": "yelp",
+        "fitted_on": "train",
+        "manifest_sha256": "7b79ba3054719ce22703918ef11e656685f06e9ef39cb07a2362e95350c18743",
+    },
+    "recsimu-yelp-heldout": {
+        "dataset": "yelp",
+        "fitted_on": "test",
+        "manifest_sha256": "92f135d023703087f9eba74f10cda7d318b82f812a0f5af4f1271888e99c85e8",
+    },
+    "recsimu-taobao-train": {
+        "dataset": "taobao",
+        "fitted_on": "train",
+        "manifest_sha256": "c736a3efdbc909303e726b256ed84e9d357199a8b20e5c447e3f399e5449359a",
+    },
+    "recsimu-taobao-heldout": {
+        "dataset": "taobao",
+        "fitted_on": "test",
+        "manifest_sha256": "643be684dff5df3a4232af1e73ede25cb78dc96da818b92dc5b7cd4bb2765759",
+    },
+    "recsimu-rsc-train": {
+        "dataset": "rsc",
+        "fitted_on": "train",
+        "manifest_sha256": "7acf873474781d6c3d4bba421f1a4239eec3906c89774d3d089ef38ee668f496",
+    },
+    "recsimu-rsc-heldout": {
+        "dataset": "rsc",
+        "fitted_on": "test",
+        "manifest_sha256": "d70a36f2aa3a7781fba2c9e359212f38f1e0c41c0124588d51b38719a26bd6d3",
+    },
+}
 
 
 class AssetError(RuntimeError):
