@@ -129,10 +129,13 @@ def mean_sd(x: Sequence[float]) -> tuple[float, float]:
 def feedback_table(
     results: dict[str, dict[str, list[dict[str, Any]]]], datasets: Sequence[str], methods: Sequence[str]
 ) -> str:
-    """Markdown table: one row per method, F1 and AUC (mean ± sd over seeds) per dataset."""
-    head = "| method | " + " | ".join(f"{d} F1 | {d} AUC" for d in datasets) + " |"
-    lines = [head, "|---|" + "---|---|" * len(datasets)]
+    """Markdown table: one row per method, F1 and AUC (mean ± sd over seeds) per dataset, and the seeds counted."""
+    head = "| method | " + " | ".join(f"{d} F1 | {d} AUC" for d in datasets) + " | seeds |"
+    lines = [head, "|---|" + "---|---|" * len(datasets) + "---|"]
     for m in methods:
+        counts = [len(results.get(d, {}).get(m, [])) for d in datasets]
+        if not any(counts):
+            continue
         cells = []
         for d in datasets:
             runs = results.get(d, {}).get(m, [])
@@ -142,5 +145,5 @@ def feedback_table(
             for key in ("f1", "auc"):
                 mu, sd = mean_sd([r["test"][key] for r in runs])
                 cells.append(f"{mu:.3f} ± {sd:.3f}")
-        lines.append(f"| {METHODS[m]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {METHODS[m]} | " + " | ".join(cells) + f" | {' / '.join(str(c) for c in counts)} |")
     return "\n".join(lines)
