@@ -104,6 +104,41 @@ MODELS: dict[str, dict[str, str]] = {
 }
 
 
+# RecSimu bundles (recsim_gym.user_models.recsimu): model id -> dataset, users fitted, sha256 of manifest.json.
+RECSIMU_MODELS: dict[str, dict[str, str]] = {
+    "recsimu-yelp-train": {
+        "dataset": "yelp",
+        "fitted_on": "train",
+        "manifest_sha256": "7b79ba3054719ce22703918ef11e656685f06e9ef39cb07a2362e95350c18743",
+    },
+    "recsimu-yelp-heldout": {
+        "dataset": "yelp",
+        "fitted_on": "test",
+        "manifest_sha256": "92f135d023703087f9eba74f10cda7d318b82f812a0f5af4f1271888e99c85e8",
+    },
+    "recsimu-taobao-train": {
+        "dataset": "taobao",
+        "fitted_on": "train",
+        "manifest_sha256": "c736a3efdbc909303e726b256ed84e9d357199a8b20e5c447e3f399e5449359a",
+    },
+    "recsimu-taobao-heldout": {
+        "dataset": "taobao",
+        "fitted_on": "test",
+        "manifest_sha256": "643be684dff5df3a4232af1e73ede25cb78dc96da818b92dc5b7cd4bb2765759",
+    },
+    "recsimu-rsc-train": {
+        "dataset": "rsc",
+        "fitted_on": "train",
+        "manifest_sha256": "7acf873474781d6c3d4bba421f1a4239eec3906c89774d3d089ef38ee668f496",
+    },
+    "recsimu-rsc-heldout": {
+        "dataset": "rsc",
+        "fitted_on": "test",
+        "manifest_sha256": "d70a36f2aa3a7781fba2c9e359212f38f1e0c41c0124588d51b38719a26bd6d3",
+    },
+}
+
+
 class AssetError(RuntimeError):
     """A shipped model cannot be found or does not match this manifest."""
 
@@ -116,10 +151,14 @@ def _checkout_assets() -> Path:
     return Path(__file__).resolve().parents[1] / "assets"
 
 
-def model_dir(model_id: str) -> Path:
-    """Folder of a shipped model, checked against this manifest (see the module docstring for the search order)."""
-    if model_id not in MODELS:
-        raise AssetError(f"unknown model id {model_id!r}; shipped ids: {', '.join(sorted(MODELS))}")
+def model_dir(model_id: str, models: dict[str, dict[str, str]] | None = None) -> Path:
+    """Folder of a shipped model, checked against this manifest (see the module docstring for the search order).
+
+    ``models`` is the table of pinned ids (:data:`MODELS` by default; :data:`RECSIMU_MODELS` for RecSimu bundles).
+    """
+    models = MODELS if models is None else models
+    if model_id not in models:
+        raise AssetError(f"unknown model id {model_id!r}; shipped ids: {', '.join(sorted(models))}")
     roots = []
     if os.environ.get("RECSIM_GYM_HOME"):
         roots.append(Path(os.environ["RECSIM_GYM_HOME"]).expanduser())
@@ -128,7 +167,7 @@ def model_dir(model_id: str) -> Path:
         folder = root / model_id
         if (folder / "manifest.json").exists():
             actual = file_sha256(folder / "manifest.json")
-            expected = MODELS[model_id]["manifest_sha256"]
+            expected = models[model_id]["manifest_sha256"]
             if actual != expected:
                 raise AssetError(
                     f"{folder}/manifest.json has sha256 {actual}, but recsim_gym {model_id!r} expects {expected}: "

@@ -23,6 +23,7 @@ from recsim_gym.threads import get_threads, set_threads
 COMMAND_MODULES: list[str] = [
     "recsim_gym.data.commands",
     "recsim_gym.user_models.commands",
+    "recsim_gym.user_models.recsimu.commands",
     "recsim_gym.envs.commands",
     "recsim_gym.envs.synthetic_mdp.commands",
     "recsim_gym.agents.irecgan.commands",

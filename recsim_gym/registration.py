@@ -51,6 +51,28 @@ ENV_SPECS.append(
     }
 )
 
+# RecSimu envs (issue 19): users simulated by the shipped RecSimu discriminators (Zhao et al., AAAI 2020), one id per
+# dataset, and RecSimu-v0 for a bundle of one's own (``user_model="runs/my-recsimu"``). The horizon is the env's
+# (recsim_gym.envs.recsimu.env.DEFAULT_HORIZON, 20 steps); the envs truncate themselves, so no max_episode_steps.
+for _dataset, _title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC")):
+    ENV_SPECS.append(
+        {
+            "id": f"RecSimu-{_title}-v0",
+            "entry_point": "recsim_gym.envs.recsimu.env:RecSimuEnv",
+            "vector_entry_point": "recsim_gym.envs.recsimu.vector:RecSimuVectorEnv",
+            "kwargs": {"dataset": _dataset},
+        }
+    )
+del _dataset, _title
+ENV_SPECS.append(
+    {
+        "id": "RecSimu-v0",
+        "entry_point": "recsim_gym.envs.recsimu.env:RecSimuEnv",
+        "vector_entry_point": "recsim_gym.envs.recsimu.vector:RecSimuVectorEnv",
+        "kwargs": {"user_model": None},
+    }
+)
+
 
 def register_envs() -> list[str]:
     """Register every recsim_gym env id that is not registered yet; return the ids this call registered."""

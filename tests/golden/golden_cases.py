@@ -59,6 +59,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "SyntheticMDP-v0": _MDP_VARIANTS,
     # The generic id (added after v0 of the dataset ids; recorded when it was registered).
     "GANUser-v0": ({"user_model": "gan-pw-rsc-train"}, {"user_model": "gan-pw-yelp-train", "num_candidates": 20}),
+    # RecSimu ids (issue 19). slate_size >= 2: the random slates of _action repeat an entry at a second position.
+    "RecSimu-Yelp-v0": ({"slate_size": 2}, {"slate_size": 2, "user_model": "heldout"}),
+    "RecSimu-Taobao-v0": ({"slate_size": 2},),
+    "RecSimu-RSC-v0": ({"slate_size": 2},),
+    "RecSimu-v0": ({"user_model": "recsimu-rsc-train", "slate_size": 3},),
 }
 
 

@@ -171,7 +171,7 @@ def train_policy(
     policy = hp.pop("policy", "MultiInputPolicy")
     env_kwargs = {**(hp.pop("env_kwargs", None) or {}), **(extra_env_kwargs or {})}
     env_kwargs.setdefault("slate_size", slate_size)
-    if env_id.startswith("GANUser"):
+    if env_id.startswith(("GANUser", "RecSimu")):
         env_kwargs.setdefault("user_model", "train")
     select = selection_from_hyperparams(hp, env_id, env_kwargs, "ctr" if name == "rwd1" else "reward_per_step", log)
     if select is not None and name in ("maskable_ppo", "dqn"):
@@ -240,6 +240,10 @@ def _baseline(name: str, env_id: str, slate_size: int, env_kwargs: dict[str, Any
             raise ValueError(f"popularity needs a GANUser env with a dataset, got {env_id}")
         space = gym.make(env_id, **env_kwargs).action_space
         return Popularity.from_logs(dataset, slate_size, n=int(space.nvec[0]))
+    if name == "greedy" and env_id.startswith("RecSimu"):  # greedy on the train-users simulator's p(pos)
+        from recsim_gym.envs.recsimu.policies import GreedyFeedback
+
+        return GreedyFeedback.from_env(gym.make(env_id, **env_kwargs))
     if name == "greedy":  # env_kwargs hold the train-users model: the paper's GAN-Greedy
         return GreedyUserModel.from_env(gym.make(env_id, **env_kwargs))
     raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
@@ -307,7 +311,7 @@ def compare(
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise ValueError(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
-    gan = env_id.startswith("GANUser")
+    gan = env_id.startswith(("GANUser", "RecSimu"))  # envs with a train-users and a held-out user model
     eval_kwargs = {"slate_size": slate_size, **(extra_env_kwargs or {})}
     if "reward" in eval_kwargs:
         raise ValueError("evaluation pays the sampled click's reward; set the training reward with train_reward")
@@ -604,7 +608,7 @@ def benchmark_training(
     hp.pop("policy", None)
     hp.pop("select_best", None)  # scoring checkpoints is not experience collection; time the learner alone
     env_kwargs = {**(hp.pop("env_kwargs", None) or {}), "slate_size": slate_size}
-    if env_id.startswith("GANUser"):
+    if env_id.startswith(("GANUser", "RecSimu")):
         env_kwargs["user_model"] = "train"
     train_freq = int(hp.pop("train_freq", 1))
     out: dict[str, Any] = {"env_id": env_id, "slate_size": slate_size, "timesteps": n}

@@ -1,0 +1,164 @@
+"""The RecSimu user as numpy arrays: the discriminator's feedback probabilities for a batch of states, and the
+counter-based random numbers that make a batched env equal to single envs slot by slot.
+
+:class:`RecSimuKernel` folds the trained discriminator into lookup tables: the GRU's input projection of every
+(item, feedback) pair, the candidate encoding ``e^D`` of every item, then runs the recurrence and the output MLP in
+float32 numpy. The single env calls it on a batch of one, the batched env on all its slots, so both run the same
+arithmetic; only the BLAS kernel of a one-row and of a many-row product may differ in the last bit, which can flip a
+feedback draw only when a uniform number falls within ~1e-7 of the probability.
+
+Random numbers: draw ``j`` of kind ``stream`` at step ``t`` of an episode is the splitmix64 finaliser of
+``key + counter(stream, t, j)``, with ``key`` a hash of the slot's seed and episode number. No generator state is
+carried, so a slot's draws do not depend on what the other slots do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recsim_gym.user_models.recsimu.model import Discriminator
+
+_MASK64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+STREAM_START, STREAM_FEEDBACK = 0, 1
+
+
+def mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on a uint64 array (arrays wrap silently)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(_M1)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(_M2)
+    return x ^ (x >> np.uint64(31))
+
+
+def seed_keys(seeds: np.ndarray) -> np.ndarray:
+    """Base keys of integer seeds (any int64 or uint64 values)."""
+    return mix(np.asarray(seeds).astype(np.uint64) * np.uint64(_GAMMA) + np.uint64(_GAMMA))
+
+
+def episode_keys(base: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """Key of episode ``episode`` (0, 1, ...) of the slots with base keys ``base``."""
+    return mix(base + (np.asarray(episode).astype(np.uint64) + np.uint64(1)) * np.uint64(_GAMMA))
+
+
+def draws(keys: np.ndarray, stream: int, t: np.ndarray, count: int) -> np.ndarray:
+    """``(B, count)`` uint64 draws of kind ``stream`` at steps ``t`` ``(B,)``."""
+    counter = ((np.asarray(t).astype(np.uint64) * np.uint64(8) + np.uint64(stream)) << np.uint64(20)) * np.uint64(
+        _GAMMA
+    )
+    j = np.arange(count, dtype=np.uint64) * np.uint64(_GAMMA)
+    return mix((keys + counter)[:, None] + j[None, :])
+
+
+def uniform(x: np.ndarray) -> np.ndarray:
+    """Top 53 bits of uint64 draws as float64 in [0, 1)."""
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def below(x: np.ndarray, n: int) -> np.ndarray:
+    """Multiply-shift map of uint64 draws to ``[0, n)``."""
+    return (((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
+
+
+class RecSimuKernel:
+    """Feedback probabilities of a trained discriminator, in numpy (see the module docstring).
+
+    Args:
+        d: the discriminator.
+        upsample_factor: weight positives had in D's training batches; the probabilities are corrected for it
+            (odds of the positive class divided by it), so the simulated users click as often as the logged ones.
+    """
+
+    def __init__(self, d: Discriminator, upsample_factor: float = 1.0) -> None:
+        c = d.config
+        self.n_items, self.history_len, self.n_feedback = c.n_items, c.history_len, c.n_feedback
+        self.upsample_factor = float(upsample_factor)
+        with torch.no_grad():
+            enc = d.encoder
+            items = torch.arange(c.n_items)
+            emb = d.embed(items)  # (n, E)
+            ih = []
+            for k in range(c.n_feedback):
+                x = enc.inputs(emb, torch.full((c.n_items,), k, dtype=torch.long))
+                ih.append(torch.nn.functional.linear(x, enc.gru.weight_ih_l0, enc.gru.bias_ih_l0))
+            self.table_ih = torch.stack(ih, dim=1).numpy().astype(np.float32)  # (n, K, 3H)
+            self.w_hh = enc.gru.weight_hh_l0.T.contiguous().numpy().astype(np.float32)  # (H, 3H)
+            self.b_hh = enc.gru.bias_hh_l0.numpy().astype(np.float32)
+            self.cand = d.candidate(emb).numpy().astype(np.float32)  # (n, C)
+            linears = [m for m in d.head if isinstance(m, torch.nn.Linear)]
+            self.head = [(m.weight.T.contiguous().numpy(), m.bias.numpy()) for m in linears]
+            # The first head layer acts on [p^D; e^D]: split it so e^D's part is a per-item table.
+            w0, b0 = self.head[0]
+            h = c.hidden
+            self.w0_state = w0[:h].copy()
+            self.cand_w0 = (self.cand @ w0[h:] + b0).astype(np.float32)  # (n, first head width)
+        self.hidden = c.hidden
+        self._fold()
+
+    def _fold(self) -> None:
+        """Tables of :meth:`encode`: the r, z pre-activations halved (with both biases), ``h_n`` halved."""
+        hs = self.hidden
+        ih = self.table_ih.copy()
+        ih[..., : 2 * hs] += self.b_hh[: 2 * hs]
+        ih[..., : 2 * hs] *= 0.5
+        self.table_rz_n = np.ascontiguousarray(ih, dtype=np.float32)
+        self.w_hh_half = np.ascontiguousarray(self.w_hh * 0.5, dtype=np.float32)
+        b = self.b_hh * 0.5
+        b[: 2 * hs] = 0.0  # already in the table
+        self.b_hh_half = b.astype(np.float32)
+
+    def encode(self, hist_item: np.ndarray, hist_fb: np.ndarray) -> np.ndarray:
+        """GRU state ``(B, H)`` of left-padded states ``(B, N)``; leading all-padded columns are skipped.
+
+        The r and z gates are computed together as ``sigmoid(x) = (1 + tanh(x / 2)) / 2``, with the halving folded
+        into the tables (:meth:`_fold`): a few numpy calls per GRU step, which is what a one-row batch costs.
+        """
+        b, n = hist_item.shape
+        hs = self.hidden
+        h = np.zeros((b, hs), dtype=np.float32)
+        real = hist_item >= 0
+        lengths = real.sum(axis=1)
+        first_any = n - int(lengths.max()) if b else n
+        first_all = n - int(lengths.min()) if b else n
+        for t in range(first_any, n):
+            gi = self.table_rz_n[np.maximum(hist_item[:, t], 0), hist_fb[:, t]]
+            gh = h @ self.w_hh_half
+            gh += self.b_hh_half
+            rz = np.tanh(gi[:, : 2 * hs] + gh[:, : 2 * hs])  # tanh(x/2) of the r and z pre-activations
+            r = rz[:, :hs]
+            # n = tanh(i_n + r * h_n) with r = (1 + tanh) / 2, so r * h_n = (h_n + tanh * h_n) / 2; gh holds h_n / 2.
+            h_n = gh[:, 2 * hs :]
+            cand = np.tanh(gi[:, 2 * hs :] + h_n + r * h_n)
+            # h' = (1 - z) n + z h = n + z (h - n), z = (1 + tanh) / 2.
+            diff = h - cand
+            new = cand + 0.5 * (diff + rz[:, hs:] * diff)
+            h = new if t >= first_all else np.where(real[:, t : t + 1], new, h)
+        return h
+
+    def probs(
+        self, hist_item: np.ndarray, hist_fb: np.ndarray, items: np.ndarray, corrected: bool = True
+    ) -> np.ndarray:
+        """Feedback distributions ``(B, K)`` on ``items`` ``(B,)`` in states ``(B, N)`` (real block, renormalised)."""
+        state = self.encode(hist_item, hist_fb)
+        x = state @ self.w0_state + self.cand_w0[items]
+        for w, b in self.head[1:]:
+            x = np.maximum(x, 0) @ w + b
+        real = x[:, : self.n_feedback].astype(np.float64)
+        real = np.exp(real - real.max(axis=1, keepdims=True))
+        if corrected and self.upsample_factor != 1.0:
+            real[:, 0] /= self.upsample_factor
+        return real / real.sum(axis=1, keepdims=True)
+
+    def all_items_p_pos(self, hist_item: np.ndarray, hist_fb: np.ndarray) -> np.ndarray:
+        """Corrected ``p(pos)`` of every item ``(B, n_items)`` in states ``(B, N)`` (one GRU pass per state)."""
+        state = self.encode(hist_item, hist_fb)
+        x = (state @ self.w0_state)[:, None, :] + self.cand_w0[None, :, :]
+        for w, b in self.head[1:]:
+            x = np.maximum(x, 0) @ w + b
+        real = x[..., : self.n_feedback].astype(np.float64)
+        real = np.exp(real - real.max(axis=-1, keepdims=True))
+        real[..., 0] /= self.upsample_factor
+        return real[..., 0] / real.sum(axis=-1)
