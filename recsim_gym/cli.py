@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "recsim_gym.user_models.commands",
     "recsim_gym.user_models.recsimu.commands",
     "recsim_gym.envs.commands",
+    "recsim_gym.envs.recsimu.commands",
     "recsim_gym.envs.synthetic_mdp.commands",
     "recsim_gym.agents.irecgan.commands",
     "recsim_gym.agents.cascading_dqn.commands",

@@ -13,10 +13,10 @@ from recsim_gym import assets
 from recsim_gym.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "envs" / "gan_user" / "configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "envs").glob("*/configs/*.yaml"))
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+@pytest.mark.parametrize("config", CONFIGS, ids=[f"{c.parents[1].name}-{c.stem}" for c in CONFIGS])
 def test_shipped_configs_rebuild_exactly_the_shipped_models(
     config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -25,7 +25,7 @@ def test_shipped_configs_rebuild_exactly_the_shipped_models(
     lines = capsys.readouterr().out.splitlines()
     outs = [line.split("--out ")[1].split()[0] for line in lines]
     assert [Path(o).name for o in outs] and all(Path(o).parent == Path("assets") for o in outs)
-    assert set(Path(o).name for o in outs) <= set(assets.MODELS)
+    assert set(Path(o).name for o in outs) <= set(assets.MODELS) | set(assets.RECSIMU_MODELS)
     for line in lines:  # each command is one the shipped bundle records, up to the order of its flags
         bundle = json.loads((REPO / line.split("--out ")[1].split()[0] / "config.json").read_text())
         assert sorted(line.split()) == sorted(bundle["command"].split())

@@ -162,7 +162,7 @@ def test_make_vec_uses_the_native_env(bundle_dir):
 
 
 def test_greedy_scores_are_the_kernels_p_pos(bundle_dir):
-    from recsim_gym.envs.recsimu.policies import GreedyFeedback
+    from recsim_gym.agents.recsimu_greedy import GreedyFeedback
 
     env = RecSimuEnv(user_model=bundle_dir, slate_size=2)
     policy = GreedyFeedback.from_env(gym.make("RecSimu-v0", user_model=bundle_dir, slate_size=2))

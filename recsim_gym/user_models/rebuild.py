@@ -7,6 +7,9 @@ the arguments of ``recsim-gym train-user-model``::
       gan-pw-yelp-train: {dataset: yelp, encoder: pw, seed: 0, fit-on: train}
       gan-pw-yelp-train-l2: {dataset: yelp, regularizer: l2, init-from: gan-pw-yelp-train, iterations: 1000}
 
+A config may name its training verb with a top-level ``command:`` (``train-user-model``, the default, or
+``train-recsimu`` for RecSimu bundles, ``envs/recsimu/configs/<dataset>.yaml``).
+
 Each model is trained, in the file's order, into ``<assets>/<id>`` by exactly that ``train-user-model`` command
 (recorded in the bundle's card). Existing bundles are refused before any training unless ``--overwrite`` is given.
 A model that starts from another (``init-from``) names it by id, so list it after the model it starts from.
@@ -23,9 +26,13 @@ from typing import Any
 from recsim_gym.cli import CLIError, main, require
 from recsim_gym.io_utils import OutputExistsError, check_overwrite
 
+# The training verbs a config may name: each takes --out, --overwrite and --no-progress.
+TRAIN_COMMANDS = ("train-user-model", "train-recsimu")
 
-def read_config(path: Path) -> dict[str, dict[str, Any]]:
-    """The ``models`` mapping of a rebuild config: model id -> ``{option: value}``; one-line errors on bad files."""
+
+def read_config(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The training verb and ``models`` mapping of a rebuild config (model id -> ``{option: value}``); one-line errors
+    on bad files."""
     import yaml
 
     try:
@@ -34,6 +41,9 @@ def read_config(path: Path) -> dict[str, dict[str, Any]]:
         raise CLIError(f"cannot read {path}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
         raise CLIError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    command = content.get("command", TRAIN_COMMANDS[0]) if isinstance(content, dict) else TRAIN_COMMANDS[0]
+    if command not in TRAIN_COMMANDS:
+        raise CLIError(f"{path}: command {command!r} is not one of {', '.join(TRAIN_COMMANDS)}")
     models = content.get("models") if isinstance(content, dict) else None
     if not isinstance(models, dict) or not models:
         raise CLIError(f"{path}: expected a non-empty 'models:' mapping of model id -> train-user-model options")
@@ -43,12 +53,19 @@ def read_config(path: Path) -> dict[str, dict[str, Any]]:
         reserved = sorted({"out", "overwrite", "no-progress"} & set(options))
         if reserved:
             raise CLIError(f"{path}: model {model_id!r} sets {reserved}; the output is <assets>/<id>, set by the verb")
-    return {str(k): v for k, v in models.items()}
+    return command, {str(k): v for k, v in models.items()}
 
 
-def train_argv(model_id: str, options: dict[str, Any], assets: Path, overwrite: bool, progress: bool) -> list[str]:
-    """The ``train-user-model`` arguments that build ``model_id`` into ``assets/<model_id>``."""
-    argv = ["train-user-model", "--out", os.path.relpath(assets / model_id)]
+def train_argv(
+    model_id: str,
+    options: dict[str, Any],
+    assets: Path,
+    overwrite: bool,
+    progress: bool,
+    command: str = TRAIN_COMMANDS[0],
+) -> list[str]:
+    """The ``command`` arguments that build ``model_id`` into ``assets/<model_id>``."""
+    argv = [command, "--out", os.path.relpath(assets / model_id)]
     argv += ["--overwrite"] * overwrite + ["--no-progress"] * (not progress)
     for key, value in options.items():
         argv += [f"--{key}", str(value)]
@@ -60,14 +77,14 @@ def rebuild(args: argparse.Namespace) -> int:
     require("yaml")
     from tqdm.auto import tqdm
 
-    models = read_config(Path(args.config))
+    command, models = read_config(Path(args.config))
     if args.only:
         unknown = sorted(set(args.only) - set(models))
         if unknown:
             raise CLIError(f"--only {' '.join(unknown)}: not in {args.config} (its models: {', '.join(models)})")
         models = {k: v for k, v in models.items() if k in args.only}
     assets = Path(args.assets)
-    runs = [train_argv(m, o, assets, args.overwrite, not args.no_progress) for m, o in models.items()]
+    runs = [train_argv(m, o, assets, args.overwrite, not args.no_progress, command) for m, o in models.items()]
     if args.dry_run:
         for argv in runs:
             print("recsim-gym", shlex.join(argv))
@@ -83,7 +100,7 @@ def rebuild(args: argparse.Namespace) -> int:
         if code != 0:
             bar.close()
             out = argv[argv.index("--out") + 1]
-            raise CLIError(f"{out}: train-user-model exited with {code}; the models after it were not built")
+            raise CLIError(f"{out}: {command} exited with {code}; the models after it were not built")
     return 0
 
 

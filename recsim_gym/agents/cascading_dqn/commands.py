@@ -241,7 +241,7 @@ def _baseline(name: str, env_id: str, slate_size: int, env_kwargs: dict[str, Any
         space = gym.make(env_id, **env_kwargs).action_space
         return Popularity.from_logs(dataset, slate_size, n=int(space.nvec[0]))
     if name == "greedy" and env_id.startswith("RecSimu"):  # greedy on the train-users simulator's p(pos)
-        from recsim_gym.envs.recsimu.policies import GreedyFeedback
+        from recsim_gym.agents.recsimu_greedy import GreedyFeedback
 
         return GreedyFeedback.from_env(gym.make(env_id, **env_kwargs))
     if name == "greedy":  # env_kwargs hold the train-users model: the paper's GAN-Greedy

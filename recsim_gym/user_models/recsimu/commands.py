@@ -269,22 +269,6 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark(args: argparse.Namespace) -> int:
-    from recsim_gym.envs.recsimu.benchmark import throughput
-
-    try:
-        r = throughput(args.user_model, args.dataset, batch=args.batch, min_seconds=args.seconds)
-    except (UserModelLoadError, assets.AssetError) as err:
-        raise CLIError(str(err)) from None
-    print(
-        f"single env {r['single_steps_per_s']:,.0f} steps/s; SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
-        f"RecSimuVectorEnv x{r['batch']} {r['batched_steps_per_s']:,.0f} ({r['batched_over_sync']:.1f}x SyncVectorEnv)"
-    )
-    if args.json:
-        print(json.dumps(r))
-    return 0
-
-
 def _generator(args: argparse.Namespace) -> int:
     from recsim_gym.user_models.recsimu.generator_eval import generator_table
     from recsim_gym.user_models.recsimu.storage import load_recsimu_bundle
@@ -325,7 +309,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train-recsimu``, ``recsimu-table`` and ``recsimu-benchmark``."""
+    """Add ``train-recsimu`` and ``recsimu-table`` (``recsimu-benchmark`` lives with the env, in
+    :mod:`recsim_gym.envs.recsimu.commands`)."""
     p = subparsers.add_parser("train-recsimu", help="fit a RecSimu simulator (Zhao et al. 2020) on a Chen et al. log")
     p.add_argument("--dataset", required=True, choices=[*sorted(assets.DATASETS), "custom"])
     p.add_argument("--data", help="log file or its folder (default: $RECSIM_GYM_DATA)")
@@ -365,15 +350,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--out", type=writable_file, help="also write the rows as JSON")
     g.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     g.set_defaults(func=_generator)
-
-    b = subparsers.add_parser("recsimu-benchmark", help="steps/s of the RecSimu envs: single, SyncVectorEnv, batched")
-    b.add_argument("--dataset", default="yelp", choices=sorted(assets.DATASETS))
-    b.add_argument("--user-model", default="train", help="train, heldout, a shipped id or a bundle folder")
-    b.add_argument("--batch", type=positive_int, default=1024, help="slots of SyncVectorEnv and the batched env")
-    b.add_argument("--seconds", type=positive_float, default=2.0, help="minimum seconds per measurement")
-    b.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
-    b.add_argument("--json", action="store_true", help="end with one JSON line")
-    b.set_defaults(func=_benchmark)
 
 
 __all__ = ["add_commands", "start_histories", "train_bundle"]
