@@ -39,6 +39,7 @@ from recsim_gym.threads import cpu_threads
 
 __all__ = [
     "EvalResult",
+    "SampledActions",
     "SequentialSlatePolicy",
     "Summary",
     "evaluate",
@@ -188,6 +189,45 @@ class SequentialSlatePolicy:
             slate[:, j] = act
             chosen[np.arange(b), act] = True
         return slate, None
+
+
+class SampledActions:
+    """Act by sampling an SB3 policy's action distribution instead of taking its mode, from a generator of its own.
+
+    A ``MultiDiscrete([n] * k)`` policy (SB3 PPO on a slate env) has ``k`` independent categorical heads; their
+    modes (``deterministic=True``) give the same few items to every user in similar states, and once those are
+    clicked the env replaces them (``info["repaired"]``) by the smallest allowed ids. Sampling shows varied items.
+    The samples come from torch's generator forked per call and seeded once (``seed``), so an evaluation is
+    reproducible and leaves the caller's torch random state untouched.
+
+    Args:
+        model: an SB3 model (``predict(obs, deterministic=False)`` samples).
+        seed: seed of the sampling stream.
+    """
+
+    def __init__(self, model: Any, seed: int = 0) -> None:
+        import torch
+
+        self.model = model
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._state = torch.get_rng_state()
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """A sampled action for each observation (``deterministic`` is ignored: this policy always samples)."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._state)
+            out = self.model.predict(observation, state, episode_start, deterministic=False)
+            self._state = torch.get_rng_state()
+        return out
+
+    def save(self, path: Any) -> None:
+        """Save the wrapped model (SB3's ``save``)."""
+        self.model.save(path)
 
 
 PolicyLike = Any
