@@ -105,8 +105,17 @@ def run_rllib(args: argparse.Namespace) -> dict[str, Any]:
     total = int(args.timesteps or hp["n_timesteps"])
     sel = hp["select_best"]
     n_envs, n_steps = int(hp["n_envs"]), int(hp["n_steps"])
-    # address="local": a Ray of our own, never a cluster another process on this machine started.
-    ray.init(address="local", include_dashboard=False, num_cpus=1, log_to_driver=False)
+    # address="local": a Ray of our own, never a cluster another process on this machine started. On a loaded
+    # machine the raylet may miss Ray's fixed 30 s registration window: try again.
+    for attempt in range(5):
+        try:
+            ray.init(address="local", include_dashboard=False, num_cpus=1, log_to_driver=False)
+            break
+        except Exception as err:  # noqa: BLE001  (ray raises a bare Exception on that time-out)
+            ray.shutdown()
+            if attempt == 4 or "timed out during startup" not in str(err):
+                raise
+            print(f"Ray did not start ({err}); attempt {attempt + 2} of 5", flush=True)
     config = (
         ppo_config(
             args.env, num_env_runners=0, num_envs_per_env_runner=n_envs, user_model="train", slate_size=args.slate_size

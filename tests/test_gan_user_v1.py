@@ -298,3 +298,74 @@ def test_cascading_dqn_accepts_v1(pw_model):
         model.learn(64)
         action, _ = model.predict(venv.reset(), deterministic=True)
         assert action.shape == (4, K)
+
+
+def test_sampled_actions_are_reproducible_and_leave_torch_alone(pw_model):
+    """SampledActions: the same seed gives the same slates, the caller's torch random state is untouched, and its
+    slates differ from the heads' modes."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from recsim_gym.evaluation import SampledActions, evaluate
+    from recsim_gym.sb3_vec_env import SB3VecEnv
+
+    kw = small(pw_model)
+    venv = SB3VecEnv(GANUserVectorEnvV1(num_envs=4, autoreset_mode="same_step", **kw))
+    model = PPO("MultiInputPolicy", venv, n_steps=8, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    obs, _ = GANUserVectorEnvV1(num_envs=16, **kw).reset(seed=0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a1, _ = SampledActions(model, seed=3).predict(obs)
+    assert torch.equal(torch.get_rng_state(), before)
+    a2, _ = SampledActions(model, seed=3).predict(obs)
+    np.testing.assert_array_equal(a1, a2)
+    mode, _ = model.predict(obs, deterministic=True)
+    assert (a1 != mode).any()
+    r1 = evaluate(SampledActions(model, seed=3), "GANUser-v1", 8, seed=2, env_kwargs=kw).episode_reward
+    r2 = evaluate(SampledActions(model, seed=3), "GANUser-v1", 8, seed=2, env_kwargs=kw).episode_reward
+    np.testing.assert_array_equal(r1, r2)
+
+
+def test_train_policy_sample_actions_selects_and_returns_a_sampling_policy(pw_model, tmp_path):
+    from recsim_gym.agents.cascading_dqn.commands import train_policy
+    from recsim_gym.evaluation import SampledActions
+
+    info: dict = {}
+    overrides = {
+        "n_envs": 4,
+        "n_steps": 8,
+        "batch_size": 16,
+        "n_epochs": 1,
+        "sample_actions": True,
+        "select_best": {"eval_freq": 32, "start": 32, "n_users": 4},
+    }
+    policy, _ = train_policy(
+        "ppo", "GANUser-v1", K, 0, timesteps=64, extra_env_kwargs=small(pw_model), overrides=overrides, info=info
+    )
+    assert isinstance(policy, SampledActions)
+    assert info["selection"]["sample_actions"] is True and len(info["selection"]["history"]) == 2
+    policy.save(tmp_path / "ppo.zip")
+    assert (tmp_path / "ppo.zip").exists()
+    with pytest.raises(ValueError, match="sample_actions"):
+        train_policy("gdqn", "GANUser-Yelp-v1", K, 0, timesteps=8, overrides=overrides)
+
+
+def test_generic_learners_example_sb3_and_report(tmp_path):
+    """The driver of docs/generic_learners.md: a tiny SB3 run on the shipped Yelp model, then its report."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    script = str(repo / "examples" / "generic_learners.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    run = [sys.executable, script, "sb3", "--env", "GANUser-Yelp-v1", "--timesteps", "640", "--out", str(tmp_path)]
+    proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "sb3__GANUser-Yelp-v1__k3__seed0.json").read_text())
+    assert record["heldout"]["n"] == 500 and record["curve"]
+    proc = subprocess.run([sys.executable, script, "report", "--out", str(tmp_path)], env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "curves.png").exists() and "GANUser-Yelp-v1" in (tmp_path / "table.md").read_text()
