@@ -9,7 +9,7 @@ budget on the two encodings.
 
     python examples/generic_learners.py sb3 --env GANUser-Yelp-v1 --slate-size 3 --seed 0 --out runs/gl
     python examples/generic_learners.py sb3 --env GANUser-Yelp-v0 --hyperparams GANUser-Yelp-v1 --slate-size 3 ...
-    python examples/generic_learners.py rllib --env GANUser-Yelp-v1 --slate-size 3 --seed 0 --out runs/gl  # RLlib venv
+    python examples/generic_learners.py rllib --env GANUser-Yelp-v1 --slate-size 3 5 --seed 0 1 2 --out runs/gl
     python examples/generic_learners.py report --out runs/gl      # table.md and curves.png from the runs' JSON
 
 Each training run writes ``<out>/<learner>__<env>__k<k>__seed<s>.json``: the train-model curve, the kept checkpoint,
@@ -91,35 +91,52 @@ class RLlibSlatePolicy:
         return (logits + gumbel).argmax(axis=2), None
 
 
-def run_rllib(args: argparse.Namespace) -> dict[str, Any]:
-    """RLlib PPO with the SB3 yml's values (lr, gamma, rollout, minibatch, epochs, [64, 64] nets, checkpoints)."""
-    import gymnasium as gym
+def start_ray(num_cpus: int) -> None:
+    """A Ray of our own (``address="local"``: never a cluster another process on this machine started). On a loaded
+    machine the raylet may miss Ray's fixed 30 s registration window: try again."""
     import ray
+
+    for attempt in range(5):
+        try:
+            ray.init(address="local", include_dashboard=False, num_cpus=num_cpus)
+            return
+        except Exception as err:  # noqa: BLE001  (ray raises a bare Exception on that time-out)
+            ray.shutdown()
+            if attempt == 4 or "timed out during startup" not in str(err):
+                raise
+            print(f"Ray did not start ({err}); attempt {attempt + 2} of 5", flush=True)
+
+
+def run_rllib_units(args: argparse.Namespace, units: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Every (slate size, seed) unit as a Ray task of one CPU on one Ray started here, all at once."""
+    import ray
+
+    start_ray(len(units))
+    try:
+        task = ray.remote(num_cpus=1)(train_rllib)
+        refs = [task.remote(args.env, args.hyperparams, k, seed, args.timesteps) for k, seed in units]
+        return ray.get(refs)
+    finally:
+        ray.shutdown()
+
+
+def train_rllib(env_id: str, hyperparams: str, slate_size: int, seed: int, timesteps: int | None) -> dict[str, Any]:
+    """RLlib PPO with the SB3 yml's values (lr, gamma, rollout, minibatch, epochs, [64, 64] nets, checkpoints);
+    samples in this process (no remote env runner) from the native batched env."""
+    import gymnasium as gym
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
     from recsim_gym.agents.cascading_dqn.commands import load_hyperparams
     from recsim_gym.evaluation import evaluate
     from recsim_gym.integrations.rllib import ppo_config
 
-    hp = load_hyperparams("ppo", args.hyperparams)
-    total = int(args.timesteps or hp["n_timesteps"])
+    torch.set_num_threads(1)
+    hp = load_hyperparams("ppo", hyperparams)
+    total = int(timesteps or hp["n_timesteps"])
     sel = hp["select_best"]
     n_envs, n_steps = int(hp["n_envs"]), int(hp["n_steps"])
-    # address="local": a Ray of our own, never a cluster another process on this machine started. On a loaded
-    # machine the raylet may miss Ray's fixed 30 s registration window: try again.
-    for attempt in range(5):
-        try:
-            ray.init(address="local", include_dashboard=False, num_cpus=1, log_to_driver=False)
-            break
-        except Exception as err:  # noqa: BLE001  (ray raises a bare Exception on that time-out)
-            ray.shutdown()
-            if attempt == 4 or "timed out during startup" not in str(err):
-                raise
-            print(f"Ray did not start ({err}); attempt {attempt + 2} of 5", flush=True)
     config = (
-        ppo_config(
-            args.env, num_env_runners=0, num_envs_per_env_runner=n_envs, user_model="train", slate_size=args.slate_size
-        )
+        ppo_config(env_id, num_env_runners=0, num_envs_per_env_runner=n_envs, user_model="train", slate_size=slate_size)
         .training(
             lr=float(hp["learning_rate"]),
             gamma=float(hp["gamma"]),
@@ -135,11 +152,11 @@ def run_rllib(args: argparse.Namespace) -> dict[str, Any]:
             grad_clip=0.5,
         )
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64], fcnet_activation="tanh"))
-        .debugging(seed=args.seed)
+        .debugging(seed=seed)
     )
     algo = config.build_algo()
-    space = gym.make(args.env, slate_size=args.slate_size).observation_space
-    train_kwargs = {"user_model": "train", "slate_size": args.slate_size}
+    space = gym.make(env_id, slate_size=slate_size).observation_space
+    train_kwargs = {"user_model": "train", "slate_size": slate_size}
     start, steps, next_eval = time.perf_counter(), 0, int(sel.get("start", sel["eval_freq"]))
     curve: list[list[float]] = []
     best: tuple[float, int, Any] | None = None
@@ -149,11 +166,11 @@ def run_rllib(args: argparse.Namespace) -> dict[str, Any]:
             steps = int(result["num_env_steps_sampled_lifetime"])
             if steps >= next_eval or steps >= total:
                 module = algo.get_module()
-                policy = RLlibSlatePolicy(module, space, args.slate_size, sample=True, seed=7)
-                score = evaluate(policy, args.env, int(sel["n_users"]), 1, 7, train_kwargs).summary().reward_per_step
+                policy = RLlibSlatePolicy(module, space, slate_size, sample=True, seed=7)
+                score = evaluate(policy, env_id, int(sel["n_users"]), 1, 7, train_kwargs).summary().reward_per_step
                 curve.append([steps, round(score, 6)])
                 print(
-                    f"rllib {args.env} k={args.slate_size} seed={args.seed}: {steps:,} steps, train-model {score:.4f}",
+                    f"rllib {env_id} k={slate_size} seed={seed}: {steps:,} steps, train-model {score:.4f}",
                     flush=True,
                 )
                 if best is None or score > best[0]:
@@ -164,13 +181,10 @@ def run_rllib(args: argparse.Namespace) -> dict[str, Any]:
         assert best is not None
         module = algo.get_module()
         module.set_state(best[2])
-        policy = RLlibSlatePolicy(module, space, args.slate_size, sample=True, seed=args.seed)
-        held = evaluate(
-            policy, args.env, EVAL_USERS, 1, EVAL_SEED, {"user_model": "heldout", "slate_size": args.slate_size}
-        )
+        policy = RLlibSlatePolicy(module, space, slate_size, sample=True, seed=seed)
+        held = evaluate(policy, env_id, EVAL_USERS, 1, EVAL_SEED, {"user_model": "heldout", "slate_size": slate_size})
     finally:
         algo.stop()
-        ray.shutdown()
     return {"curve": curve, "best_timesteps": best[1], "heldout": _summary(held), "wall_s": wall, "hyperparams": hp}
 
 
@@ -228,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("learner", choices=["sb3", "rllib", "report"])
     parser.add_argument("--env", default="GANUser-Yelp-v1")
     parser.add_argument("--hyperparams", default=None, help="agents/ppo.yml block to use (default: --env's)")
-    parser.add_argument("--slate-size", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slate-size", type=int, nargs="+", default=[3], help="one or more (rllib: all at once)")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more (rllib: all at once)")
     parser.add_argument("--timesteps", type=int, default=None, help="override n_timesteps of the yml")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -239,20 +253,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(1)
     args.hyperparams = args.hyperparams or args.env
-    path = args.out / f"{args.learner}__{args.env}__k{args.slate_size}__seed{args.seed}.json"
-    if path.exists():
-        parser.error(f"{path} exists; delete it to run again")
-    record = run_sb3(args) if args.learner == "sb3" else run_rllib(args)
-    record.update(
-        learner=args.learner,
-        env=args.env,
-        slate_size=args.slate_size,
-        seed=args.seed,
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    )
-    path.write_text(json.dumps(record, indent=1, default=str))
-    score = record["heldout"]["reward_per_step"]
-    print(f"{args.learner} {args.env} k={args.slate_size} seed={args.seed}: held-out reward/step {score:.4f}; {path}")
+    units = [(k, seed) for k in args.slate_size for seed in args.seed]
+    paths = {u: args.out / f"{args.learner}__{args.env}__k{u[0]}__seed{u[1]}.json" for u in units}
+    done = [str(p) for p in paths.values() if p.exists()]
+    if done:
+        parser.error(f"{', '.join(done)} exist(s); delete to run again")
+    if args.learner == "sb3":
+        if len(units) != 1:
+            parser.error("sb3 takes one --slate-size and one --seed (run several processes)")
+        args.slate_size, args.seed = units[0]
+        records = [run_sb3(args)]
+    else:
+        records = run_rllib_units(args, units)
+    for (k, seed), record in zip(units, records, strict=True):
+        record.update(
+            learner=args.learner,
+            env=args.env,
+            slate_size=k,
+            seed=seed,
+            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        )
+        paths[k, seed].write_text(json.dumps(record, indent=1, default=str))
+        score = record["heldout"]["reward_per_step"]
+        print(f"{args.learner} {args.env} k={k} seed={seed}: held-out reward/step {score:.4f}; {paths[k, seed]}")
     return 0
 
 
