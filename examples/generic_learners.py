@@ -203,7 +203,7 @@ def report(out: Path) -> None:
     for (learner, env, k), rs in sorted(groups.items()):
         vals = [r["heldout"]["reward_per_step"] for r in rs]
         m, ci = mean_ci(vals)
-        kept = ", ".join(f"{r['best_timesteps'] // 1000}k" for r in rs)
+        kept = ", ".join(f"{r['best_timesteps'] / 1000:g}k" for r in rs)
         walls = ", ".join(f"{r['wall_s']:.0f}" for r in rs)
         per_seed = ", ".join(f"{v:.3f}" for v in vals)
         lines.append(f"| {learner} | {env} | {k} | {m:.3f} ± {ci:.3f} | {len(rs)} | {per_seed} | {kept} | {walls} |")
