@@ -15,7 +15,10 @@ clicks (common random numbers). Policy differences are then paired per user, whi
 
 A policy is anything with SB3's ``predict(obs, deterministic=True)`` on a batch of observations (our agents,
 baselines, SB3 models trained on the slate env), a plain callable ``obs -> actions``, or an SB3 model trained on
-:class:`~recsim_gym.wrappers.SequentialSlate` wrapped by :class:`SequentialSlatePolicy`.
+:class:`~recsim_gym.wrappers.SequentialSlate` wrapped by :class:`SequentialSlatePolicy`. When the env offers
+``action_masks()`` (the ``GANUser-*-v1`` envs, whose observation has no catalogue-wide mask) and the policy's
+``predict`` takes an ``action_masks`` keyword (the baselines, :class:`SequentialSlatePolicy`, sb3-contrib's
+``MaskablePPO``), each call gets the env's masks, as sb3-contrib's own evaluation does.
 
 The paper's protocol (``heldout_protocol``): train on the user model fitted on the training users
 (``user_model="train"``), evaluate on the model fitted on the held-out test users (``user_model="heldout"``).
@@ -36,6 +39,7 @@ from recsim_gym.threads import cpu_threads
 
 __all__ = [
     "EvalResult",
+    "SampledActions",
     "SequentialSlatePolicy",
     "Summary",
     "evaluate",
@@ -156,14 +160,22 @@ class SequentialSlatePolicy:
         self.model, self.n, self.k, self.masked = model, int(n), int(k), bool(masked)
 
     def predict(
-        self, observation: Mapping[str, Any], state: Any = None, episode_start: Any = None, deterministic: bool = True
+        self,
+        observation: Mapping[str, Any],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray, None]:
-        """``(B, k)`` slates for a batch of slate-env observations."""
+        """``(B, k)`` slates for a batch of slate-env observations (``action_masks``: the env's, if it has them)."""
         obs = {key: np.asarray(v) for key, v in observation.items()}
         b = obs["history"].shape[0]
-        allowed = (
-            obs["candidate_mask"].reshape(b, self.n) > 0 if "candidate_mask" in obs else np.ones((b, self.n), bool)
-        )
+        if action_masks is not None:  # (B, n) or MaskablePPO's (B, k * n) layout of k equal blocks
+            allowed = np.asarray(action_masks).reshape(b, -1)[:, : self.n].astype(bool)
+        elif "candidate_mask" in obs:
+            allowed = obs["candidate_mask"].reshape(b, self.n) > 0
+        else:
+            allowed = np.ones((b, self.n), bool)
         chosen = np.zeros((b, self.n), dtype=bool)
         slate = np.zeros((b, self.k), dtype=np.int64)
         for j in range(self.k):
@@ -179,12 +191,62 @@ class SequentialSlatePolicy:
         return slate, None
 
 
+class SampledActions:
+    """Act by sampling an SB3 policy's action distribution instead of taking its mode, from a generator of its own.
+
+    A ``MultiDiscrete([n] * k)`` policy (SB3 PPO on a slate env) has ``k`` independent categorical heads; their
+    modes (``deterministic=True``) give the same few items to every user in similar states, and once those are
+    clicked the env replaces them (``info["repaired"]``) by the smallest allowed ids. Sampling shows varied items.
+    The samples come from torch's generator forked per call and seeded once (``seed``), so an evaluation is
+    reproducible and leaves the caller's torch random state untouched.
+
+    Args:
+        model: an SB3 model (``predict(obs, deterministic=False)`` samples).
+        seed: seed of the sampling stream.
+    """
+
+    def __init__(self, model: Any, seed: int = 0) -> None:
+        import torch
+
+        self.model = model
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._state = torch.get_rng_state()
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """A sampled action for each observation (``deterministic`` is ignored: this policy always samples)."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._state)
+            out = self.model.predict(observation, state, episode_start, deterministic=False)
+            self._state = torch.get_rng_state()
+        return out
+
+    def save(self, path: Any) -> None:
+        """Save the wrapped model (SB3's ``save``)."""
+        self.model.save(path)
+
+
 PolicyLike = Any
 
 
-def _act(policy: PolicyLike, obs: dict[str, np.ndarray]) -> np.ndarray:
+def _takes_action_masks(policy: PolicyLike) -> bool:
+    """Whether ``policy.predict`` accepts an ``action_masks`` keyword (MaskablePPO's protocol)."""
+    import inspect
+
+    try:
+        return "action_masks" in inspect.signature(policy.predict).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _act(policy: PolicyLike, obs: dict[str, np.ndarray], action_masks: Any = None) -> np.ndarray:
     if hasattr(policy, "predict"):
-        act, _ = policy.predict(obs, deterministic=True)
+        extra = {} if action_masks is None else {"action_masks": action_masks}
+        act, _ = policy.predict(obs, deterministic=True, **extra)
     elif callable(policy):
         act = policy(obs)
     else:
@@ -223,6 +285,7 @@ def evaluate(
     kwargs = dict(env_kwargs or {})
     start = time.perf_counter()
     venv = gym.make_vec(env_id, num_envs=n_users, vectorization_mode="vector_entry_point", **kwargs)
+    masked = hasattr(venv, "action_masks") and _takes_action_masks(policy)
     rewards, steps, clicks = [], [], []
     try:
         for r in range(n_repeats):
@@ -233,7 +296,7 @@ def evaluate(
             alive = np.ones(n_users, dtype=bool)
             t = 0
             while alive.any() and (max_steps is None or t < max_steps):
-                action = _act(policy, obs).reshape(n_users, -1)
+                action = _act(policy, obs, venv.action_masks() if masked else None).reshape(n_users, -1)
                 obs, rew, term, trunc, info = venv.step(action)
                 rew = np.asarray(rew, dtype=np.float64)
                 if "clicked" in info:

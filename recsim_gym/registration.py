@@ -72,6 +72,28 @@ ENV_SPECS.append(
         "kwargs": {"user_model": None},
     }
 )
+# GANUser -v1 (issues 18 and 20): the same envs observed through categorical ids (MultiDiscrete, padded with
+# n_items) and without the catalogue-wide candidate mask (recsim_gym.envs.gan_user.observation_v1). The v0 entries
+# above are unchanged.
+for _title, _kwargs in (("Yelp", {"dataset": "yelp"}), ("Taobao", {"dataset": "taobao"}), ("RSC", {"dataset": "rsc"})):
+    ENV_SPECS.append(
+        {
+            "id": f"GANUser-{_title}-v1",
+            "entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserEnvV1",
+            "vector_entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserVectorEnvV1",
+            "max_episode_steps": 50,
+            "kwargs": _kwargs,
+        }
+    )
+ENV_SPECS.append(
+    {
+        "id": "GANUser-v1",
+        "entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserEnvV1",
+        "vector_entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserVectorEnvV1",
+        "kwargs": {"user_model": None},
+    }
+)
+del _title, _kwargs
 
 
 def register_envs() -> list[str]:

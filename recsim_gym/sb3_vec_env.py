@@ -30,6 +30,9 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 __all__ = ["SB3VecEnv"]
 
 _RESERVED = ("final_obs", "final_info")
+#: Vector-env methods whose result holds one row per slot: ``env_method`` hands slot ``i`` its row. sb3-contrib's
+#: MaskablePPO stacks ``env_method("action_masks")`` over slots (the ``GANUser-*-v1`` envs' masks).
+_PER_SLOT_METHODS = ("action_masks",)
 
 
 class SB3VecEnv(VecEnv):
@@ -42,7 +45,8 @@ class SB3VecEnv(VecEnv):
             all, ``()`` none (the fastest: SB3's algorithms and ``VecMonitor`` read only the keys this adapter adds).
 
     ``get_attr``/``set_attr``/``env_method`` act on the vector env itself, whose attributes are shared by its slots:
-    ``get_attr(name)`` returns that one value once per requested slot. Per-slot seeds from :meth:`seed` are passed
+    ``get_attr(name)`` returns that one value once per requested slot; ``env_method("action_masks")`` returns each
+    requested slot's own row (what sb3-contrib's MaskablePPO stacks). Per-slot seeds from :meth:`seed` are passed
     to the vector env as a list at the next :meth:`reset`.
     """
 
@@ -138,8 +142,11 @@ class SB3VecEnv(VecEnv):
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
     ) -> list[Any]:
-        """Call a method of the vector env once; its result is returned once per requested slot."""
+        """Call a method of the vector env once; its result is returned once per requested slot (its row of it for
+        the per-slot methods such as ``action_masks``)."""
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        if method_name in _PER_SLOT_METHODS:
+            return [result[i] for i in self._indices(indices)]
         return [result for _ in self._indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:

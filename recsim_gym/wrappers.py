@@ -11,8 +11,8 @@ A slate env takes ``MultiDiscrete([n] * k)`` actions (``k`` distinct entries out
   TD3 train on it.
 
 Both are env-generic: they need only the slate action space and, optionally, a mask of allowed entries in the
-observation (``observation["candidate_mask"]`` of the GANUser envs); without one every entry is allowed
-(``SyntheticMDP-v0``).
+observation (``observation["candidate_mask"]`` of the GANUser envs) or from the env's ``allowed_entries()``
+(``GANUser-*-v1`` without ``num_candidates``); without either every entry is allowed (``SyntheticMDP-v0``).
 """
 
 from __future__ import annotations
@@ -40,12 +40,16 @@ def _copy_entry(value: Any) -> Any:
     return value.copy() if isinstance(value, np.ndarray) else value
 
 
-def _allowed(obs: Any, mask_key: str | None, n: int) -> np.ndarray:
-    """The entries the env accepts now: ``obs[mask_key]`` when the observation has such an ``(n,)`` entry."""
+def _allowed(obs: Any, mask_key: str | None, n: int, env: gym.Env[Any, Any] | None = None) -> np.ndarray:
+    """The entries the env accepts now: ``obs[mask_key]`` when the observation has such an ``(n,)`` entry, else the
+    env's own ``allowed_entries()`` when it has one (``GANUser-*-v1``, whose observation has no catalogue-wide mask)."""
     if mask_key is not None and isinstance(obs, dict) and mask_key in obs:
         mask = np.asarray(obs[mask_key])
         if mask.shape == (n,):
             return mask.astype(bool)
+    allowed_entries = getattr(env.unwrapped, "allowed_entries", None) if env is not None else None
+    if allowed_entries is not None:
+        return np.asarray(allowed_entries(), dtype=bool)
     return np.ones(n, dtype=bool)
 
 
@@ -120,7 +124,7 @@ class SequentialSlate(gym.Wrapper[dict[str, Any], np.int64, Any, np.ndarray], gy
 
     def action_masks(self) -> np.ndarray:
         """Boolean ``(n,)`` mask of the entries that may be chosen at this sub-step."""
-        return _allowed(self._base_obs, self.mask_key, self.n) & ~self._chosen_mask
+        return _allowed(self._base_obs, self.mask_key, self.n, self.env) & ~self._chosen_mask
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -211,7 +215,7 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.Record
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the wrapped env."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self._mask = _allowed(obs, self.mask_key, self.n).copy()
+        self._mask = _allowed(obs, self.mask_key, self.n, self.env).copy()
         info = dict(info)
         # The step info's key with a neutral value: one info schema at reset and step (Minari's record_infos).
         info["slate_scores"] = np.zeros(self.k, dtype=np.float32)
@@ -224,7 +228,7 @@ class ScoreSlate(gym.Wrapper[Any, np.ndarray, Any, np.ndarray], gym.utils.Record
         slate = self.slate(action)
         scores = np.asarray(action, dtype=np.float32)[slate]
         obs, reward, terminated, truncated, info = self.env.step(slate)
-        self._mask = _allowed(obs, self.mask_key, self.n).copy()
+        self._mask = _allowed(obs, self.mask_key, self.n, self.env).copy()
         info = dict(info)
         info["slate_scores"] = scores
         return obs, reward, terminated, truncated, info

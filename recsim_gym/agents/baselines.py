@@ -2,8 +2,10 @@
 
 Every policy here follows SB3's ``predict`` surface (``predict(obs, state=None, episode_start=None,
 deterministic=True) -> (actions, None)`` on one observation or a batch), so SB3's ``evaluate_policy`` and
-:mod:`recsim_gym.evaluation` run them like trained agents. All respect ``observation["candidate_mask"]`` and never
-repeat an item within a slate.
+:mod:`recsim_gym.evaluation` run them like trained agents. All respect ``observation["candidate_mask"]`` (or, on the
+``GANUser-*-v1`` envs without ``num_candidates``, whose observation has no catalogue-wide mask, the ``action_masks``
+that ``predict`` takes as MaskablePPO's does and :func:`recsim_gym.evaluation.evaluate` passes) and never repeat an
+item within a slate. Both id encodings are read: ``-v0`` pads ids with -1, ``-v1`` with ``n_items``.
 
 * :class:`RandomSlate`: ``k`` distinct allowed entries uniformly at random (seeded).
 * :class:`Popularity`: the ``k`` allowed items clicked most often in the user model's training logs.
@@ -23,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from recsim_gym.agents.guards import MISSING_MASK, first_nonfinite
+from recsim_gym.agents.guards import MISSING_ACTION_MASKS, MISSING_MASK, first_nonfinite
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
 __all__ = ["ClickReward", "ClickRewardVector", "GreedyUserModel", "Popularity", "RandomSlate", "SlatePolicyBase"]
@@ -52,6 +54,9 @@ class SlatePolicyBase:
 
     #: Whether observations must carry ``candidate_mask`` (set by ``from_env`` when the env's space has one).
     mask_required: bool = False
+    #: Whether ``predict`` needs ``action_masks`` (set by ``from_env`` for an env with ``action_masks()`` and no
+    #: ``candidate_mask`` in its observation: the ``GANUser-*-v1`` envs without ``num_candidates``).
+    action_masks_required: bool = False
 
     def __init__(self, n: int, k: int) -> None:
         self.n, self.k = int(n), int(k)
@@ -66,21 +71,34 @@ class SlatePolicyBase:
         space = getattr(env, "single_observation_space", None) or env.observation_space
         return "candidate_mask" in getattr(space, "spaces", {})
 
-    def allowed(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """``(B, n)`` bool: entries that may be shown (all, when the observation has no ``candidate_mask``).
+    def _set_mask_requirements(self, env: Any) -> None:
+        """Which mask ``predict`` must see: the observation's ``candidate_mask``, or the env's ``action_masks()``."""
+        self.mask_required = self._has_mask(env)
+        self.action_masks_required = not self.mask_required and hasattr(_unwrap_env(env), "action_masks")
+
+    def allowed(self, obs: dict[str, np.ndarray], action_masks: Any = None) -> np.ndarray:
+        """``(B, n)`` bool: entries that may be shown.
+
+        From ``action_masks`` when given (``(B, n)``, or MaskablePPO's ``(B, k * n)`` layout whose ``k`` blocks are
+        equal), else from ``observation["candidate_mask"]``, else every entry.
 
         Raises:
-            ValueError: no ``candidate_mask`` although the env this policy was built from has one.
+            ValueError: no mask although the env this policy was built from has one (in its observation, or as
+                ``action_masks()``).
         """
         b = np.asarray(obs["history"]).shape[0]
+        if action_masks is not None:
+            return np.asarray(action_masks).reshape(b, -1)[:, : self.n].astype(bool)
         if "candidate_mask" not in obs:
             if self.mask_required:
                 raise ValueError(MISSING_MASK)
+            if self.action_masks_required:
+                raise ValueError(MISSING_ACTION_MASKS)
             return np.ones((b, self.n), dtype=bool)
         return np.asarray(obs["candidate_mask"]).reshape(b, self.n) > 0
 
-    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """``(B, k)`` slates for a batch of observations."""
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
+        """``(B, k)`` slates for a batch of observations and their ``(B, n)`` allowed entries."""
         raise NotImplementedError
 
     def predict(
@@ -89,13 +107,18 @@ class SlatePolicyBase:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = True,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray, None]:
-        """SB3-style ``predict``: ``(k,)`` for one observation, ``(B, k)`` for a batch."""
+        """SB3-style ``predict``: ``(k,)`` for one observation, ``(B, k)`` for a batch.
+
+        ``action_masks``: the env's ``action_masks()`` (MaskablePPO's keyword), needed where the observation carries
+        no ``candidate_mask`` (``GANUser-*-v1`` without ``num_candidates``).
+        """
         obs = {key: np.asarray(v) for key, v in observation.items()}
         single = obs["history"].ndim == 1
         if single:
             obs = {key: v[None] for key, v in obs.items()}
-        out = self.slates(obs).astype(np.int64)
+        out = self.slates(obs, self.allowed(obs, action_masks)).astype(np.int64)
         return (out[0] if single else out), None
 
     def __call__(self, observation: dict[str, Any]) -> np.ndarray:
@@ -125,12 +148,12 @@ class RandomSlate(SlatePolicyBase):
     def from_env(cls, env: Any, seed: int | None = 0) -> RandomSlate:
         """Sized from an env's (or vector env's) slate action space."""
         policy = cls(*cls._shape_of(env), seed=seed)
-        policy.mask_required = cls._has_mask(env)
+        policy._set_mask_requirements(env)
         return policy
 
-    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
         keys = self.rng.random((np.asarray(obs["history"]).shape[0], self.n))
-        return _top_k(keys, self.allowed(obs), self.k)
+        return _top_k(keys, allowed, self.k)
 
 
 class _ItemScorePolicy(SlatePolicyBase):
@@ -140,12 +163,13 @@ class _ItemScorePolicy(SlatePolicyBase):
         """``(B, n_items)`` score of every catalogue item."""
         raise NotImplementedError
 
-    def slates(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
         scores = self.item_scores(obs)
         if "candidates" in obs:
+            # Pads (-1 in v0, n_items in v1) are never allowed; any column will do for them.
             ids = np.asarray(obs["candidates"])
-            scores = np.take_along_axis(scores, np.clip(ids, 0, None), axis=1)
-        return _top_k(scores, self.allowed(obs), self.k)
+            scores = np.take_along_axis(scores, np.clip(ids, 0, scores.shape[1] - 1), axis=1)
+        return _top_k(scores, allowed, self.k)
 
 
 class Popularity(_ItemScorePolicy):
@@ -226,11 +250,13 @@ class GreedyUserModel(_ItemScorePolicy):
             raise ValueError(f"{type(inner).__name__} has no GAN user model (a 'model' attribute)")
         n, k = cls._shape_of(inner)
         policy = cls(model, k, n, device)
-        policy.mask_required = cls._has_mask(inner)
+        policy._set_mask_requirements(inner)
         return policy
 
     def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        hist = torch.as_tensor(np.asarray(obs["history"]), dtype=torch.int64, device=self.device)
+        hist = np.asarray(obs["history"])
+        hist = np.where(hist < self.model.n_items, hist, -1)  # v1 pads with n_items; the user model reads -1
+        hist = torch.as_tensor(hist, dtype=torch.int64, device=self.device)
         with torch.no_grad():
             scores = self.model.all_utilities(self.model.encode(hist)).cpu().numpy()
         if not np.isfinite(scores).all():

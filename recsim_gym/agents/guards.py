@@ -10,12 +10,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MISSING_MASK", "first_nonfinite"]
+__all__ = ["MISSING_ACTION_MASKS", "MISSING_MASK", "first_nonfinite"]
 
 #: Message of the error raised when an observation lacks the candidate mask its space declares.
 MISSING_MASK = (
     "the observation has no 'candidate_mask' but the policy's observation space has one; without it every entry "
     "would count as showable (already clicked or absent items included): pass the env's whole observation"
+)
+
+#: Message of the error raised when a policy built from an env whose mask lives outside the observation
+#: (``action_masks()``, the ``GANUser-*-v1`` envs without ``num_candidates``) is called without it.
+MISSING_ACTION_MASKS = (
+    "this env's observation carries no mask of the items that may be shown; pass action_masks=env.action_masks() "
+    "to predict (recsim_gym.evaluation.evaluate does), or every entry would count as showable (clicked items too)"
 )
 
 

@@ -43,6 +43,8 @@ class SelectBestOnTrainModel(BaseCallback):
         eval_seed: seed of the scoring users (the same every time).
         metric: one of :data:`METRICS`; the learner's own objective (``"ctr"`` for a click-reward learner).
         log: where to report each score (``None``: silent).
+        sample_actions: score the policy acting by sampling (:class:`recsim_gym.evaluation.SampledActions`, seeded
+            with ``eval_seed`` at every score, so checkpoints meet the same random numbers), as it will be evaluated.
 
     Attributes:
         history: ``[(num_timesteps, score), ...]`` in the order scored.
@@ -59,6 +61,7 @@ class SelectBestOnTrainModel(BaseCallback):
         eval_seed: int = 7,
         metric: str = "reward_per_step",
         log: Callable[[str], Any] | None = None,
+        sample_actions: bool = False,
     ) -> None:
         super().__init__(verbose=0)
         if metric not in METRICS:
@@ -75,6 +78,7 @@ class SelectBestOnTrainModel(BaseCallback):
         self.eval_seed = int(eval_seed)
         self.metric = metric
         self.log = log
+        self.sample_actions = bool(sample_actions)
         self.history: list[tuple[int, float]] = []
         self.best_timesteps: int | None = None
         self.best_score: float | None = None
@@ -82,9 +86,10 @@ class SelectBestOnTrainModel(BaseCallback):
         self._next = self.start if self.start > 0 else self.eval_freq
 
     def _score(self) -> None:
-        from recsim_gym.evaluation import evaluate
+        from recsim_gym.evaluation import SampledActions, evaluate
 
-        summary = evaluate(self.model, self.env_id, self.n_users, 1, self.eval_seed, self.env_kwargs).summary()
+        policy = SampledActions(self.model, self.eval_seed) if self.sample_actions else self.model
+        summary = evaluate(policy, self.env_id, self.n_users, 1, self.eval_seed, self.env_kwargs).summary()
         score = float(getattr(summary, self.metric))
         self.history.append((self.num_timesteps, score))
         if self.best_score is None or score > self.best_score:
@@ -114,6 +119,7 @@ class SelectBestOnTrainModel(BaseCallback):
         """JSON-ready record: the metric, the scores and the kept checkpoint."""
         return {
             "metric": self.metric,
+            "sample_actions": self.sample_actions,
             "n_users": self.n_users,
             "eval_seed": self.eval_seed,
             "history": [[t, round(s, 6)] for t, s in self.history],
@@ -128,6 +134,7 @@ def selection_from_hyperparams(
     env_kwargs: Mapping[str, Any],
     metric: str = "reward_per_step",
     log: Callable[[str], Any] | None = None,
+    sample_actions: bool = False,
 ) -> SelectBestOnTrainModel | None:
     """Pop the yml's ``select_best`` entry from ``hp`` and build the callback (``None`` when absent or null).
 
@@ -143,4 +150,4 @@ def selection_from_hyperparams(
     unknown = set(spec) - {"eval_freq", "start", "n_users", "eval_seed"}
     if unknown:
         raise ValueError(f"unknown select_best arguments {sorted(unknown)}")
-    return SelectBestOnTrainModel(env_id, env_kwargs, metric=metric, log=log, **spec)
+    return SelectBestOnTrainModel(env_id, env_kwargs, metric=metric, log=log, sample_actions=sample_actions, **spec)

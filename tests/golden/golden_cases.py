@@ -64,6 +64,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "RecSimu-Taobao-v0": ({"slate_size": 2},),
     "RecSimu-RSC-v0": ({"slate_size": 2},),
     "RecSimu-v0": ({"user_model": "recsimu-rsc-train", "slate_size": 3},),
+    # -v1 (categorical ids, no catalogue-wide mask; the v0 dynamics, recorded when v1 was registered).
+    "GANUser-Yelp-v1": ({}, {"num_candidates": 20}),
+    "GANUser-Taobao-v1": ({},),
+    "GANUser-RSC-v1": ({},),
+    "GANUser-v1": ({"user_model": "gan-pw-rsc-train", "num_candidates": 20},),
 }
 
 
@@ -205,7 +210,8 @@ def _action(rng: np.random.Generator, obs: dict[str, np.ndarray], n_act: int, k:
     if rng.random() < 0.25:
         a[rng.integers(1, k)] = a[0]
     if catalogue and rng.random() < 0.25:
-        clicked = obs["history"][obs["history"] >= 0]
+        hist = obs["history"]
+        clicked = hist[(hist >= 0) & (hist < n_act)]  # pads: -1 in v0, n_items (= n_act here) in v1
         if clicked.size:
             a[rng.integers(0, k)] = clicked[rng.integers(0, clicked.size)]
     return a

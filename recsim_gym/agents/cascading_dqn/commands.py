@@ -139,7 +139,9 @@ def train_policy(
 
     Where the yml gives ``select_best`` (see :mod:`recsim_gym.agents.selection`), the returned policy holds the
     weights that scored best on the training env during learning, by the learner's own objective (reward per step;
-    CTR for ``rwd1``, which trains on the click reward); the wall time includes the scoring.
+    CTR for ``rwd1``, which trains on the click reward); the wall time includes the scoring. Where the ``ppo`` yml
+    gives ``sample_actions: true``, the returned PPO acts by sampling its policy
+    (:class:`~recsim_gym.evaluation.SampledActions`, seeded with ``seed``), and checkpoints are scored that way.
 
     Args:
         name: one of :data:`LEARNED`.
@@ -173,7 +175,11 @@ def train_policy(
     env_kwargs.setdefault("slate_size", slate_size)
     if env_id.startswith(("GANUser", "RecSimu")):
         env_kwargs.setdefault("user_model", "train")
-    select = selection_from_hyperparams(hp, env_id, env_kwargs, "ctr" if name == "rwd1" else "reward_per_step", log)
+    sample_actions = bool(hp.pop("sample_actions", False))
+    if sample_actions and name != "ppo":
+        raise ValueError(f"sample_actions is a ppo setting, not one of {name}")
+    metric = "ctr" if name == "rwd1" else "reward_per_step"
+    select = selection_from_hyperparams(hp, env_id, env_kwargs, metric, log, sample_actions=sample_actions)
     if select is not None and name in ("maskable_ppo", "dqn"):
         raise ValueError(f"select_best is not supported for {name} (its policy acts through SequentialSlate)")
     from recsim_gym.agents.progress import TrainingProgress
@@ -205,6 +211,10 @@ def train_policy(
         model.learn(n_timesteps, callback=callbacks)
         if select is not None and info is not None:
             info["selection"] = select.report()
+        if sample_actions:
+            from recsim_gym.evaluation import SampledActions
+
+            return SampledActions(model, seed), time.perf_counter() - start
         return model, time.perf_counter() - start
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor

@@ -68,10 +68,13 @@ def slate_layout(observation_space: spaces.Dict, action_space: spaces.MultiDiscr
     n, k = int(action_space.nvec[0]), int(action_space.nvec.shape[0])
     hist = observation_space["history"]
     if "candidates" in observation_space.spaces:
-        n_items = int(np.max(observation_space["candidates"].high)) + 1
+        cands = observation_space["candidates"]
+        # Box of ids padded with -1 (GANUser-v0), or MultiDiscrete ids padded with n_items (GANUser-v1).
+        multi = isinstance(cands, spaces.MultiDiscrete)
+        n_items = int(np.max(cands.nvec)) - 1 if multi else int(np.max(cands.high)) + 1
     else:
         n_items = n
-    if isinstance(hist, spaces.MultiDiscrete):  # SyntheticMDP: ids in [0, n_items), pad = n_items
+    if isinstance(hist, spaces.MultiDiscrete):  # SyntheticMDP and GANUser-v1: ids in [0, n_items), pad = n_items
         length = int(hist.nvec.shape[0])
     elif isinstance(hist, spaces.Box):  # GANUser: ids in [0, n_items), pad = -1
         length = int(hist.shape[0])
@@ -181,7 +184,7 @@ class SlateStateEncoder(nn.Module):
         if ids is None:
             return self.items.weight if entries is None else self.items(entries)
         chosen = ids if entries is None else ids.gather(1, entries)
-        return self.items(chosen.clamp(min=0))  # -1 pads are never allowed, any row will do
+        return self.items(chosen.clamp(0, self.n_items - 1))  # pads (-1, or n_items in v1) are never allowed
 
 
 def relu_scores(pre: torch.Tensor, cand: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

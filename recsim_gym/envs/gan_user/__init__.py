@@ -12,6 +12,7 @@ The family, one module per part (see ``docs/architecture.md``):
 | ``arrays``      | the few array operations numpy and torch spell differently                              |
 | ``bundles``     | which user model an env simulates: resolution, loading, caching                          |
 | ``checks``      | arguments, observation space, text rendering                                            |
+| ``observation_v1`` | the ``-v1`` shells: the same users observed through categorical ids, no N-wide mask  |
 
 Randomness contract (part of the ``-v0`` behaviour, tested): every random number of a simulated user is a
 splitmix64 hash of (episode key, draw kind, step counter, draw index) (:mod:`recsim_gym.envs.random_streams`).
