@@ -25,7 +25,8 @@ from typing import Any
 __all__ = ["OWN_KEYS", "ZOO_KEYS", "zoo_hyperparams"]
 
 #: Keys of ``agents/<algo>.yml`` that only recsim-gym reads (not arguments of the algorithm, unknown to the zoo).
-OWN_KEYS = frozenset({"select_best"})
+# (``sample_actions``: compare's PPO acts by sampling its policy; the zoo evaluates as it always does.)
+OWN_KEYS = frozenset({"select_best", "sample_actions"})
 #: Keys the zoo itself consumes before calling the algorithm's constructor (rl_zoo3 2.9.2, ``ExperimentManager``).
 ZOO_KEYS = frozenset(
     {
