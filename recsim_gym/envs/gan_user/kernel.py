@@ -261,14 +261,11 @@ class UserKernel:
         else:
             probs = self.m.behaviour_probs(util, self.exact, self.minmax.eta)
         pos = choose(probs, u)
-        k = items.shape[1]
-        hit = pos < k
-        at = ops.clip_max(pos, k - 1)
-        click = ops.xp.where(hit, ops.pick(items, at), -1)
+        click = ops.pick_hit(items, pos, -1)
         if self.reward == "expected":
             reward = self.m.expected_reward(probs, util)
         else:
-            reward = ops.xp.where(hit, ops.pick(util, at), 0.0)
+            reward = ops.pick_hit(util, pos, 0.0)
         return pos, click, reward, probs
 
     def repair(self, act: Array, active: Array | None, strict: bool, label: bool) -> tuple[Array, Array]:
