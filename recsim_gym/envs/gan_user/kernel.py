@@ -274,6 +274,12 @@ class UserKernel:
         slot when ``label``."""
         ops = self.ops
         if not ops.is_torch:  # one user (B = 1): the rule itself, cheaper than its vectorised check
+            if act.shape[0] == 1 and self.num_candidates is None:
+                # The common case, decided on the k shown entries (no negation of the (1, n) mask): distinct ids,
+                # none clicked yet, is what repair_row keeps as it is.
+                acts = act[0].tolist()
+                if len(set(acts)) == len(acts) and not any(self.clicked[0, act[0]].tolist()):
+                    return act.copy(), np.zeros(1, dtype=bool)
             allowed = ~self.clicked if self.num_candidates is None else self.cands >= 0
             shown, repaired = np.empty_like(act), np.zeros(act.shape[0], dtype=bool)
             for r in range(act.shape[0]):
