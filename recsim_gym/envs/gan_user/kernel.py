@@ -64,7 +64,7 @@ def _choice_probs_one(util: np.ndarray) -> np.ndarray:
     all NaN either way.
     """
     k = util.shape[1]
-    m = max(np.float32(max(util[0].tolist())), np.float32(0.0))
+    m = np.float32(max(max(util[0].tolist()), 0.0))
     out = np.empty((1, k + 1), dtype=np.float32)
     e = out[:, :k]
     np.subtract(util, m, out=e)
