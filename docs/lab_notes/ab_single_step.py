@@ -39,7 +39,7 @@ import recsim_gym.envs.gan_user as new  # noqa: E402
 import before_gan_user as old  # noqa: E402
 from recsim_gym.benchmark import action_pool  # noqa: E402
 
-assert "fastpath/" in recsim_gym.__file__, recsim_gym.__file__
+assert not recsim_gym.__file__.startswith(str(BEFORE.parents[2])), "run from the tree to measure, not main"
 assert old.GANUserEnv is not new.GANUserEnv
 torch.set_num_threads(1)
 gym.register("GANUserBefore-Yelp-v0", entry_point=old.GANUserEnv, max_episode_steps=50, kwargs={"dataset": "yelp"})
