@@ -121,13 +121,16 @@ def _repair_rate(env: Any, pool: Sequence[np.ndarray], episodes: int = 40) -> fl
 
 def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float = 1.0, repeats: int = 5):
     """Rows ``(part, [us, ...])`` of the step of ``gym.make(env_id, slate_size=...)`` (module docstring)."""
-    from recsim_gym.envs import gan_user as g
+    from recsim_gym.envs import random_streams as rs
+    from recsim_gym.envs.gan_user.kernel import choice_probs
+    from recsim_gym.envs.gan_user.sampling import choose
     from recsim_gym.envs.slate import validate_slate_action
 
     torch.set_num_threads(1)
     made = gym.make(env_id, slate_size=slate_size)
     u = made.unwrapped
-    if u._pw is None or u._minmax is not None or u.num_candidates is not None:
+    kern = u._k  # the env's UserKernel (B = 1)
+    if kern.ops.is_torch or kern.minmax is not None or u.num_candidates is not None:
         raise SystemExit("step_profile covers the PW click model without candidates (the shipped ids' default)")
     n, k = int(made.action_space.nvec[0]), slate_size
     pool = action_pool(n, k, None, 4096)
@@ -163,49 +166,55 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
     stack["env.step (undecorated)"] = _Raw()
     whole = interleaved_steps_us(stack, pool, seconds, repeats)
 
-    # The parts of GANUserEnv.step, on the live state (none of them moves the episode on).
+    # The parts of GANUserEnv.step (UserKernel.step with B = 1 in numpy), on the live state (none of them moves the
+    # episode on).
+    ops = kern.ops
     allowed = u._allowed()
     # A slate of allowed items (the common case), and one that shows an already clicked item (repaired).
     a = next(p for p in pool if allowed[p].all())
-    a_rep = next(p for p in pool if not allowed[p].all())
-    act = validate_slate_action(a, u._n_act, u.slate_size)
-    shown, _ = g._repair_row(act, allowed, u.strict)
-    items = shown
-    util = u._utilities(items)
-    probs = g._choice_probs_np(util)
-    draw = g._unit_int(g._draw_int(u._key, g._CLICK, u._t))
-    pos = g._choose_np(probs, draw)
-    hist_copy = u._hist.copy()
+    a_rep = next(p for p in pool if not allowed[p].all())[None, :]
+    act = validate_slate_action(a, u._n_act, u.slate_size)[None, :]
+    items = act
+    util = kern.m.utilities(kern.z, items)
+    probs = choice_probs(ops, util)
+    draw = ops.uniforms(kern.keys, rs.CLICK, kern.t)
+    pos_arr = choose(probs, draw)
+    pos = int(pos_arr[0])
+    hist_copy = kern.hist[0].copy()
 
     add("validate_slate_action (slate.py)", lambda: validate_slate_action(a, u._n_act, u.slate_size))
-    add("_allowed() (~clicked mask)", u._allowed)
-    add("_repair_row, allowed slate (allowed[action].all(), set of ids)", lambda: g._repair_row(act, allowed, u.strict))
+    add(
+        "kernel.repair, allowed slate (k entries: distinct, unclicked)", lambda: kern.repair(act, None, u.strict, False)
+    )
     rep = _repair_rate(made, pool)
-    rows.append((f"(_repair_row, slate with a clicked item: {rep:.0%} of random steps; not in the sum)", []))
-    rep_us = per_call_us(lambda: g._repair_row(a_rep, allowed, u.strict), seconds, repeats)
+    rows.append((f"(kernel.repair, slate with a clicked item: {rep:.0%} of random steps; not in the sum)", []))
+    rep_us = per_call_us(lambda: kern.repair(a_rep, None, u.strict, False), seconds, repeats)
     rows[-1] = (rows[-1][0], [max(0.0, x - empty) for x in rep_us])
-    add("click draw (_draw_int + _unit_int)", lambda: g._unit_int(g._draw_int(u._key, g._CLICK, u._t)))
-    add("_utilities: z + emb[items], 2 ELU-MLP layers", lambda: u._utilities(items))
-    add("_choice_probs_np (exp, append, divide)", lambda: g._choice_probs_np(util))
-    add("_choose_np (cumsum, compare, sum)", lambda: g._choose_np(probs, draw))
-    add("reward float(util[pos])", lambda: float(util[pos]) if pos < k else 0.0)
+    add("click draw (ops.uniforms)", lambda: ops.uniforms(kern.keys, rs.CLICK, kern.t))
+    add("utilities: emb[items] + z, 2 ELU-MLP layers", lambda: kern.m.utilities(kern.z, items))
+    add("choice_probs (exp, divide)", lambda: choice_probs(ops, util))
+    add("choose (cumsum, searchsorted)", lambda: choose(probs, draw))
+    add(
+        "click and reward (ops.pick_hit x 2)",
+        lambda: (ops.pick_hit(items, pos_arr, -1), ops.pick_hit(util, pos_arr, 0.0)),
+    )
 
-    def shift() -> None:  # the history shift of _push, on a scratch copy
+    def shift() -> None:  # the history shift of push, on a scratch copy
         hist_copy[1:] = hist_copy[:-1]
         hist_copy[0] = 7
 
-    add("_push: history shift + clicked flag", shift)
-    add("_push: _refresh_z (sum of lag-table rows)", u._refresh_z)
-    add("_sample_candidates (no-op without candidates)", u._sample_candidates)
+    add("push: history shift", shift)
+    add("push: z (sum of lag-table rows)", lambda: kern.m.z(kern.hist))
+    add("sample_candidates (no-op without candidates)", kern.sample_candidates)
 
     def info() -> dict[str, Any]:
         clicked = pos < k
         return {
-            "slate": items.copy(),
-            "slate_action": shown,
+            "slate": items[0].copy(),
+            "slate_action": items[0].copy(),
             "repaired": False,
             "clicked": clicked,
-            "click_item": int(items[pos]) if clicked else -1,
+            "click_item": int(items[0, pos]) if clicked else -1,
             "click_position": pos if clicked else -1,
             "choice_probs": probs,
         }

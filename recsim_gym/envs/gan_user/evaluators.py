@@ -35,6 +35,9 @@ def _flat_lag_table(model: GANUserModel) -> tuple[torch.Tensor, int, int]:
     return torch.cat([lag.reshape(n_lags * n_items, hidden), lag.new_zeros(1, hidden)]), n_lags, n_items
 
 
+_ZERO = np.float32(0.0)
+
+
 class NumpyPW:
     """A PW model in numpy for B users (exact: ``z = sum_l T_l[c_{t-l}]``)."""
 
@@ -56,16 +59,28 @@ class NumpyPW:
         h = hist[:, : self.window]
         if h.shape[0] == 1:  # one user: sum only the clicked lags (histories fill from the front)
             n = int((h[0] >= 0).sum())
-            return self.table[h[0, :n] + self.lag_offset[:n]].sum(axis=0)[None, :]
+            # ``take`` of the same rows in the same order: the same sum, without fancy indexing's overhead.
+            return self.table.take(h[0, :n] + self.lag_offset[:n], axis=0).sum(axis=0)[None, :]
         # A sequential sum over the lags; the zero rows of empty lags leave it unchanged.
         return self.table[np.where(h >= 0, h + self.lag_offset, self.pad_row)].sum(axis=1)
 
     def utilities(self, z: np.ndarray, items: np.ndarray, pads: bool = False) -> np.ndarray:
         """``(B, k)`` float32 rewards of items ``(B, k)``; with ``pads``, -1 entries get -inf."""
         b, k = items.shape
-        x = (z[:, None, :] + self.emb[items]).reshape(b * k, -1)
+        if b == 1:  # one user: a take of k rows and an in-place add (e + z is z + e, bit for bit)
+            x = self.emb.take(items[0], axis=0)
+            x += z
+        else:
+            x = (z[:, None, :] + self.emb[items]).reshape(b * k, -1)
         for w, bias in self.layers:
-            x = np.where(x > 0, x, np.expm1(np.minimum(x, 0))) @ w + bias
+            # ELU in place as max(x, expm1(min(x, 0))): the same floats as where(x > 0, x, expm1(min(x, 0)))
+            # (for x <= 0, expm1(x) >= x), in 3 numpy calls instead of 4 and without two temporaries. ``@ w`` keeps
+            # ``w`` a matrix (last layer ``(H, 1)``): a matrix-vector product could round differently.
+            t = np.minimum(x, _ZERO)  # a float32 zero: a Python 0 costs numpy a scalar conversion per call
+            np.expm1(t, out=t)
+            np.maximum(x, t, out=x)
+            x = x @ w
+            x += bias
         u = x[:, 0].reshape(b, k)
         return np.where(items < 0, np.float32(-np.inf), u) if pads else u
 

@@ -49,10 +49,30 @@ def choice_probs(ops: Any, util: Array) -> Array:
     Written out (max-shifted exponentials) rather than through a library softmax, so numpy and torch perform the
     same float32 operations; a softmax on ``(B, 6)`` also costs more.
     """
+    if not ops.is_torch and util.shape[0] == 1:
+        return _choice_probs_one(util)
     m = ops.clip_min(ops.amax(util), 0.0)
     e = ops.xp.exp(util - m)
     e0 = ops.xp.exp(-m)
     return ops.cat([e, e0]) / (e.sum(1)[:, None] + e0)
+
+
+def _choice_probs_one(util: np.ndarray) -> np.ndarray:
+    """:func:`choice_probs` of one user ``(1, k)`` in numpy: the same float32 operations in 5 numpy calls, not 9.
+
+    The maximum is taken in Python (of the float32 values, so the same number); with a NaN utility the result is
+    all NaN either way.
+    """
+    k = util.shape[1]
+    m = np.float32(max(max(util[0].tolist()), 0.0))
+    out = np.empty((1, k + 1), dtype=np.float32)
+    e = out[:, :k]
+    np.subtract(util, m, out=e)
+    np.exp(e, out=e)
+    e0 = np.exp(-m)
+    out[0, k] = e0
+    out /= e.sum() + e0
+    return out
 
 
 class UserKernel:
@@ -241,14 +261,11 @@ class UserKernel:
         else:
             probs = self.m.behaviour_probs(util, self.exact, self.minmax.eta)
         pos = choose(probs, u)
-        k = items.shape[1]
-        hit = pos < k
-        at = ops.clip_max(pos, k - 1)
-        click = ops.xp.where(hit, ops.pick(items, at), -1)
+        click = ops.pick_hit(items, pos, -1)
         if self.reward == "expected":
             reward = self.m.expected_reward(probs, util)
         else:
-            reward = ops.xp.where(hit, ops.pick(util, at), 0.0)
+            reward = ops.pick_hit(util, pos, 0.0)
         return pos, click, reward, probs
 
     def repair(self, act: Array, active: Array | None, strict: bool, label: bool) -> tuple[Array, Array]:
@@ -257,6 +274,12 @@ class UserKernel:
         slot when ``label``."""
         ops = self.ops
         if not ops.is_torch:  # one user (B = 1): the rule itself, cheaper than its vectorised check
+            if act.shape[0] == 1 and self.num_candidates is None:
+                # The common case, decided on the k shown entries (no negation of the (1, n) mask): distinct ids,
+                # none clicked yet, is what repair_row keeps as it is.
+                acts = act[0].tolist()
+                if len(set(acts)) == len(acts) and not any(self.clicked[0, act[0]].tolist()):
+                    return act.copy(), np.zeros(1, dtype=bool)
             allowed = ~self.clicked if self.num_candidates is None else self.cands >= 0
             shown, repaired = np.empty_like(act), np.zeros(act.shape[0], dtype=bool)
             for r in range(act.shape[0]):

@@ -7,6 +7,7 @@ calls them with B = 1 in numpy, the batched env with B users in torch, and both 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,9 @@ def sample_distinct(ops: Any, raw: Any, blocked: Any, count: int, rows: Any = No
 def choose(probs: Any, u: Any) -> Any:
     """Inverse-CDF choice per row: the first slate position whose cumulative probability exceeds ``u``; k = none."""
     k = probs.shape[1] - 1
+    if isinstance(probs, np.ndarray) and probs.shape[0] == 1:
+        # One user: the cumulative sum is non-decreasing, so the count of entries <= u is a binary search.
+        return np.array([np.cumsum(probs[0, :k]).searchsorted(u[0], side="right")])
     return (probs[:, :k].cumsum(1) <= u[:, None]).sum(1)
 
 
@@ -103,7 +107,7 @@ def repair_row(action: np.ndarray, allowed: np.ndarray, strict: bool) -> tuple[n
     :func:`~recsim_gym.envs.slate.repair_slate`, which is then called.
     """
     ok = allowed[action]
-    if ok.all():
+    if all(ok.tolist()):  # Python's all over k <= 64 flags: a third of ``ok.all()``'s cost
         if len(set(action.tolist())) == action.shape[0]:
             return action.copy(), False
         return repair_slate(action, allowed, strict=strict)
@@ -120,13 +124,21 @@ def repair_row(action: np.ndarray, allowed: np.ndarray, strict: bool) -> tuple[n
         if ok[pos] and v not in seen:
             keep[pos] = True
             seen.add(v)
-    spare = (int(i) for i in np.flatnonzero(allowed) if int(i) not in seen)
+    spare = _spare_ids(allowed, seen)
     for pos in np.flatnonzero(~keep):
         nxt = next(spare, None)
         if nxt is None:
             raise ValueError(f"cannot repair slate {action.tolist()}: fewer than {action.shape[0]} allowed items")
         out[pos] = nxt
     return out, True
+
+
+def _spare_ids(allowed: np.ndarray, seen: set[int]) -> Iterator[int]:
+    """The allowed ids not in ``seen``, smallest first: the order of ``np.flatnonzero(allowed)``, found by a scan
+    from 0 that nearly always stops after a few ids (most items stay allowed), not a pass over the catalogue."""
+    for i in range(allowed.shape[0]):
+        if allowed[i] and i not in seen:
+            yield i
 
 
 def repair_rows(ops: Any, act: Any, allowed: Any) -> Any:
