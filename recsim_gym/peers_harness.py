@@ -86,6 +86,21 @@ def _slates(n: int, k: int, count: int, seed: int, batch: int = 0) -> Any:
 # ----- recsim_gym (current interpreter) ---------------------------------------------------------------------------
 
 
+def _gymnasium_loop(env: Any, pool: list[Any], seed: int) -> tuple[Callable[[int], bool], Callable[[], None]]:
+    """``step(i)`` and ``reset()`` of a Gymnasium env over a pool of slates; only the first reset is seeded."""
+    first = [True]
+
+    def reset() -> None:
+        env.reset(seed=seed) if first[0] else env.reset()
+        first[0] = False
+
+    def step(i: int) -> bool:
+        _, _, terminated, truncated, _ = env.step(pool[i & 4095])
+        return terminated or truncated
+
+    return step, reset
+
+
 def recsim_gym_single(env_id: str, kwargs: dict[str, Any], wrapped: bool, seed: int = 0):
     """One ``gym.make(env_id, **kwargs)`` env, with Gymnasium's default wrappers or ``.unwrapped``."""
     import gymnasium as gym
@@ -98,16 +113,7 @@ def recsim_gym_single(env_id: str, kwargs: dict[str, Any], wrapped: bool, seed: 
     env = made if wrapped else made.unwrapped
     n, k = int(made.action_space.nvec[0]), int(made.action_space.nvec.shape[0])
     pool = list(_slates(n, k, 4096, seed))
-    first = [True]
-
-    def reset() -> None:
-        env.reset(seed=seed) if first[0] else env.reset()
-        first[0] = False
-
-    def step(i: int) -> bool:
-        _, _, terminated, truncated, _ = env.step(pool[i & 4095])
-        return terminated or truncated
-
+    step, reset = _gymnasium_loop(env, pool, seed)
     layers = str(made) if wrapped else type(env).__name__ + " (.unwrapped)"
     return step, reset, 1, layers
 
@@ -196,16 +202,7 @@ def sardine_slate_topk(num_items: int, slate_size: int, seed: int = 0):
 
     env = gym.make("sardine/SlateTopK-Bored-v0", num_items=num_items, slate_size=slate_size)
     pool = list(_slates(num_items, slate_size, 4096, seed))
-    first = [True]
-
-    def reset() -> None:
-        env.reset(seed=seed) if first[0] else env.reset()
-        first[0] = False
-
-    def step(i: int) -> bool:
-        _, _, terminated, truncated, _ = env.step(pool[i & 4095])
-        return terminated or truncated
-
+    step, reset = _gymnasium_loop(env, pool, seed)
     return step, reset, 1, f"SlateTopK-Bored-v0, {num_items:,} items, k = {slate_size}"
 
 
