@@ -218,7 +218,7 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._needs_reset = True
         self._last: tuple[np.ndarray, int] | None = None
         # Block of pre-drawn uniforms and the generator it came from (a new generator invalidates it).
-        self._uniforms = np.empty((UNIFORM_BLOCK, _DRAWS_PER_STEP))
+        self._uniforms: list[list[float]] = []
         self._uniform_pos = UNIFORM_BLOCK
         self._uniform_rng: np.random.Generator | None = None
 
@@ -233,16 +233,17 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return int(self._s.clicks[0])
 
     def _obs(self) -> dict[str, Any]:
-        obs = self._s.observe(self.observe_state)
-        return {
-            "history": obs["history"][0],
-            **{key: np.int64(obs[key][0]) for key in ("length", "state") if key in obs},
-        }
+        s = self._s
+        obs = {"history": s.history[0].copy(), "length": s.length[0]}  # indexing gives a new np.int64
+        if self.observe_state:
+            obs["state"] = s.state[0]
+        return obs
 
-    def _next_uniforms(self) -> np.ndarray:
+    def _next_uniforms(self) -> list[float]:
         rng = self.np_random
         if self._uniform_rng is not rng or self._uniform_pos >= UNIFORM_BLOCK:
-            rng.random(out=self._uniforms)
+            # The batched env's block, as Python floats for the kernel's one-session step.
+            self._uniforms = rng.random((UNIFORM_BLOCK, _DRAWS_PER_STEP)).tolist()
             self._uniform_rng = rng
             self._uniform_pos = 0
         u = self._uniforms[self._uniform_pos]
@@ -275,13 +276,11 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise RuntimeError("call reset() before step() (the session has not started or has ended)")
         slate = validate_slate_action(action, self.n_items, self.slate_size)
         shown, repaired = repair_slate(slate, strict=self.strict)
-        reward, candidate, clicked_, _ = self._s.step(shown[None, :], self._next_uniforms()[None, :])
-        clicked = bool(clicked_[0])
-        cand = int(candidate[0])
+        reward, cand, clicked = self._s.step_one(shown.tolist(), self._next_uniforms())
         self._needs_reset = not clicked
         self._last = (shown, cand if clicked else -1)
-        info = {"slate": shown.copy(), "repaired": bool(repaired), "candidate": cand, "click": cand if clicked else -1}
-        return self._obs(), float(reward[0]), not clicked, False, info
+        info = {"slate": shown.copy(), "repaired": repaired, "candidate": cand, "click": cand if clicked else -1}
+        return self._obs(), reward, not clicked, False, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: a line with the state, clicks and the last slate and outcome."""
