@@ -38,6 +38,8 @@ class SyntheticMDP:
         transition_cdf: ``(m, n, m)`` cumulative ``transitions`` with the last entry set to exactly 1.
         ranking: ``(m, n)`` int64, items of each state by decreasing reward (``ranking[s, 0]`` is the best).
         rank: ``(m, n)`` int64, inverse of ``ranking``: ``rank[s, a]`` = 0 for the best item of state ``s``.
+        n_states: number of hidden states m.
+        n_items: number of items n.
     """
 
     rewards: np.ndarray
@@ -46,6 +48,8 @@ class SyntheticMDP:
     transition_cdf: np.ndarray = field(init=False, repr=False)
     ranking: np.ndarray = field(init=False, repr=False)
     rank: np.ndarray = field(init=False, repr=False)
+    n_states: int = field(init=False, repr=False)
+    n_items: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         rewards = np.array(self.rewards, dtype=np.float64)
@@ -74,16 +78,8 @@ class SyntheticMDP:
         ):
             value.flags.writeable = False  # shared by every env built from the same draw
             object.__setattr__(self, name, value)
-
-    @property
-    def n_states(self) -> int:
-        """Number of hidden states m."""
-        return int(self.rewards.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        """Number of items n."""
-        return int(self.rewards.shape[1])
+        object.__setattr__(self, "n_states", m)
+        object.__setattr__(self, "n_items", n)
 
     @classmethod
     def draw(cls, n_states: int = 10, n_items: int = 50, seed: int = DEFAULT_MDP_SEED) -> SyntheticMDP:
