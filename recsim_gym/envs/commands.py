@@ -8,13 +8,12 @@ the mean reward per step, per episode and the click-through rate with 95 % confi
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from recsim_gym.assets import AssetError
-from recsim_gym.cli import CLIError
+from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import int_at_least, positive_int, seed_int
 
 POLICIES = ("random", "greedy")
@@ -159,9 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{r['episode_reward']:.2f} ± {r['episode_reward_ci95']:.2f} | {r['ctr']:.3f} ± {r['ctr_ci95']:.3f} | "
             f"{r['user_steps_per_s']:,.0f} |"
         )
-    if args.json:
-        print(json.dumps(results))
-    return 0
+    return end_with_json(args, results)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
