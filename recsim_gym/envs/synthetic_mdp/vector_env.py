@@ -52,7 +52,8 @@ class SyntheticMDPVectorEnv(BatchedEnv):
     ) -> None:
         # The single env checks and describes the arguments they share, so the two cannot drift apart.
         single = SyntheticMDPEnv(**env_kwargs)
-        for name in ("mdp", "n_states", "n_items", "slate_size", "history_len", "observe_state", "reward", "strict"):
+        for name in ("mdp", "n_states", "n_items", "slate_size", "history_len", "observe_state", "reward", "strict",
+                     "pad"):  # fmt: skip
             setattr(self, name, getattr(single, name))
         check_int("num_envs", num_envs, minimum=1)
         check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
