@@ -14,6 +14,7 @@ import pytest
 from recsim_gym.cli import main
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
+from recsim_gym.fidelity.cdqn import CDQNPolicy, UserVecEnv, train_cdqn
 from recsim_gym.fidelity.fitting import fit_simulator
 from recsim_gym.fidelity.metrics import kendall_tau, relative_error
 from recsim_gym.fidelity.panel import BeliefPolicy, FixedSlatePolicy, SimulatorGreedy, make_panel
@@ -22,7 +23,7 @@ from recsim_gym.fidelity.rollouts import auc, policy_value, predictive_fit
 from recsim_gym.fidelity.users import WorldUser, true_choice_probs
 from recsim_gym.fidelity.worlds import World, make_world
 
-TINY = dict(eval_sessions=300, heldout_sessions=60, budget=0.005)
+TINY = dict(eval_sessions=300, heldout_sessions=60, budget=0.005, cdqn_budget=0.005)
 
 
 class _StateOracle:
@@ -116,7 +117,7 @@ def test_auc_matches_pair_counting() -> None:
 
 
 def test_simulator_equal_to_the_world_ranks_the_panel_as_the_world(world: World) -> None:
-    cell = run_cell("tiny", "world", 200, 0, eval_sessions=4000, heldout_sessions=60)
+    cell = run_cell("tiny", "world", 200, 0, eval_sessions=4000, heldout_sessions=60, cdqn_budget=0)
     assert cell["kendall_tau"] == 1.0
     assert cell["predictive"]["ll_gap"] == 0.0
     for name, v in cell["values"].items():
@@ -142,9 +143,11 @@ def test_each_protocol_step_runs_for_a_learned_simulator(simulator: str, world: 
     assert 0 < greedy.mean <= 2 * world.oracle_value()
 
     cell = run_cell("tiny", simulator, 200, 0, **TINY)
-    assert set(cell["values"]) == {p.name for p in make_panel(world.mdp, 3, logs)}
+    assert set(cell["values"]) == {p.name for p in make_panel(world.mdp, 3, logs)} | {"cdqn"}
     assert -1 <= cell["kendall_tau"] <= 1
-    assert cell["deployed"]["pct_oracle"] > 0
+    assert cell["fit"]["cdqn_timesteps"] == 1000
+    for policy in ("cdqn", "sim-greedy"):
+        assert 0 < cell["deployed"][policy]["pct_oracle"] <= 150
     assert math.isfinite(cell["predictive"]["ll_gap"])
     json.dumps(cell)  # the cell file is plain JSON
 
@@ -152,7 +155,7 @@ def test_each_protocol_step_runs_for_a_learned_simulator(simulator: str, world: 
 def test_cli_resumes_per_cell_and_refuses_other_settings(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     argv = ["fidelity", "--world", "tiny", "--sessions", "150", "--simulators", "world,irecgan-u", "--out", str(out)]
-    argv += ["--eval-sessions", "200", "--heldout-sessions", "40", "--budget", "0.005", "--quiet"]
+    argv += ["--eval-sessions", "200", "--heldout-sessions", "40", "--budget", "0.005", "--cdqn-budget", "0", "--quiet"]
     assert main(argv) == 0
     cells = sorted((out / "cells").glob("*.json"))
     assert [c.name for c in cells] == ["tiny__irecgan-u__n150__s0.json", "tiny__world__n150__s0.json"]
@@ -166,3 +169,29 @@ def test_cli_resumes_per_cell_and_refuses_other_settings(tmp_path, capsys) -> No
     assert main(other) == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert main([*argv[:-1], "--simulators", "bogus", "--quiet"]) == 2
+
+
+def test_user_vec_env_ends_sessions_and_restarts_them(world: World) -> None:
+    env = UserVecEnv(WorldUser(world.mdp), world.mdp.n_items, 3, num_envs=64, horizon=2, seed=0)
+    obs = env.reset()
+    assert obs["history"].shape == (64, 40) and (obs["history"] == world.mdp.n_items).all()
+    slates = np.tile(world.mdp.ranking[0, :3], (64, 1))
+    env.step_async(slates)
+    obs, reward, done, infos = env.step_wait()
+    np.testing.assert_allclose(reward, 1 - true_choice_probs(world.mdp, np.zeros(64, int), slates)[:, -1], rtol=1e-6)
+    # Sessions that left are reset (empty history); those that clicked hold the click.
+    assert (obs["length"][done] == 0).all() and (obs["length"][~done] == 1).all()
+    assert all("terminal_observation" in infos[i] for i in np.flatnonzero(done))
+    env.step_async(slates)
+    _, _, done2, infos2 = env.step_wait()
+    # The 2-step cap truncates every session that clicked twice.
+    assert done2[~done].all()
+    truncated = [infos2[i]["TimeLimit.truncated"] for i in np.flatnonzero(~done)]
+    assert any(truncated)
+
+
+def test_cdqn_trained_in_the_world_runs_as_a_rollout_policy(world: World) -> None:
+    model, info = train_cdqn(WorldUser(world.mdp), world.mdp.n_items, 3, world.horizon, seed=0, budget=0.005)
+    assert info["cdqn_timesteps"] == 1000
+    v = policy_value(WorldUser(world.mdp), CDQNPolicy(model, world.mdp.n_items), 200, 0, world.horizon)
+    assert 0 < v.mean < 2 * world.oracle_value()

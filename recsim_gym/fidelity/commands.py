@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recsim_gym.cli_types import positive_float, positive_int, seed_int, writable_dir
+from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
 
 __all__ = ["add_commands", "run_fidelity"]
 
@@ -47,6 +47,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--heldout-sessions", type=positive_int, default=1000, help="held-out logged sessions (1000)")
     p.add_argument(
         "--budget", type=positive_float, default=1.0, help="training length as a fraction of the defaults (1.0)"
+    )
+    p.add_argument(
+        "--cdqn-budget",
+        type=nonneg_float,
+        default=0.1,
+        help="CDQN's training transitions as a fraction of the yml's 200,000 (default 0.1; 0: no CDQN, step 5 off)",
     )
     p.add_argument("--out", required=True, type=writable_dir, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="recompute cells that are already in OUT/cells")
@@ -89,6 +95,8 @@ def run_fidelity(args: argparse.Namespace) -> int:
         raise CLIError(f"unknown simulator(s) {unknown}; choose from {list(SIMULATORS)}")
     if args.ray is not None:
         require("ray")
+    if args.cdqn_budget > 0:
+        require("stable_baselines3")
     out = Path(args.out)
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +105,7 @@ def run_fidelity(args: argparse.Namespace) -> int:
         "heldout_sessions": args.heldout_sessions,
         "budget": args.budget,
         "logging": args.logging,
+        "cdqn_budget": args.cdqn_budget,
     }
     todo = []
     for n in sessions:

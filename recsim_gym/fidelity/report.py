@@ -19,8 +19,10 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("click AUC", "sim_auc", "{:.3f}"),
     ("Kendall tau", "kendall_tau", "{:.2f}"),
     ("mean abs. value error", "mean_abs_rel_error", "{:.0%}"),
-    ("deployed % of oracle", "pct_oracle", "{:.1f}"),
+    ("CDQN deployed, % of oracle", "cdqn_pct", "{:.1f}"),
+    ("sim-greedy deployed, % of oracle", "greedy_pct", "{:.1f}"),
     ("fit s", "fit_seconds", "{:.0f}"),
+    ("CDQN s", "cdqn_seconds", "{:.0f}"),
 )
 
 
@@ -32,12 +34,14 @@ def load_cells(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _figures(cell: Mapping[str, Any]) -> dict[str, float]:
     deployed = cell.get("deployed") or {}
     return {
+        "cdqn_pct": deployed.get("cdqn", {}).get("pct_oracle", math.nan),
+        "greedy_pct": deployed.get("sim-greedy", {}).get("pct_oracle", math.nan),
+        "cdqn_seconds": cell["seconds"].get("cdqn", math.nan),
         "ll_gap": cell["predictive"]["ll_gap"],
         "sim_auc": cell["predictive"]["sim_auc"],
         "true_auc": cell["predictive"]["true_auc"],
         "kendall_tau": cell["kendall_tau"],
         "mean_abs_rel_error": cell["mean_abs_rel_error"],
-        "pct_oracle": deployed.get("pct_oracle", math.nan),
         "fit_seconds": cell["seconds"]["fit"],
     }
 
@@ -98,24 +102,30 @@ def policy_table(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Deployed % of oracle against log size, one line per simulator (mean ± sd), the logging policy dashed."""
+    """Deployed % of oracle against log size, one line per simulator (mean ± sd): CDQN trained in the simulator
+    (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
+    (dotted); the logging policy dashed."""
     from recsim_gym.agents.irecgan.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for sim in sorted({r["simulator"] for r in summary}):
-        rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r["pct_oracle"])),
-                      key=lambda r: r["sessions"])  # fmt: skip
-        if rows:
-            sd = [0.0 if math.isnan(r["pct_oracle_sd"]) else r["pct_oracle_sd"] for r in rows]
-            ax.errorbar([r["sessions"] for r in rows], [r["pct_oracle"] for r in rows], yerr=sd, marker="o", label=sim)
+    for i, sim in enumerate(sorted({r["simulator"] for r in summary})):
+        for key, style in (("cdqn_pct", "-"), ("greedy_pct", ":")):
+            rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r[key])),
+                          key=lambda r: r["sessions"])  # fmt: skip
+            if not rows:
+                continue
+            sd = [0.0 if math.isnan(r[key + "_sd"]) else r[key + "_sd"] for r in rows]
+            label = f"{sim}: {'CDQN' if key == 'cdqn_pct' else 'sim-greedy'}"
+            x, y = [r["sessions"] for r in rows], [r[key] for r in rows]
+            ax.errorbar(x, y, yerr=sd, marker="o", ls=style, color=f"C{i}", label=label, capsize=3)
     r0 = summary[0]
     ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy")
     ax.set_xscale("log")
     ax.set_xlabel("logged sessions")
-    ax.set_ylabel("deployed simulator-greedy, % of oracle")
+    ax.set_ylabel("deployed in the world, % of oracle")
     ax.set_title(f"world {r0['world']}")
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

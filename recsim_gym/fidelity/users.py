@@ -32,6 +32,8 @@ class User(Protocol):
 
     def start(self, n: int, rng: np.random.Generator) -> None: ...
 
+    def restart(self, rows: np.ndarray) -> None: ...
+
     def choice_probs(self, rows: np.ndarray, slates: np.ndarray) -> np.ndarray: ...
 
     def advance(self, rows: np.ndarray, items: np.ndarray) -> None: ...
@@ -49,6 +51,10 @@ class WorldUser:
     def start(self, n: int, rng: np.random.Generator) -> None:
         self.state = np.zeros(n, dtype=np.int64)
         self.rng = rng
+
+    def restart(self, rows: np.ndarray) -> None:
+        """New sessions in ``rows`` (state 0), the others untouched."""
+        self.state[rows] = 0
 
     def choice_probs(self, rows: np.ndarray, slates: np.ndarray) -> np.ndarray:
         return true_choice_probs(self.mdp, self.state[rows], slates)
@@ -78,6 +84,9 @@ class GANUser:
     def start(self, n: int, rng: np.random.Generator) -> None:
         self.history = np.full((n, self.window), PAD, dtype=np.int64)
 
+    def restart(self, rows: np.ndarray) -> None:
+        self.history[rows] = PAD
+
     @torch.no_grad()
     def choice_probs(self, rows: np.ndarray, slates: np.ndarray) -> np.ndarray:
         hist = torch.from_numpy(self.history[rows])
@@ -105,6 +114,14 @@ class IRecGANUser:
     def start(self, n: int, rng: np.random.Generator) -> None:
         out, self.state = self.model.encoder(torch.full((n, 1), GO, dtype=torch.long))
         self.out = out[:, 0]
+
+    @torch.no_grad()
+    def restart(self, rows: np.ndarray) -> None:
+        assert self.state is not None
+        out, (h0, c0) = self.model.encoder(torch.full((1, 1), GO, dtype=torch.long))
+        idx = torch.from_numpy(rows)
+        self.out[idx] = out[:, 0]
+        self.state[0][:, idx], self.state[1][:, idx] = h0, c0
 
     @torch.no_grad()
     def choice_probs(self, rows: np.ndarray, slates: np.ndarray) -> np.ndarray:
