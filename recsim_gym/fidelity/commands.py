@@ -23,7 +23,7 @@ def add_commands(subparsers: Any) -> None:
         description=(
             "For each (simulator, log size, seed) cell: log sessions of the world's logging policy, fit the "
             "simulator, score its predictions against the true model, value a panel of policies in it and in the "
-            "world (Kendall tau, relative errors), and deploy its greedy policy in the world (% of oracle). One JSON "
+            "world (Kendall tau, relative errors), and deploy CDQN trained in it in the world (% of oracle). One JSON "
             "per cell in OUT/cells (a rerun skips finished cells); OUT/fidelity.md and OUT/fidelity.png are "
             "rewritten from all cells at the end of every run."
         ),
@@ -56,14 +56,8 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True, type=writable_dir, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="recompute cells that are already in OUT/cells")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the cells as Ray tasks (on ADDRESS, $RAY_ADDRESS or a Ray started here; needs ray)",
-    )
+    ray_help = "run the cells as Ray tasks (ADDRESS, else $RAY_ADDRESS or a local Ray; needs ray)"
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=ray_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_fidelity)
 
