@@ -68,8 +68,8 @@ def test_dynamic_programming_matches_monte_carlo_within_its_error(world: World) 
     slate = np.array([4, 7, 1])
     fixed = policy_value(user, FixedSlatePolicy("f", slate), n, 2, world.horizon)
     assert abs(fixed.mean - world.fixed_slate_value(slate)) < 4 * fixed.stderr
-    # The stated error is the real spread: the exact standard deviation of the clicks bounds it from above (the
-    # rollout sums expected clicks, which vary less than the sampled ones).
+    # The stated error is of the size of the real spread: the exact standard deviation of the sampled clicks over
+    # sqrt(n) (the rollout sums click probabilities, whose spread is of the same order and here below it).
     exact_sd = oracle_expected_return(world.mdp, world.slate_size, world.horizon).std
     assert 0.3 * exact_sd / math.sqrt(n) < oracle.stderr <= 1.05 * exact_sd / math.sqrt(n)
 

@@ -2,7 +2,8 @@
 
 * :func:`policy_value`: Monte-Carlo value of a panel policy against a user (the world or a simulator): the mean over
   ``n`` sessions of the *expected* clicks of each step given the path so far (``1 - p_leave``, summed while the
-  session lasts). It has the expectation of the clicks per session and a smaller variance; its standard error is
+  session lasts). It has the expectation of the clicks per session (the step's Bernoulli draw is
+  replaced by its probability); its standard error is
   the sample standard deviation of the per-session sums over ``sqrt(n)``.
 * :func:`predictive_fit`: each logged step's outcome (the clicked position, or leaving) scored by a user fed the
   logged history (teacher forcing): mean log-likelihood per step and the AUC of "clicked" against ``1 - p_leave``.
