@@ -61,6 +61,8 @@ def summarize(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row[key + "_sd"] = float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
         row["oracle_value"] = members[0]["oracle_value"]
         row["logging_value"] = members[0]["logging_value"]
+        greedy = [c["values"]["greedy-belief"]["world"] for c in members if "greedy-belief" in c["values"]]
+        row["greedy_belief_value"] = float(np.mean(greedy)) if greedy else math.nan
         out.append(row)
     return out
 
@@ -104,13 +106,14 @@ def policy_table(cells: Sequence[Mapping[str, Any]]) -> str:
 def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
     """Deployed % of oracle against log size, one line per simulator (mean ± sd): CDQN trained in the simulator
     (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
-    (dotted); the logging policy dashed."""
+    (dotted, squares); the logging policy (which reads the hidden state) dashed, greedy-belief (greedy on the true
+    model from the click history) dotted black."""
     from recsim_gym.agents.irecgan.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, sim in enumerate(sorted({r["simulator"] for r in summary})):
-        for key, style in (("cdqn_pct", "-"), ("greedy_pct", ":")):
+        for key, style, marker in (("cdqn_pct", "-", "o"), ("greedy_pct", ":", "s")):
             rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r[key])),
                           key=lambda r: r["sessions"])  # fmt: skip
             if not rows:
@@ -118,9 +121,12 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
             sd = [0.0 if math.isnan(r[key + "_sd"]) else r[key + "_sd"] for r in rows]
             label = f"{sim}: {'CDQN' if key == 'cdqn_pct' else 'sim-greedy'}"
             x, y = [r["sessions"] for r in rows], [r[key] for r in rows]
-            ax.errorbar(x, y, yerr=sd, marker="o", ls=style, color=f"C{i}", label=label, capsize=3)
+            ax.errorbar(x, y, yerr=sd, marker=marker, ls=style, color=f"C{i}", label=label, capsize=3, mfc="none")
     r0 = summary[0]
-    ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy")
+    ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy (state)")
+    if not math.isnan(r0["greedy_belief_value"]):
+        pct = 100 * r0["greedy_belief_value"] / r0["oracle_value"]
+        ax.axhline(pct, ls=":", color="black", label="greedy on the true model (history)")
     ax.set_xscale("log")
     ax.set_xlabel("logged sessions")
     ax.set_ylabel("deployed in the world, % of oracle")
