@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_cells", "markdown_table", "plot_deployed", "summarize"]
+__all__ = ["load_cells", "markdown_table", "plot_deployed", "policy_table", "summarize"]
 
 #: (column title, how to read the figure from a cell, format) of the table, in order.
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
