@@ -71,6 +71,10 @@ def test_kernel_equals_the_discriminator(bundle_dir):
     # One row at a time gives the same as the batch (the single env's path).
     one = np.concatenate([kern.probs(hist[i : i + 1], fb[i : i + 1], cand[i : i + 1]) for i in range(50)])
     np.testing.assert_allclose(one, kern.probs(hist, fb, cand), atol=1e-6)
+    # A batch larger than the kernel's chunk is run in chunks: the same answer.
+    big = kern.probs(*(np.tile(a, (13,) + (1,) * (a.ndim - 1)) for a in (hist, fb, cand)))
+    assert big.shape == (650, 2) and K.CHUNK < 650
+    np.testing.assert_allclose(big, np.tile(kern.probs(hist, fb, cand), (13, 1)), atol=1e-6)
 
 
 def test_suffix_states_are_the_gru_over_each_suffix(bundle_dir):
