@@ -170,11 +170,11 @@ class RecSimuKernel:
         """Suffix states ``(N + 1, H)`` of one state's history ``(N,)``: row ``m`` is the GRU state over the real
         steps among the last ``m`` columns (row 0 stays zero, row N is :meth:`encode`'s state).
 
-        They let one env step cost one GRU step on N rows instead of N steps on one (:meth:`window_push`): the
+        They let one env step cost one GRU step on N rows instead of N steps on one row (:meth:`window_push`): the
         window of the next state is the last N - 1 columns of this one plus the new step, so its suffix states are
-        one GRU step from this state's shorter ones. The arithmetic per row is :meth:`encode`'s; only the row count
-        of the matrix product differs, which can move the last bits of a float32 sum (so the single env's p(pos)
-        equals the batched env's to ~1e-7, not bit for bit; docs/golden.md).
+        one GRU step from this state's shorter ones. Every row goes through :meth:`encode`'s arithmetic for one
+        state (the same one-row products, the same element-wise operations), so the full-window state has the same
+        bits as ``encode`` of that state: the single env replays its golden trajectories exactly.
         """
         q = np.zeros((self.history_len + 1, self.hidden), dtype=np.float32)
         for t in np.flatnonzero(hist_item >= 0):  # histories are left-padded: the padding is a prefix
@@ -185,7 +185,10 @@ class RecSimuKernel:
         """Append the step ``(item, feedback)`` to suffix states ``q`` (:meth:`window`), in place."""
         gh = np.empty((self.history_len, 3 * self.hidden), dtype=np.float32)
         gh[0] = self.b_hh_half  # row 0 is the zero state: 0 @ W + b is b
-        np.matmul(q[1:-1], self.w_hh_half, out=gh[1:])
+        for m in range(1, self.history_len):
+            # One-row products, as encode() makes for one state: the same BLAS path, so the same bits (a product of
+            # all rows at once would be no faster here and rounds differently).
+            np.matmul(q[m : m + 1], self.w_hh_half, out=gh[m : m + 1])
         gh[1:] += self.b_hh_half
         q[1:] = self._gru_step(q[:-1], self.table_rz_n[item, feedback][None], gh)
 
