@@ -255,3 +255,14 @@ def test_compare_protocol_runs_on_recsimu(bundle_dir):
     assert set(rows) == {"random", "greedy"}
     # On the model it ranks by, greedy earns at least what random earns.
     assert rows["greedy"]["reward_per_step"] >= rows["random"]["reward_per_step"]
+
+
+def test_models_lists_the_recsimu_bundles(capsys):
+    from recsim_gym import assets
+    from recsim_gym.cli import main
+
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for mid in assets.RECSIMU_MODELS:
+        auc = float(lines[mid][-2])
+        assert 0.5 < auc < 1.0, (mid, lines[mid])
