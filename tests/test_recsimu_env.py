@@ -266,3 +266,13 @@ def test_models_lists_the_recsimu_bundles(capsys):
     for mid in assets.RECSIMU_MODELS:
         auc = float(lines[mid][-2])
         assert 0.5 < auc < 1.0, (mid, lines[mid])
+
+
+def test_throughput_benchmark_runs(bundle_dir):
+    from recsim_gym.envs.recsimu.benchmark import throughput
+
+    r = throughput(bundle_dir, None, batch=4, single_steps=5, sync_calls=1, batched_calls=1, min_seconds=0, rounds=2)
+    assert r["reference_id"] == "GANUser-Yelp-v0" and len(r["rounds"]["sync"]) == 2
+    for key in ("single_steps_per_s", "reference_single_steps_per_s", "sync_steps_per_s", "batched_steps_per_s"):
+        assert r[key] > 0, key
+    assert r["batched_over_sync"] == pytest.approx(r["batched_steps_per_s"] / r["sync_steps_per_s"])

@@ -2,11 +2,11 @@
 
 Every figure is user-steps per second with random actions, measured in the same process, so the ratio
 batched / SyncVectorEnv compares the two under the same load. The single env is timed through ``gym.make`` (with
-Gymnasium's default wrappers), in rounds alternated with ``gym.make("GANUser-Yelp-v0")`` timed the same way: that
-reference figure lets a reader scale the single-env figure to another machine (the issue's targets were measured on
-one about 3.4 times faster per core than the project's VM). Each single-env figure is the median of its rounds. Run
-it with one BLAS thread (``OPENBLAS_NUM_THREADS=1``, set before numpy starts) and one torch thread, as the
-package's other benchmarks do.
+Gymnasium's default wrappers) next to ``gym.make("GANUser-Yelp-v0")`` timed the same way: that reference figure lets
+a reader scale the single-env figure to another machine (the issue's targets were measured on one about 3.4 times
+faster per core than the project's VM). The four set-ups are timed in alternated rounds, so that a change of load
+hits them alike, and each figure is the median of its rounds. Run it with one BLAS thread
+(``OPENBLAS_NUM_THREADS=1``, set before numpy starts) and one torch thread, as the package's other benchmarks do.
 """
 
 from __future__ import annotations
@@ -70,33 +70,35 @@ def throughput(
     with warnings.catch_warnings():  # Gymnasium calls -v0 out of date because a -v1 exists; it is the reference
         warnings.simplefilter("ignore")
         ref = gym.make(REFERENCE_ID)
-    ours, theirs = _single_stepper(env, seed), _single_stepper(ref, seed)
-    single, reference = [], []
-    for _ in range(rounds):  # alternated, so that a change of load hits both alike
-        single.append(_rate(*ours, single_steps, 1, min_seconds))
-        reference.append(_rate(*theirs, single_steps, 1, min_seconds))
     n = int(env.action_space.nvec[0])  # type: ignore[attr-defined]
     history_len, hidden = env.unwrapped.history_len, env.unwrapped.bundle.config.hidden  # type: ignore[attr-defined]
+    big = np.random.default_rng(seed).integers(0, n, size=(batch, 1))
+    sync = gym.vector.SyncVectorEnv([lambda: RecSimuEnv(**kw) for _ in range(batch)])
+    venv = RecSimuVectorEnv(num_envs=batch, **kw)
+    setups = {
+        "single": (*_single_stepper(env, seed), single_steps, 1),
+        "reference": (*_single_stepper(ref, seed), single_steps, 1),
+        "sync": (lambda: sync.step(big), lambda: sync.reset(seed=seed), sync_calls, batch),
+        "batched": (lambda: venv.step(big), lambda: venv.reset(seed=seed), batched_calls, batch),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in setups}
+    for _ in range(rounds):  # alternated, so that a change of load hits every set-up alike
+        for name, (step, reset, calls, width) in setups.items():
+            rates[name].append(_rate(step, reset, calls, width, min_seconds))
     env.close()
     ref.close()
-    rng = np.random.default_rng(seed)
-    big = rng.integers(0, n, size=(batch, 1))
-    sync = gym.vector.SyncVectorEnv([lambda: RecSimuEnv(**kw) for _ in range(batch)])
-    sync_rate = _rate(lambda: sync.step(big), lambda: sync.reset(seed=seed), sync_calls, batch, min_seconds)
     sync.close()
-    venv = RecSimuVectorEnv(num_envs=batch, **kw)
-    batched = _rate(lambda: venv.step(big), lambda: venv.reset(seed=seed), batched_calls, batch, min_seconds)
-    single_median, reference_median = statistics.median(single), statistics.median(reference)
+    med = {name: statistics.median(r) for name, r in rates.items()}
     return {
-        "single_steps_per_s": single_median,
-        "single_rounds": single,
+        "single_steps_per_s": med["single"],
         "reference_id": REFERENCE_ID,
-        "reference_single_steps_per_s": reference_median,
-        "reference_rounds": reference,
-        "single_over_reference": single_median / reference_median,
-        "sync_steps_per_s": sync_rate,
-        "batched_steps_per_s": batched,
-        "batched_over_sync": batched / sync_rate,
+        "reference_single_steps_per_s": med["reference"],
+        "single_over_reference": med["single"] / med["reference"],
+        "sync_steps_per_s": med["sync"],
+        "batched_steps_per_s": med["batched"],
+        "batched_over_sync": med["batched"] / med["sync"],
+        "batched_over_sync_rounds": [b / c for b, c in zip(rates["batched"], rates["sync"], strict=True)],
+        "rounds": rates,
         "batch": batch,
         "history_len": history_len,
         "hidden": hidden,
