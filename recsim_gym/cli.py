@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "recsim_gym.envs.synthetic_mdp.commands",
     "recsim_gym.agents.irecgan.commands",
     "recsim_gym.agents.cascading_dqn.commands",
+    "recsim_gym.fidelity.commands",
 ]
 
 
