@@ -37,6 +37,7 @@ from recsim_gym.envs.gan_user.sampling import (
     repair_row,
     repair_rows,
     sample_distinct,
+    unclicked_int8,
 )
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel
@@ -274,7 +275,8 @@ class UserKernel:
         obs = {"history": hist, "history_mask": (hist >= 0).view(ops.xp.int8)}
         if self.num_candidates is None:
             if catalogue_mask:
-                obs["candidate_mask"] = ops.contiguous(self.allowed(rows)).view(ops.xp.int8)
+                clicked = self.clicked_ids if rows is None else self.clicked_ids[rows]
+                obs["candidate_mask"] = unclicked_int8(ops, clicked, self.n_items)
         else:
             cands = ops.copy(self.cands) if rows is None else self.cands[rows]
             obs["candidates"] = cands
