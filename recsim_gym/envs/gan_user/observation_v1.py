@@ -110,9 +110,7 @@ class GANUserEnvV1(GANUserEnv):
         self.observation_space = v1_observation_space(self.n_items, self.history_length, self.num_candidates)
 
     def _obs(self) -> dict[str, np.ndarray]:
-        host = self._k.ops.host
-        obs = v1_observation(self._k.observe(catalogue_mask=False), self.pad_id)
-        return {key: host(value)[0] for key, value in obs.items()}
+        return v1_observation(self._k.observe_one(catalogue_mask=False), self.pad_id)
 
     def allowed_entries(self) -> np.ndarray:
         """``(n,)`` bool: the action entries that may be shown now (unclicked items, or real candidates)."""
