@@ -449,6 +449,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from recsim_gym.peers_benchmark import add_arguments as _add_peers_arguments
 
     _add_peers_arguments(p)
+    from recsim_gym.scale_benchmark import add_arguments as _add_scale_arguments
+
+    _add_scale_arguments(p)
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.seconds, args.repeats = [1, 8], 0.1, 1
@@ -464,13 +467,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from recsim_gym.peers_benchmark import main_peers
 
         return main_peers(args)
-    if args.json:
-        try:
-            check_overwrite(args.json, args.overwrite)  # before minutes of timing, not after
-        except OutputExistsError as err:
-            print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
-            return 2
-    run_soak(args) if args.soak else run(args)
+    outputs = [args.json] if args.json else []
+    if args.scale:
+        from recsim_gym.scale_benchmark import output_paths
+
+        outputs = output_paths(args)
+    try:
+        for path in outputs:
+            check_overwrite(path, args.overwrite)  # before minutes of timing, not after
+    except OutputExistsError as err:
+        print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
+        return 2
+    if args.scale:
+        from recsim_gym.scale_benchmark import quick, run_scale
+
+        if args.quick:
+            quick(args)
+        run_scale(args)
+    else:
+        run_soak(args) if args.soak else run(args)
     return 0
 
 
