@@ -84,6 +84,21 @@ def _available_bytes() -> int:
     return 1 << 50
 
 
+def _used_bytes(device: str) -> int:
+    """Memory in use where the env's state lives: the process RSS, or the CUDA allocator's bytes."""
+    from recsim_gym.bench_timing import rss_bytes
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        return int(torch.cuda.memory_allocated())
+    return rss_bytes()
+
+
+def _free_bytes(device: str) -> int:
+    """Memory free for a new cell: MemAvailable, or the CUDA device's free bytes."""
+    return int(torch.cuda.mem_get_info()[0]) if device.startswith("cuda") else _available_bytes()
+
+
 def _nbytes(obs: dict[str, Any]) -> int:
     return int(
         sum(v.numel() * v.element_size() if isinstance(v, torch.Tensor) else np.asarray(v).nbytes for v in obs.values())
@@ -103,17 +118,17 @@ def env_cells(
     model: Any, n: int, batches: Sequence[int], seconds: float, repeats: int, device: str, progress: Any
 ) -> list[dict[str, Any]]:
     """User-steps/s and bytes per user of the batched -v1 env at each ``B`` (skipped where it would not fit)."""
-    from recsim_gym.benchmark import _bench_vector, _rss_bytes
+    from recsim_gym.bench_timing import bench_vector
 
-    before = _rss_bytes()
+    before = _used_bytes(device)
     probe = _make_env(model, 1, device)
-    base = max(0, _rss_bytes() - before)
+    base = max(0, _used_bytes(device) - before)
     per_user = probe.state_nbytes()
     probe.close()
     rows = []
     for batch in batches:
         need = base + 3 * per_user * batch  # state, plus the step's temporaries of the same order
-        avail = _available_bytes()
+        avail = _free_bytes(device)
         row: dict[str, Any] = {"n_items": n, "batch": batch, "device": device, "estimated_bytes": need}
         if need > MEMORY_SHARE * avail:
             row["skipped"] = f"needs ~{need / 2**30:.1f} GiB, {avail / 2**30:.1f} GiB available"
@@ -123,20 +138,22 @@ def env_cells(
             row["obs_bytes_per_user"] = _nbytes(obs) / batch
             row["state_bytes_per_user"] = env.state_nbytes() / batch
             to_device = device if device.startswith("cuda") else None
-            row["user_steps_per_s"] = _bench_vector(env, batch, seconds, repeats, to_device)
+            row["user_steps_per_s"] = bench_vector(env, batch, seconds, repeats, to_device)
             env.close()
             del env, obs
             gc.collect()
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
         rows.append(row)
         progress.update(1)
     return rows
 
 
 def _per_state(call: Any, states: int, seconds: float, repeats: int) -> list[float]:
-    from recsim_gym.benchmark import _timed
+    from recsim_gym.bench_timing import timed
 
     call(0)  # warm-up
-    return [1.0 / (_timed(call, seconds)[0] * states) for _ in range(repeats)]
+    return [1.0 / (timed(call, seconds)[0] * states) for _ in range(repeats)]
 
 
 def selection_cells(model: Any, n: int, states: int, seconds: float, repeats: int, device: str) -> dict[str, Any]:

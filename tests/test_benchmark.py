@@ -134,3 +134,17 @@ def test_scale_quick(tmp_path, capsys):
     assert "| N | B | user-steps/s" in printed and "training events/s" in printed
     assert main(argv) == 2  # no overwrite without --overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_gpu_report_runs_on_cpu_quick(tmp_path):
+    from recsim_gym.benchmark import main
+
+    out = tmp_path / "gpu.json"
+    assert main(["--gpu-report", "--quick", "--device", "cpu", "--json", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["versions"]["torch"] == torch.__version__
+    assert {(r["n_items"], r["batch"]) for r in result["env"]} == {(300, 16), (300, 64), (3000, 16), (3000, 64)}
+    assert all(min(r["user_steps_per_s"]) > 0 for r in result["env"])
+    cdqn = result["cdqn"]
+    assert cdqn["gradient_steps"] == 5 and cdqn["gradient_steps_per_s"] > 0 and cdqn["learn_transitions_per_s"] > 0
+    assert [r["events"] for r in result["training"]] == [2000]
