@@ -95,15 +95,9 @@ def cdqn_figures(n_items: int, n_envs: int, steps: int, device: str, seed: int =
     sync()
     learn_s = time.perf_counter() - t0
     venv.close()
-    return {
-        "n_items": n_items,
-        "n_envs": n_envs,
-        "device": device,
-        "gradient_steps": steps,
-        "gradient_steps_per_s": steps / grad_s,
-        "learn_transitions": more,
-        "learn_transitions_per_s": more / learn_s,
-    }
+    figures = {"n_items": n_items, "n_envs": n_envs, "device": device, "gradient_steps": steps}
+    figures.update(gradient_steps_per_s=steps / grad_s, learn_transitions=more, learn_transitions_per_s=more / learn_s)
+    return figures
 
 
 def run_gpu_report(args: argparse.Namespace) -> dict[str, Any]:

@@ -345,8 +345,17 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     with tqdm(total=cells, desc="env cells", disable=args.no_progress) as bar:
         for n in args.scale_items:
             model = random_user_model(n, "pw", seed=0, hidden=(64, 64))
-            result["env"] += env_cells(model, n, args.scale_batches, args.seconds, args.repeats, device, bar)
-            result["selection"].append(selection_cells(model, n, args.select_batch, args.seconds, args.repeats, device))
+            rows = env_cells(model, n, args.scale_batches, args.seconds, args.repeats, device, bar)
+            result["env"] += rows
+            sel = selection_cells(model, n, args.select_batch, args.seconds, args.repeats, device)
+            result["selection"].append(sel)
+            for r in rows:
+                rate = r.get("skipped") or f"{_median(r['user_steps_per_s']):,.0f} user-steps/s"
+                bar.write(f"env N={n:,} B={r['batch']:,}: {rate}")
+            bar.write(
+                f"selection N={n:,}: CDQN {1e3 * _median(sel['cdqn_s_per_state']):.3f} ms/state, greedy "
+                f"{1e3 * _median(sel['greedy_s_per_state']):.3f} ms/state"
+            )
             del model
             gc.collect()
     for events in tqdm(train_sizes, desc="training logs", disable=args.no_progress):
