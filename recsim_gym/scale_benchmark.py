@@ -44,6 +44,7 @@ SCALE_BATCHES = (1, 64, 1024, 8192)
 TRAIN_EVENTS = (100_000, 1_000_000)
 LARGE_TRAIN_EVENTS = 10_000_000
 SLATE_SIZE = 5
+PARTS = ("env", "selection", "training")
 #: Share of the memory available at the start of a cell that a cell may be estimated to need.
 MEMORY_SHARE = 0.7
 
@@ -59,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--scale-items", type=positive_int, nargs="+", default=list(SCALE_ITEMS), help="catalogue sizes N")
     g.add_argument("--scale-batches", type=positive_int, nargs="+", default=list(SCALE_BATCHES), help="users B")
-    g.add_argument("--select-batch", type=positive_int, default=64, help="states per action-selection call")
+    g.add_argument("--select-batch", type=positive_int, default=4, help="states per action-selection call")
+    g.add_argument("--scale-parts", nargs="+", choices=PARTS, default=list(PARTS), help="parts to run (default all)")
     g.add_argument(
         "--train-events",
         type=positive_int,
@@ -341,23 +343,28 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         f"{result['load_average']}",
         flush=True,
     )
-    cells = len(args.scale_items) * len(args.scale_batches)
+    parts = set(args.scale_parts)
+    cells = len(args.scale_items) * len(args.scale_batches) if "env" in parts else 0
     with tqdm(total=cells, desc="env cells", disable=args.no_progress) as bar:
-        for n in args.scale_items:
+        for n in args.scale_items if parts & {"env", "selection"} else []:
             model = random_user_model(n, "pw", seed=0, hidden=(64, 64))
-            rows = env_cells(model, n, args.scale_batches, args.seconds, args.repeats, device, bar)
-            result["env"] += rows
-            sel = selection_cells(model, n, args.select_batch, args.seconds, args.repeats, device)
-            result["selection"].append(sel)
-            for r in rows:
-                rate = r.get("skipped") or f"{_median(r['user_steps_per_s']):,.0f} user-steps/s"
-                bar.write(f"env N={n:,} B={r['batch']:,}: {rate}")
-            bar.write(
-                f"selection N={n:,}: CDQN {1e3 * _median(sel['cdqn_s_per_state']):.3f} ms/state, greedy "
-                f"{1e3 * _median(sel['greedy_s_per_state']):.3f} ms/state"
-            )
+            if "env" in parts:
+                rows = env_cells(model, n, args.scale_batches, args.seconds, args.repeats, device, bar)
+                result["env"] += rows
+                for r in rows:
+                    rate = r.get("skipped") or f"{_median(r['user_steps_per_s']):,.0f} user-steps/s"
+                    bar.write(f"env N={n:,} B={r['batch']:,}: {rate}")
+            if "selection" in parts:
+                sel = selection_cells(model, n, args.select_batch, args.seconds, args.repeats, device)
+                result["selection"].append(sel)
+                bar.write(
+                    f"selection N={n:,}: CDQN {1e3 * _median(sel['cdqn_s_per_state']):.3f} ms/state, greedy "
+                    f"{1e3 * _median(sel['greedy_s_per_state']):.3f} ms/state"
+                )
             del model
             gc.collect()
+    if "training" not in parts:
+        train_sizes = []
     for events in tqdm(train_sizes, desc="training logs", disable=args.no_progress):
         result["training"].append(training_cell(events, args.train_seconds, 0, device, not args.no_progress))
     print()
