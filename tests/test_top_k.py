@@ -157,3 +157,30 @@ def test_random_unmasked_slates_are_distinct_and_small_cases_keep_the_dense_stre
 
     small = random_unmasked_slates(4, 50, 3, np.random.default_rng(2))
     np.testing.assert_array_equal(small, random_slates(np.ones((4, 50), bool), 3, np.random.default_rng(2)))
+
+
+def test_projected_item_table_is_rebuilt_when_the_weights_change(user_model):
+    env, obs = _obs(user_model, 8, v1=True)
+    layout = slate_layout(env.single_observation_space, env.single_action_space)
+    torch.manual_seed(0)
+    net = CascadingQNetwork(layout, hidden=8)
+    obs_t = {key: torch.as_tensor(np.asarray(v)) for key, v in obs.items()}
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(3):
+        with torch.no_grad():
+            cached = net.greedy(obs_t)
+        with torch.enable_grad():  # the gradient path projects afresh: the reference
+            fresh = net.greedy(obs_t)
+        torch.testing.assert_close(cached[0], fresh[0], rtol=0, atol=0)
+        torch.testing.assert_close(cached[1], fresh[1].detach())
+        opt.zero_grad()
+        net.predictions(obs_t, cached[0]).sum().backward()  # an optimizer step changes item_in and the items
+        opt.step()
+    with torch.no_grad():
+        net.encoder.items.weight.mul_(-1.0)  # an in-place edit (a target sync is a copy_)
+        torch.testing.assert_close(net.greedy(obs_t)[1], _fresh_value(net, obs_t))
+
+
+def _fresh_value(net, obs_t):
+    with torch.enable_grad():
+        return net.greedy(obs_t)[1].detach()

@@ -240,6 +240,9 @@ class _SlateQNetwork(nn.Module):
 
     #: Entries scored per block in :meth:`greedy`; None sizes it from the batch (``B x chunk x l`` <= 16 M elements).
     item_chunk: int | None = None
+    #: Largest projected item table ``(n, l)`` kept between greedy calls without gradient, per position (16 M
+    #: elements: 64 MB of float32; a 10^6-item catalogue at ``l = 64`` is above it and is projected at each call).
+    projection_cache_elements: int = 1 << 24
 
     def __init__(
         self, layout: dict[str, Any], state_dim: int, item_dim: int, n_weights: int, init_std: float, hidden: int
@@ -248,6 +251,28 @@ class _SlateQNetwork(nn.Module):
         self.k = int(layout["k"])
         self.hidden = int(hidden)
         self.encoder = SlateStateEncoder(layout, state_dim, item_dim, n_weights, init_std)
+
+    def _entry_terms(self, layer: nn.Linear, ids: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
+        """``layer`` applied to the features of entries ``start..stop-1``: ``(C, l)``, or ``(B, C, l)`` with ids.
+
+        Without gradient and over the catalogue (no ``ids``), the projection of the whole item table is kept between
+        calls while neither ``layer``'s weights nor the item table change (their tensors' version counters; an
+        optimizer step or a target sync bumps them): acting on one state then costs ``n x l`` products, not
+        ``n x l x d``. Tables above :attr:`projection_cache_elements` are projected block by block at each call.
+        """
+        if ids is not None or torch.is_grad_enabled():
+            return layer(self.encoder.features(ids, span=(start, stop)))
+        items = self.encoder.items.weight
+        if items.shape[0] * layer.weight.shape[0] > self.projection_cache_elements:
+            return layer(self.encoder.features(None, span=(start, stop)))
+        # The cache holds the very tensors it was built from (so none can be freed and its memory reused by another).
+        cache: dict[int, tuple[Any, ...]] = self.__dict__.setdefault("_projected", {})
+        hit = cache.get(id(layer))
+        w = layer.weight
+        if hit is None or not (hit[0] is w and hit[1] == w._version and hit[2] is items and hit[3] == items._version):
+            hit = (w, w._version, items, items._version, layer(items))
+            cache[id(layer)] = hit
+        return hit[4][start:stop]
 
     def _blocks(self, batch: int, ids: torch.Tensor | None) -> list[tuple[int, int]]:
         """``(start, stop)`` blocks of action entries scored together."""
@@ -331,7 +356,7 @@ class CascadingQNetwork(_SlateQNetwork):
             value = state.new_full((b,), float("-inf"))
             best = torch.zeros(b, dtype=torch.int64, device=state.device)
             for start, stop in blocks:
-                cand = self.item_in[j](self.encoder.features(ids, span=(start, stop)))  # (C, l) or (B, C, l)
+                cand = self._entry_terms(self.item_in[j], ids, start, stop)  # (C, l) or (B, C, l)
                 scores = relu_scores(pre, cand, q)
                 if allowed is not None:
                     scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
@@ -398,7 +423,7 @@ class AdditiveQNetwork(_SlateQNetwork):
         top: torch.Tensor | None = None
         slate: torch.Tensor | None = None
         for start, stop in self._blocks(state.shape[0], ids):
-            scores = relu_scores(pre, self.item_in(self.encoder.features(ids, span=(start, stop))), q)
+            scores = relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q)
             if allowed is not None:
                 scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
             v, i = scores.topk(min(self.k, stop - start), dim=1)
