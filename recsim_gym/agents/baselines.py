@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from recsim_gym.agents.guards import MISSING_ACTION_MASKS, MISSING_MASK, first_nonfinite
-from recsim_gym.agents.top_k import chunk_of, chunked_top_k
+from recsim_gym.agents.top_k import BLOCK_ELEMENTS, CPU_BLOCK_ELEMENTS, chunk_of, chunked_top_k
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
 __all__ = ["ClickReward", "ClickRewardVector", "GreedyUserModel", "Popularity", "RandomSlate", "SlatePolicyBase"]
@@ -161,7 +161,8 @@ class _ItemScorePolicy(SlatePolicyBase):
     candidates are scored.
     """
 
-    #: Items scored per block; None sizes the block from the batch (``B x chunk x score_width`` <= 16 M elements).
+    #: Items scored per block; None sizes the block from the batch (``B x chunk x score_width`` <= 1 M elements on
+    #: the CPU, where a block then stays in cache, 16 M on an accelerator).
     item_chunk: int | None = None
     #: Floats a scorer holds per (row, item) pair while scoring a block (the hidden width of a model's MLP).
     score_width: int = 1
@@ -191,7 +192,9 @@ class _ItemScorePolicy(SlatePolicyBase):
             scores = self.candidate_scores(obs, ids)
             return chunked_top_k(lambda start, stop: scores[:, start:stop], self.n, self.k, allowed)
         b = np.asarray(obs["history"]).shape[0]
-        chunk = self.item_chunk if self.item_chunk is not None else chunk_of(b, self.score_width, self.n)
+        on_cpu = getattr(self, "device", torch.device("cpu")).type == "cpu"
+        budget = CPU_BLOCK_ELEMENTS if on_cpu else BLOCK_ELEMENTS
+        chunk = self.item_chunk if self.item_chunk is not None else chunk_of(b, self.score_width, self.n, budget)
         return chunked_top_k(self.block_scorer(obs), self.n, self.k, allowed, chunk)
 
 

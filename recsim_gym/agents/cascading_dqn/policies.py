@@ -238,7 +238,7 @@ class _SlateQNetwork(nn.Module):
     scores of a whole catalogue exist at once; the slate equals the one-block result.
     """
 
-    #: Entries scored per block in :meth:`greedy`; None sizes it from the batch (``B x chunk x l`` <= 16 M elements).
+    #: Entries scored per block in :meth:`greedy`; None sizes it (see :meth:`_blocks`).
     item_chunk: int | None = None
     #: Largest projected item table ``(n, l)`` kept between greedy calls without gradient, per position (16 M
     #: elements: 64 MB of float32; a 10^6-item catalogue at ``l = 64`` is above it and is projected at each call).
@@ -274,10 +274,20 @@ class _SlateQNetwork(nn.Module):
             cache[id(layer)] = hit
         return hit[4][start:stop]
 
-    def _blocks(self, batch: int, ids: torch.Tensor | None) -> list[tuple[int, int]]:
-        """``(start, stop)`` blocks of action entries scored together."""
+    def _blocks(self, state: torch.Tensor, ids: torch.Tensor | None) -> list[tuple[int, int]]:
+        """``(start, stop)`` blocks of action entries scored together.
+
+        Without gradient on the CPU :func:`relu_scores` builds one row's ``(block, l)`` terms at a time, so a block
+        of ``_CACHED_ELEMENTS / l`` entries keeps them in cache whatever ``B``; otherwise the ``(B, block, l)`` terms
+        exist at once and ``B x block x l`` is bounded.
+        """
         n = int(self.encoder.layout["n"]) if ids is None else int(ids.shape[1])
-        step = self.item_chunk if self.item_chunk is not None else chunk_of(batch, self.hidden, n)
+        if self.item_chunk is not None:
+            step = self.item_chunk
+        elif state.device.type == "cpu" and not torch.is_grad_enabled():
+            step = chunk_of(1, self.hidden, n, _CACHED_ELEMENTS)
+        else:
+            step = chunk_of(state.shape[0], self.hidden, n)
         return [(start, min(n, start + step)) for start in range(0, n, max(1, step))]
 
     def greedy(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,7 +357,7 @@ class CascadingQNetwork(_SlateQNetwork):
         """
         state, allowed, ids = self.encoder(obs)
         b = state.shape[0]
-        blocks = self._blocks(b, ids)
+        blocks = self._blocks(state, ids)
         prefix: list[torch.Tensor] = []
         slate: list[torch.Tensor] = []
         value = state.new_zeros(b)
@@ -422,7 +432,7 @@ class AdditiveQNetwork(_SlateQNetwork):
         pre, q = self.state_in(state), self.out.weight.view(-1)
         top: torch.Tensor | None = None
         slate: torch.Tensor | None = None
-        for start, stop in self._blocks(state.shape[0], ids):
+        for start, stop in self._blocks(state, ids):
             scores = relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q)
             if allowed is not None:
                 scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
