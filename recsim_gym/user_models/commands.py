@@ -344,7 +344,31 @@ def _models(args: argparse.Namespace) -> int:
         log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
         print(f"{mid:<24} {split or '-':<10} {_pct(e1)} {_pct(e2)} {log_lik}   {_pct(p1)} {_pct(p2)}")
     print("prec@k in %, log-lik per event; scored on the users the model was not fitted on")
+    _recsimu_models()
     return 0
+
+
+def _recsimu_models() -> None:
+    """The shipped RecSimu bundles (the ``RecSimu-*`` envs' users): D's feedback prediction as their cards give it."""
+    from recsim_gym.user_models.recsimu.storage import load_recsimu_bundle
+
+    print(f"\n{'RecSimu bundle':<24} {'fitted on':<10} {'N':>3} {'items':>6} {'val AUC':>8} {'AUC':>6} {'F1':>6}")
+    for mid in sorted(assets.RECSIMU_MODELS):
+        try:
+            bundle = load_recsimu_bundle(mid)  # every file checked against the pinned manifest
+        except (assets.AssetError, UserModelLoadError) as err:
+            raise CLIError(str(err)) from None
+        ev, c = bundle.meta.get("evaluation", {}), bundle.config
+        val, test = ev.get("val", {}), ev.get("test", {})
+        fitted = f"{bundle.meta.get('data', {}).get('fitted_on', '?')} users"
+        figures = " ".join(_fig(v, w) for v, w in ((val.get("auc"), 8), (test.get("auc"), 6), (test.get("f1"), 6)))
+        print(f"{mid:<24} {fitted:<10} {c.history_len:>3} {c.n_items:>6} {figures}")
+    print("AUC and F1 of the discriminator's p(pos) on the users the bundle was not fitted on (val AUC: its")
+    print("validation users, which chose the weights); the RecSimu-* envs draw their users' feedback from it")
+
+
+def _fig(value: float | None, width: int) -> str:
+    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
 
 
 def _pct(value: float | None) -> str:

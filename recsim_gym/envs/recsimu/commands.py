@@ -18,7 +18,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     except (UserModelLoadError, assets.AssetError) as err:
         raise CLIError(str(err)) from None
     print(
-        f"single env {r['single_steps_per_s']:,.0f} steps/s; SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
+        f"single env {r['single_steps_per_s']:,.0f} steps/s ({r['reference_id']} in the same run: "
+        f"{r['reference_single_steps_per_s']:,.0f}); SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
         f"RecSimuVectorEnv x{r['batch']} {r['batched_steps_per_s']:,.0f} ({r['batched_over_sync']:.1f}x SyncVectorEnv)"
     )
     if args.json:
