@@ -58,8 +58,20 @@ def n_pools(batch: int, k: int) -> int:
 
 
 def bench_vector(
-    env: gym.vector.VectorEnv, batch: int, seconds: float, repeats: int, to_device: str | None
+    env: gym.vector.VectorEnv,
+    batch: int,
+    seconds: float,
+    repeats: int,
+    to_device: str | None,
+    continue_pool: bool = False,
 ) -> list[float]:
+    """User-steps/s of ``env`` stepped with prepared random slates, ``repeats`` timings of ``seconds`` each.
+
+    ``continue_pool``: each repeat continues through the action pool where the previous one stopped. Without it
+    (the historical behaviour of ``python -m recsim_gym.benchmark``) every repeat restarts at the pool's first
+    slates, so within an episode the later repeats show slates the users already saw (and clicked in), which the
+    env repairs: the repair rate, and so the figure, then differs between the first repeat and the others.
+    """
     n, k = int(env.single_action_space.nvec[0]), int(env.single_action_space.nvec.shape[0])
     pool: list[Any] = action_pool(n, k, batch, n_pools(batch, k))
     if to_device is not None:
@@ -79,8 +91,11 @@ def bench_vector(
             torch.cuda.synchronize()
 
     out = []
+    done = 1  # the warm-up step
     for _ in range(repeats):
-        rate, _ = timed(synced, seconds)
+        offset = done if continue_pool else 0
+        rate, calls = timed(lambda i, o=offset: synced(i + o), seconds)
+        done += calls
         if to_device is not None and to_device.startswith("cuda"):
             torch.cuda.synchronize()
         out.append(rate * batch)

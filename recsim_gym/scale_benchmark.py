@@ -140,7 +140,7 @@ def env_cells(
             row["obs_bytes_per_user"] = _nbytes(obs) / batch
             row["state_bytes_per_user"] = env.state_nbytes() / batch
             to_device = device if device.startswith("cuda") else None
-            row["user_steps_per_s"] = bench_vector(env, batch, seconds, repeats, to_device)
+            row["user_steps_per_s"] = bench_vector(env, batch, seconds, repeats, to_device, continue_pool=True)
             env.close()
             del env, obs
             gc.collect()
