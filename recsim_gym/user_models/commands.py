@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shlex
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recsim_gym import __version__, assets
-from recsim_gym.cli import CLIError
+from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
 from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
@@ -310,9 +309,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"  {name:<14} {r['prec@1']:7.1f} {r['prec@2']:7.1f}")
     if "warning" in result:
         print(f"  warning: {result['warning']}")
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    return 0
+    return end_with_json(args, result, sort_keys=True)
 
 
 def _models(args: argparse.Namespace) -> int:
