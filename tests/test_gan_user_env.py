@@ -701,3 +701,20 @@ def test_reset_info_has_the_step_info_schema(pw_model):
         assert np.asarray(reset_info[key]).shape == np.asarray(value).shape, key
         assert np.asarray(reset_info[key]).dtype == np.asarray(value).dtype, key
     assert reset_info["click_item"] == -1 and not reset_info["clicked"] and (reset_info["slate"] == -1).all()
+
+
+@pytest.mark.parametrize("n_items", [12, 40, 300])
+def test_batched_repair_uses_a_prefix_of_the_catalogue_and_equals_the_full_rule(n_items):
+    """The torch repair builds a mask of the first clicks + 2k ids only; its slates equal the rule on full masks."""
+    venv = GANUserVectorEnv(num_envs=32, user_model=random_user_model(n_items, "pw", seed=3), slate_size=4, horizon=8)
+    venv.reset(seed=11)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # histories fill up, so slates often show clicked items
+        venv.step(np.stack([rng.permutation(n_items)[:4] for _ in range(32)]))
+    k = venv.unwrapped._k
+    act = torch.as_tensor(rng.integers(0, min(n_items, 10), size=(32, 4)))  # small ids: repeats and clicked ones
+    shown, bad = k.repair(act, None, strict=False, label=True)
+    assert bool(bad.any())
+    full = k.allowed()
+    expected = np.stack([sampling.repair_row(a, m, strict=False)[0] for a, m in zip(act.numpy(), full.numpy())])
+    np.testing.assert_array_equal(shown.numpy(), expected)

@@ -406,15 +406,22 @@ class UserKernel:
         if not bool(bad.any()):
             return act, bad
         rows = ops.nonzero(bad)
-        allowed = self.allowed(rows)
         if strict:
             row = int(rows[0])
             try:
-                repair_row(ops.host(act[row]), ops.host(allowed[0]), strict=True)
+                repair_row(ops.host(act[row]), ops.host(self.allowed(rows[:1])[0]), strict=True)
             except ValueError as err:
                 raise ValueError(f"slot {row}: {err}" if label else str(err)) from None
         act = ops.copy(act)
-        act[rows] = repair_rows(ops, act[rows], allowed)
+        if self.num_candidates is None:
+            # The fills are the smallest unclicked ids not kept on the slate: at most L clicked and k kept ids lie
+            # below them, so a mask of the first L + 2k ids holds all k of them; no (R, n_items) mask is built.
+            ids, sub = self.clicked_ids[rows], act[rows]
+            width = min(self.n_items, ids.shape[1] + 2 * act.shape[1])
+            kept = ~clicked_among(ops, sub, ids) & first_occurrence(ops, sub)
+            act[rows] = repair_rows(ops, sub, allowed_mask(ops, ids.clamp(max=width), width), kept)
+        else:
+            act[rows] = repair_rows(ops, act[rows], self.allowed(rows))
         return act, bad
 
     def step(self, act: Array, active: Array | None, strict: bool, label: bool) -> dict[str, Array]:

@@ -204,12 +204,14 @@ def _spare_ids(allowed: np.ndarray, seen: set[int]) -> Iterator[int]:
             yield i
 
 
-def repair_rows(ops: Any, act: Any, allowed: Any) -> Any:
+def repair_rows(ops: Any, act: Any, allowed: Any, kept: Any = None) -> Any:
     """:func:`repair_row` (non-strict) of rows ``act`` ``(R, k)`` with their ``allowed`` ``(R, n)``.
 
     numpy (a single user) applies the rule row by row; torch vectorises it: the j-th smallest available id is where
     the running count of available ids first reaches j, which nearly always lies among the first few dozen ids, so a
-    narrow window is tried before a cumsum over the catalogue.
+    narrow window is tried before a cumsum over ``allowed``. torch also takes the entries to keep, ``kept`` ``(R, k)``,
+    with ``allowed`` then only a prefix ``[0, w)`` of the catalogue that is sure to hold every fill (the kernel's
+    repair: ``w`` = clicks + 2k, so the repair costs nothing per catalogue item).
     """
     if not ops.is_torch:
         return np.stack([repair_row(a, m, strict=False)[0] for a, m in zip(act, allowed, strict=True)])
@@ -217,7 +219,8 @@ def repair_rows(ops: Any, act: Any, allowed: Any) -> Any:
 
     r, k = act.shape
     n = allowed.shape[1]
-    kept = allowed.gather(1, act) & first_occurrence(ops, act)
+    if kept is None:
+        kept = allowed.gather(1, act) & first_occurrence(ops, act)
     need = torch.arange(1, k + 1, device=act.device).expand(r, k).contiguous()
     for width in dict.fromkeys((min(n, 4 * k + 64), n)):
         # Column ``width`` is a dump for the entries that are not kept or lie outside the window.
