@@ -293,6 +293,110 @@ def _generator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from recsim_gym.user_models.recsimu.tuning import grid_search, grid_table
+
+    out = Path(args.out)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise CLIError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+    if out.exists() and args.overwrite:
+        out.unlink()
+    alphas, betas = _floats(args.alphas, "--alphas"), _floats(args.betas, "--betas")
+    cfg = _train_config(args)
+    prep = prepare(load_dataset(args.dataset, args.data), protocol=args.protocol)
+    header = {
+        "command": "recsim-gym " + shlex.join(args.argv),
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "selection": "highest mean validation AUC over the seeds; test figures recorded, never used",
+        "train": json.loads(json.dumps(cfg.__dict__)),
+        "data": prep.summary(),
+        "threads": get_threads(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    total = len(alphas) * len(betas) * args.seeds
+    with tqdm(total=total, desc="recsimu-tune", disable=args.no_progress, unit="run") as bar:
+
+        def tick(point: dict[str, Any]) -> None:
+            bar.set_postfix_str(f"alpha {point['alpha']:g} beta {point['beta']:g}: val AUC {point['val']['auc']:.3f}")
+            bar.update(1)
+
+        try:
+            report = grid_search(prep, alphas, betas, range(args.seeds), cfg, out, header, tick)
+        except TrainingDivergedError as err:
+            raise CLIError(str(err)) from None
+    print(grid_table(report))
+    c = report["choice"]
+    print(f"chosen: alpha {c['alpha']:g}, beta {c['beta']:g} (validation AUC {c['val_auc']:.3f}); results in {out}")
+    return 0
+
+
+def _truth(args: argparse.Namespace) -> int:
+    from recsim_gym.user_models.recsimu.training import VARIANTS
+    from recsim_gym.user_models.recsimu.truth import plot_reliability, reliability_panels, run_truth, truth_table
+
+    out = Path(args.out)
+    results, png = out / "truth.json", out / "reliability.png"
+    if args.resume and args.overwrite:
+        raise CLIError("pass --resume or --overwrite, not both")
+    if not args.resume:
+        try:
+            check_overwrite(out, args.overwrite)
+        except OutputExistsError as err:
+            raise CLIError(f"{err} (or --resume to continue its runs)") from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or any(m not in VARIANTS for m in methods):
+        raise CLIError(f"--methods takes training variants from {', '.join(VARIANTS)}, got {args.methods!r}")
+    try:
+        sessions = [int(x) for x in args.sessions.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"--sessions takes comma-separated integers, got {args.sessions!r}") from None
+    if not sessions or min(sessions) < 10:
+        raise CLIError(f"--sessions takes comma-separated integers >= 10, got {args.sessions!r}")
+    report: dict[str, Any] = {}
+    if args.resume and results.exists():
+        report = json.loads(results.read_text())
+    elif args.overwrite and out.exists():
+        for f in (results, png):
+            f.unlink(missing_ok=True)
+    cfg = _train_config(args)
+    report.update(
+        command="recsim-gym " + shlex.join(args.argv),
+        world={"env": "SyntheticMDP-v0", "policy": "mix", "sessions": sessions, "seeds": args.seeds},
+        train=json.loads(json.dumps(cfg.__dict__)),
+        threads=get_threads(),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    plot = not missing_modules("matplotlib")
+
+    def save(rep: dict[str, Any]) -> None:
+        atomic_write_text(results, json.dumps(rep, indent=2) + "\n")
+        if plot:
+            plot_reliability(reliability_panels(rep), str(png), "SyntheticMDP-v0 held-out steps, mix logging")
+
+    try:
+        run_truth(sessions, list(range(args.seeds)), methods, cfg, report, save, not args.no_progress)
+    except TrainingDivergedError as err:
+        raise CLIError(str(err)) from None
+    save(report)
+    print(truth_table(report))
+    print(f"results in {results}" + (f" and {png}" if plot else " (no matplotlib: no reliability diagram)"))
+    return 0
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+    if not values or any(not (np.isfinite(v) and v >= 0) for v in values):
+        raise CLIError(f"{flag} takes comma-separated finite numbers >= 0, got {text!r}")
+    return values
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     d = RecSimuTrainConfig()
     p.add_argument("--alpha", type=nonneg_float, default=d.alpha, help="weight of L_D^sup (Eq. 9)")
@@ -337,6 +441,36 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--overwrite", action="store_true")
     _add_train_options(t)
     t.set_defaults(func=_table)
+
+    u = subparsers.add_parser(
+        "recsimu-tune", help="choose RecSimu's alpha and beta on validation data (grid search, resumable)"
+    )
+    u.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
+    u.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
+    u.add_argument("--alphas", default="0.3,1,3", help="grid of alpha (default 0.3,1,3)")
+    u.add_argument("--betas", default="0.3,1,3", help="grid of beta (default 0.3,1,3)")
+    u.add_argument("--seeds", type=positive_int, default=1, help="training seeds per grid point (default 1)")
+    u.add_argument("--protocol", choices=["last", "users"], default="last", help="split (default: the paper's)")
+    u.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
+    u.add_argument("--out", required=True, type=writable_file, help="results JSON file (written after every run)")
+    u.add_argument("--resume", action="store_true", help="continue an existing --out file (skip its points)")
+    u.add_argument("--overwrite", action="store_true", help="start the grid afresh over an existing --out file")
+    _add_train_options(u)
+    u.set_defaults(func=_tune)
+
+    r = subparsers.add_parser(
+        "recsimu-truth",
+        help="RecSimu's p(pos) against the true click probabilities of SyntheticMDP-v0 logs (AUC, correlation, ECE)",
+    )
+    r.add_argument("--sessions", default="1000,10000", help="logged sessions per world, comma-separated")
+    r.add_argument("--seeds", type=positive_int, default=3, help="seeds (logs, split and training; default 3)")
+    r.add_argument("--methods", default="recsimu,gru", help="training variants to fit (default recsimu,gru)")
+    r.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
+    r.add_argument("--out", required=True, type=writable_dir, help="folder for truth.json and reliability.png")
+    r.add_argument("--resume", action="store_true", help="continue the runs of an existing --out folder")
+    r.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out folder")
+    _add_train_options(r)
+    r.set_defaults(func=_truth)
 
     g = subparsers.add_parser(
         "recsimu-generator", help="MAP and NDCG@40 of RecSimu's generator against the logs (Zhao et al. Table 1)"

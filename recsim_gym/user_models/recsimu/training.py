@@ -128,15 +128,28 @@ def _tensors(ex: Examples) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def predict_p_pos(d: Discriminator, ex: Examples, batch: int = 4096) -> np.ndarray:
-    """``p(real-pos | s, a)`` within the real block, for every example (uncorrected)."""
+    """``p(real-pos | s, a)`` within the real block, for every example (uncorrected).
+
+    The items of one page share their state (pages as units), so each distinct state is encoded once and its GRU
+    pass reused for all its candidates: the GRU is nearly all the cost, and a page shows up to ten items.
+    """
+    if len(ex) == 0:
+        return np.zeros(0, np.float32)
     d.eval()
-    t = _tensors(ex)
+    key = np.concatenate([ex.hist_item, ex.hist_fb], axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    hist_item, hist_fb = torch.as_tensor(ex.hist_item[first]), torch.as_tensor(ex.hist_fb[first])
+    states = torch.cat(
+        [d.encode(hist_item[i : i + batch], hist_fb[i : i + batch]) for i in range(0, first.size, batch)]
+    )
+    state_of, items = torch.as_tensor(inverse.reshape(-1)), torch.as_tensor(ex.item)
+    k = d.config.n_feedback
     out = []
     for i in range(0, len(ex), batch):
-        sl = slice(i, i + batch)
-        out.append(d.feedback_probs(t["hist_item"][sl], t["hist_fb"][sl], t["item"][sl])[:, 0])
+        logits = d.logits(states[state_of[i : i + batch]], d.embed(items[i : i + batch]))
+        out.append(torch.softmax(logits[:, :k], dim=-1)[:, 0])
     d.train()
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+    return torch.cat(out).numpy()
 
 
 @dataclass
