@@ -347,3 +347,21 @@ def test_alpha_beta_grid_chooses_on_validation_and_resumes(prep, tmp_path):
         {"alpha": 3.0, "beta": 1.0, "val": {"auc": 0.4}, "test": {"auc": 0.1}},
     ]
     assert choose(pts)["alpha"] == 1.0
+
+
+def test_cli_table_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
+    from recsim_gym.cli import main
+    from recsim_gym.user_models.recsimu import commands
+
+    monkeypatch.setattr(commands, "load_dataset", lambda name, data=None: load_logs(_logs(n_users=60)))
+    out = tmp_path / "table.json"
+    argv = ["recsimu-table", "--datasets", "yelp", "--methods", "random,lr", "--out", str(out), "--no-progress"]
+    small = ["--batch", "32", "--rounds", "2", "--eval-every", "1"]
+    assert main([*argv, "--seeds", "1", *small]) == 0
+    first = json.loads(out.read_text())["results"]["yelp"]
+    assert main([*argv, "--seeds", "2", *small]) == 2  # an existing file needs --resume or --overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--seeds", "2", "--resume", *small]) == 0
+    again = json.loads(out.read_text())["results"]["yelp"]
+    assert [r["seed"] for r in again["random"]] == [0, 1] and [r["seed"] for r in again["lr"]] == [0, 1]
+    assert again["random"][0] == first["random"][0] and again["lr"][0] == first["lr"][0]  # kept, not rerun

@@ -1,4 +1,4 @@
-"""RecSimu's ground-truth check on SyntheticMDP logs (recsim_gym.user_models.recsimu.truth, ``recsimu-truth``)."""
+"""RecSimu's ground-truth check on SyntheticMDP logs (recsim_gym.recsimu_truth, ``recsimu-truth``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from recsim_gym.data.logs import load_logs
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.logs import generate_logs
 from recsim_gym.envs.synthetic_mdp.mdp import slate_click_probability
-from recsim_gym.user_models.recsimu.data import POSITIVE, steps_from_logs
-from recsim_gym.user_models.recsimu.metrics import auc
-from recsim_gym.user_models.recsimu.truth import (
+from recsim_gym.recsimu_truth import (
     ece,
     pearson,
     reliability_bins,
@@ -22,6 +20,8 @@ from recsim_gym.user_models.recsimu.truth import (
     synthetic_world,
     truth_metrics,
 )
+from recsim_gym.user_models.recsimu.data import POSITIVE, steps_from_logs
+from recsim_gym.user_models.recsimu.metrics import auc
 
 TINY_MDP = {"n_states": 3, "n_items": 20, "seed": 5}
 

@@ -331,7 +331,12 @@ def train_recsimu(
             if bar:
                 bar.update(cfg.d_steps + (cfg.g_steps if use_g else 0))
                 bar.set_postfix(
-                    d=f"{running['d_loss']:.3f}", g=f"{running['g_loss']:.3f}", val_auc=f"{last_auc:.3f}", refresh=False
+                    d=f"{running['d_loss']:.3f}",
+                    g=f"{running['g_loss']:.3f}",
+                    val_auc=f"{last_auc:.3f}",
+                    val_f1=f"{curves['val_f1'][-1]:.3f}",
+                    best=f"{best['auc']:.3f}",
+                    refresh=False,
                 )
     finally:
         if bar:

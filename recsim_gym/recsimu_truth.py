@@ -1,4 +1,7 @@
-"""The ground-truth check: RecSimu's ``p(pos | s, a)`` against the true click probabilities of the synthetic MDP.
+"""``recsim-gym recsimu-truth``: RecSimu's ``p(pos | s, a)`` against the true click probabilities of the synthetic MDP.
+
+It sits at the top of the package because it joins two layers: the user model (:mod:`recsim_gym.user_models.recsimu`)
+and the world that makes the logs (:mod:`recsim_gym.envs.synthetic_mdp`), which user models must not import.
 
 On the public logs nobody knows a user's real click probability, only the realised clicks. On the logs of
 SyntheticMDP-v0 (the IRecGAN world, :mod:`recsim_gym.envs.synthetic_mdp`) every probability is known, so a fitted
@@ -31,21 +34,37 @@ Spearman figures do not depend on that correction, Pearson and ECE do.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recsim_gym.cli import CLIError, missing_modules
+from recsim_gym.cli_types import positive_int, seed_int, writable_dir
 from recsim_gym.data.logs import LogData, load_logs
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.logs import SessionLogs, generate_logs
+from recsim_gym.io_utils import OutputExistsError, atomic_write_text, check_overwrite
+from recsim_gym.threads import get_threads
+from recsim_gym.user_models.recsimu.cli_options import add_train_options, train_config
 from recsim_gym.user_models.recsimu.data import StepLog
 from recsim_gym.user_models.recsimu.experiments import Prepared, prepare
 from recsim_gym.user_models.recsimu.metrics import auc, ranks
-from recsim_gym.user_models.recsimu.training import RecSimuTrainConfig, corrected_p_pos, predict_p_pos, train_recsimu
+from recsim_gym.user_models.recsimu.training import (
+    VARIANTS,
+    RecSimuTrainConfig,
+    TrainingDivergedError,
+    corrected_p_pos,
+    predict_p_pos,
+    train_recsimu,
+)
 
 #: Bins of the expected calibration error and the reliability diagram.
 N_BINS = 10
@@ -279,3 +298,71 @@ def reliability_panels(report: dict[str, Any]) -> dict[str, dict[str, dict[str, 
             LABELS.get(r["method"], r["method"]), []
         ).append(r)
     return {name: {label: pool_bins(rs) for label, rs in curves.items()} for name, curves in panels.items()}
+
+
+def _truth(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    results, png = out / "truth.json", out / "reliability.png"
+    if args.resume and args.overwrite:
+        raise CLIError("pass --resume or --overwrite, not both")
+    if not args.resume:
+        try:
+            check_overwrite(out, args.overwrite)
+        except OutputExistsError as err:
+            raise CLIError(f"{err} (or --resume to continue its runs)") from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or any(m not in VARIANTS for m in methods):
+        raise CLIError(f"--methods takes training variants from {', '.join(VARIANTS)}, got {args.methods!r}")
+    try:
+        sessions = [int(x) for x in args.sessions.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"--sessions takes comma-separated integers, got {args.sessions!r}") from None
+    if not sessions or min(sessions) < 10:
+        raise CLIError(f"--sessions takes comma-separated integers >= 10, got {args.sessions!r}")
+    report: dict[str, Any] = {}
+    if args.resume and results.exists():
+        report = json.loads(results.read_text())
+    elif args.overwrite and out.exists():
+        for f in (results, png):
+            f.unlink(missing_ok=True)
+    cfg = train_config(args)
+    report.update(
+        command="recsim-gym " + shlex.join(args.argv),
+        world={"env": "SyntheticMDP-v0", "policy": "mix", "sessions": sessions, "seeds": args.seeds},
+        train=json.loads(json.dumps(cfg.__dict__)),
+        threads=get_threads(),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    plot = not missing_modules("matplotlib")
+
+    def save(rep: dict[str, Any]) -> None:
+        atomic_write_text(results, json.dumps(rep, indent=2) + "\n")
+        if plot:
+            plot_reliability(reliability_panels(rep), str(png), "SyntheticMDP-v0 held-out steps, mix logging")
+
+    try:
+        run_truth(sessions, list(range(args.seeds)), methods, cfg, report, save, not args.no_progress)
+    except TrainingDivergedError as err:
+        raise CLIError(str(err)) from None
+    save(report)
+    print(truth_table(report))
+    print(f"results in {results}" + (f" and {png}" if plot else " (no matplotlib: no reliability diagram)"))
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``recsimu-truth``."""
+    r = subparsers.add_parser(
+        "recsimu-truth",
+        help="RecSimu's p(pos) against the true click probabilities of SyntheticMDP-v0 logs (AUC, correlation, ECE)",
+    )
+    r.add_argument("--sessions", default="1000,10000", help="logged sessions per world, comma-separated")
+    r.add_argument("--seeds", type=positive_int, default=3, help="seeds (logs, split and training; default 3)")
+    r.add_argument("--methods", default="recsimu,gru", help="training variants to fit (default recsimu,gru)")
+    r.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
+    r.add_argument("--out", required=True, type=writable_dir, help="folder for truth.json and reliability.png")
+    r.add_argument("--resume", action="store_true", help="continue the runs of an existing --out folder")
+    r.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out folder")
+    add_train_options(r)
+    r.set_defaults(func=_truth)
