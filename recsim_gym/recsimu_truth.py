@@ -26,8 +26,8 @@ observable history and item leave unknown plus what the fit misses.
 
 Figures per fitted model, on the steps of the held-out (test) sessions: AUC of the model's scores and of the true
 probabilities against the realised clicks, Pearson and Spearman correlation with the true probability, and the
-expected calibration error (ECE, 10 equal-width bins) with its reliability bins. Scores are the simulated user's
-``p(pos)``: the discriminator's real block with the positive up-sampling undone
+expected calibration error (ECE, 10 bins of equal mass: the deciles of the scores) with its reliability bins. Scores
+are the simulated user's ``p(pos)``: the discriminator's real block with the positive up-sampling undone
 (:func:`~recsim_gym.user_models.recsimu.training.corrected_p_pos`), as the ``RecSimu-*`` envs draw it; the AUC and
 Spearman figures do not depend on that correction, Pearson and ECE do.
 """
@@ -47,13 +47,13 @@ from typing import Any
 import numpy as np
 
 from recsim_gym.cli import CLIError, missing_modules
-from recsim_gym.cli_types import positive_int, seed_int, writable_dir
+from recsim_gym.cli_types import positive_int, writable_dir
 from recsim_gym.data.logs import LogData, load_logs
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.logs import SessionLogs, generate_logs
 from recsim_gym.io_utils import OutputExistsError, atomic_write_text, check_overwrite
 from recsim_gym.threads import get_threads
-from recsim_gym.user_models.recsimu.cli_options import add_train_options, train_config
+from recsim_gym.user_models.recsimu.cli_options import add_resumable_run_options, train_config
 from recsim_gym.user_models.recsimu.data import StepLog
 from recsim_gym.user_models.recsimu.experiments import Prepared, prepare
 from recsim_gym.user_models.recsimu.metrics import auc, ranks
@@ -62,6 +62,7 @@ from recsim_gym.user_models.recsimu.training import (
     RecSimuTrainConfig,
     TrainingDivergedError,
     corrected_p_pos,
+    finish_figure,
     predict_p_pos,
     train_recsimu,
 )
@@ -138,9 +139,17 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def reliability_bins(p: np.ndarray, clicked: np.ndarray, n_bins: int = N_BINS) -> dict[str, list[float]]:
-    """Per equal-width bin of ``p``: count, sum of ``p`` and number of clicks (sums, so runs can be pooled)."""
+    """Per bin of equal mass (the scores' ``n_bins``-quantiles, by rank): count, sum of ``p`` and clicks.
+
+    Equal-width bins over [0, 1] would put nearly every step of this world in one or two bins (true click
+    probabilities of a shown item lie in about [0.005, 0.25]), and the ECE would reduce to the gap between the mean
+    score and the click rate. Sums are kept so that the bins of several runs can be pooled decile by decile.
+    """
     p = np.asarray(p, np.float64)
-    b = np.clip((p * n_bins).astype(np.int64), 0, n_bins - 1)
+    n = p.size
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(p, kind="stable")] = np.arange(n)
+    b = rank * n_bins // max(n, 1)
     return {
         "count": np.bincount(b, minlength=n_bins).astype(float).tolist(),
         "sum_p": np.bincount(b, weights=p, minlength=n_bins).tolist(),
@@ -149,7 +158,7 @@ def reliability_bins(p: np.ndarray, clicked: np.ndarray, n_bins: int = N_BINS) -
 
 
 def ece(bins: dict[str, list[float]]) -> float:
-    """Expected calibration error: sum over bins of ``count / n * |mean p - click rate|``."""
+    """Expected calibration error over the bins: sum of ``count / n * |mean p - click rate|``."""
     n, s, c = (np.asarray(bins[k]) for k in ("count", "sum_p", "clicks"))
     keep = n > 0
     return float((np.abs(s[keep] - c[keep]) / n.sum()).sum())
@@ -180,22 +189,18 @@ def plot_reliability(panels: dict[str, dict[str, dict[str, list[float]]]], path:
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
     for ax, (name, curves) in zip(axes[0], panels.items(), strict=True):
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect calibration")
         for label, bins in curves.items():
             n, s, c = (np.asarray(bins[k]) for k in ("count", "sum_p", "clicks"))
             keep = n > 0
             ax.plot(s[keep] / n[keep], c[keep] / n[keep], marker="o", ms=4, label=f"{label} (ECE {ece(bins):.3f})")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("predicted p(click) (bin mean)")
+        top = 1.05 * max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="perfect calibration")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("predicted p(click), mean of a decile of the scores")
         ax.set_ylabel("observed click rate")
         ax.set_title(name)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    finish_figure(fig, axes[0], path, title)
 
 
 def pool_bins(runs: list[dict[str, Any]], key: str = "bins") -> dict[str, list[float]]:
@@ -360,9 +365,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--sessions", default="1000,10000", help="logged sessions per world, comma-separated")
     r.add_argument("--seeds", type=positive_int, default=3, help="seeds (logs, split and training; default 3)")
     r.add_argument("--methods", default="recsimu,gru", help="training variants to fit (default recsimu,gru)")
-    r.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
-    r.add_argument("--out", required=True, type=writable_dir, help="folder for truth.json and reliability.png")
-    r.add_argument("--resume", action="store_true", help="continue the runs of an existing --out folder")
-    r.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out folder")
-    add_train_options(r)
+    add_resumable_run_options(r, writable_dir, "folder for truth.json and reliability.png")
     r.set_defaults(func=_truth)

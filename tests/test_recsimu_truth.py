@@ -86,10 +86,11 @@ def test_step_truth_refuses_an_export_of_other_logs():
 def test_calibration_and_correlation_figures():
     p = np.array([0.05, 0.15, 0.15, 0.95])
     y = np.array([False, False, True, True])
-    bins = reliability_bins(p, y)
-    assert bins["count"][0] == 1 and bins["count"][1] == 2 and bins["count"][9] == 1
-    # |0.05 - 0| * 1/4 + |0.15 - 0.5| * 2/4 + |0.95 - 1| * 1/4
-    assert ece(bins) == pytest.approx(0.05 / 4 + 0.35 / 2 + 0.05 / 4)
+    bins = reliability_bins(p, y, n_bins=2)  # equal mass: the two lowest scores, the two highest
+    assert bins["count"] == [2, 2] and bins["clicks"] == [0, 2]
+    # |0.1 - 0| * 2/4 + |0.55 - 1| * 2/4
+    assert ece(bins) == pytest.approx(0.1 / 2 + 0.45 / 2)
+    assert reliability_bins(np.linspace(0, 0.1, 1000), np.zeros(1000))["count"] == [100.0] * 10
     assert pearson(p, 2 * p + 1) == pytest.approx(1.0)
     assert np.isnan(pearson(p, np.ones(4)))
 

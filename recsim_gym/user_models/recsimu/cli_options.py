@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from recsim_gym.cli import CLIError
-from recsim_gym.cli_types import nonneg_float, nonneg_int, positive_float, positive_int
+from recsim_gym.cli_types import nonneg_float, nonneg_int, positive_float, positive_int, seed_int
 from recsim_gym.user_models.recsimu.training import RecSimuTrainConfig
 
 
@@ -44,3 +45,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="validation period in rounds")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def add_resumable_run_options(p: argparse.ArgumentParser, out_type: Callable[[str], str], out_help: str) -> None:
+    """``--out``, ``--resume`` (keep the finished runs of ``--out``, run the rest), ``--overwrite`` and the training
+    flags: the options of a verb whose runs are written one by one and may be continued after an interruption."""
+    p.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--out", required=True, type=out_type, help=out_help)
+    p.add_argument("--resume", action="store_true", help="continue an existing --out: its finished runs are kept")
+    p.add_argument("--overwrite", action="store_true", help="start afresh over an existing --out")
+    add_train_options(p)

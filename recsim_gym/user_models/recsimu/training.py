@@ -375,6 +375,14 @@ def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> N
     axes[2].set_title("validation")
     for ax in axes:
         ax.set_xlabel("update")
+    finish_figure(fig, axes, path, title)
+
+
+def finish_figure(fig: Any, axes: Any, path: str, title: str = "") -> None:
+    """Legends on ``axes``, the title, then the PNG written to ``path`` and the figure closed."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -14,10 +14,10 @@ import numpy as np
 
 from recsim_gym import assets
 from recsim_gym.cli import CLIError
-from recsim_gym.cli_types import positive_int, seed_int, writable_file
+from recsim_gym.cli_types import positive_int, writable_file
 from recsim_gym.threads import get_threads
 from recsim_gym.user_models.commands import load_dataset
-from recsim_gym.user_models.recsimu.cli_options import add_train_options, train_config
+from recsim_gym.user_models.recsimu.cli_options import add_resumable_run_options, train_config
 from recsim_gym.user_models.recsimu.experiments import prepare
 from recsim_gym.user_models.recsimu.training import TrainingDivergedError
 
@@ -83,9 +83,5 @@ def add_tune_command(subparsers: argparse._SubParsersAction) -> None:
     u.add_argument("--betas", default="0.3,1,3", help="grid of beta (default 0.3,1,3)")
     u.add_argument("--seeds", type=positive_int, default=1, help="training seeds per grid point (default 1)")
     u.add_argument("--protocol", choices=["last", "users"], default="last", help="split (default: the paper's)")
-    u.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
-    u.add_argument("--out", required=True, type=writable_file, help="results JSON file (written after every run)")
-    u.add_argument("--resume", action="store_true", help="continue an existing --out file (skip its points)")
-    u.add_argument("--overwrite", action="store_true", help="start the grid afresh over an existing --out file")
-    add_train_options(u)
+    add_resumable_run_options(u, writable_file, "results JSON file (written after every run)")
     u.set_defaults(func=_tune)
