@@ -357,14 +357,22 @@ def test_sample_distinct_agrees(count, n):
     allowed = rng.random((64, n)) < 0.7
     allowed[0, :] = False
     allowed[0, :3] = True  # fewer allowed items than requested: -1 pads
+    # The kernel's state: each row's blocked ids, sorted and padded with n to a common width (built by insertion).
+    width = int((~allowed).sum(1).max()) + 2
+    clicked = np.full((64, width), n, dtype=np.int64)
+    for item in rng.permutation(n):
+        clicked = sampling.insert_clicked(NumpyOps(), clicked, np.where(allowed[:, item], -1, item), n)
+    assert (np.diff(clicked, axis=1) >= 0).all() and (clicked[:, -1] == n).all()
+    cpu = TorchOps(torch.device("cpu"))
+    np.testing.assert_array_equal(sampling.allowed_mask(NumpyOps(), clicked, n), allowed)
+    np.testing.assert_array_equal(sampling.allowed_mask(cpu, torch.as_tensor(clicked), n).numpy(), allowed)
     d = sampling.n_draws(count, n)
     raw = rng.integers(0, 2**63, size=(64, d), dtype=np.int64)
-    cpu = TorchOps(torch.device("cpu"))
-    a = sampling.sample_distinct(NumpyOps(), raw, ~allowed, count)
-    b = sampling.sample_distinct(cpu, torch.as_tensor(raw), torch.as_tensor(~allowed), count).numpy()
+    a = sampling.sample_distinct(NumpyOps(), raw, clicked, n, count)
+    b = sampling.sample_distinct(cpu, torch.as_tensor(raw), torch.as_tensor(clicked), n, count).numpy()
     np.testing.assert_array_equal(a, b)
-    rows = torch.arange(63, -1, -1)  # the same draws read through a row index into the full mask
-    c = sampling.sample_distinct(cpu, torch.as_tensor(raw[::-1].copy()), torch.as_tensor(~allowed), count, rows)
+    rows = torch.arange(63, -1, -1)  # the same draws read through a row index into the full state
+    c = sampling.sample_distinct(cpu, torch.as_tensor(raw[::-1].copy()), torch.as_tensor(clicked), n, count, rows)
     np.testing.assert_array_equal(a, c.numpy()[::-1])
     assert sorted(a[0][:3].tolist()) == [0, 1, 2] and a[0][3:].tolist() == [-1] * (count - 3)
     for row, mask in zip(a[1:], allowed[1:], strict=True):
@@ -556,7 +564,36 @@ def test_batched_state_does_not_grow(pw_model):
     for _ in range(100):  # 12 episodes with their resets
         env.step(rng.integers(0, N_ITEMS, size=(64, K)))
     assert env.state_nbytes() == before
-    assert before / 64 < 1000  # histories, clicked-item mask, keys and the z cache of one user
+    assert before / 64 < 1000  # histories, clicked-item ids, keys and the z cache of one user
+
+
+def test_state_size_does_not_depend_on_the_catalogue(pw_model):
+    """Clicked items are kept as ids (at most burn-in + horizon per episode), not as an n_items-wide mask."""
+    big = GANUserVectorEnv(num_envs=4, **small(random_user_model(3000, "pw", seed=0)))
+    assert big.state_nbytes() == GANUserVectorEnv(num_envs=4, **small(pw_model)).state_nbytes()
+
+
+def test_long_reset_history_single_equals_batched(pw_model):
+    """A reset history longer than the burn-in widens the clicked-id state; clicked items stay out of the slate."""
+    history = [11, 3, 17, 0, 25, 8, 14, 29, 6, 21]  # 10 clicks + 8 steps > burn_in 4 + horizon 8
+    single = GANUserEnv(**small(pw_model))
+    batched = GANUserVectorEnv(num_envs=2, **small(pw_model))
+    o1, _ = single.reset(seed=3, options={"history": history})
+    batched.reset(seed=[0, 3])
+    o2, _ = batched.reset(options={"reset_mask": np.array([False, True]), "history": [history]})
+    rng = np.random.default_rng(0)
+    clicked = set(history)
+    for _ in range(8):
+        assert set(np.flatnonzero(o1["candidate_mask"] == 0).tolist()) == clicked
+        for key in o1:
+            np.testing.assert_array_equal(o1[key], o2[key][1])
+        action = rng.integers(0, N_ITEMS, size=K)
+        o1, _, _, _, i1 = single.step(action)
+        o2, _, _, _, i2 = batched.step(np.stack([action, action]))
+        assert not set(i1["slate"].tolist()) & clicked
+        np.testing.assert_array_equal(i1["slate"], i2["slate"][1])
+        if i1["clicked"]:
+            clicked.add(i1["click_item"])
 
 
 def test_item_rewards(pw_model):

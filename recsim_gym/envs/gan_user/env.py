@@ -226,8 +226,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def _allowed(self) -> np.ndarray:
         """``(n,)`` bool: the action entries that may be shown now."""
-        k = self._k
-        return k.ops.host(~k.clicked if self.num_candidates is None else k.cands >= 0)[0]
+        return self._k.ops.host(self._k.allowed())[0]
 
     def _obs(self) -> dict[str, np.ndarray]:
         host = self._k.ops.host

@@ -1,10 +1,10 @@
 """The GANUser simulation kernel: B users of a GAN user model as arrays, written once for numpy and torch.
 
-:class:`UserKernel` holds the state of B simulated users (click histories, clicked-item masks, candidate lists,
-state embeddings, random-stream keys and step counters) and implements everything a user does: the burn-in of a
-reset, the candidate draws, the validation and repair of the shown slate, the choice among the slate's items, the
-reward and the update of the state. :class:`~recsim_gym.envs.gan_user.env.GANUserEnv` runs it with B = 1,
-:class:`~recsim_gym.envs.gan_user.vector_env.GANUserVectorEnv` with B = ``num_envs``.
+:class:`UserKernel` holds the state of B simulated users (click histories, the ids of the items each user clicked
+in the episode, candidate lists, state embeddings, random-stream keys and step counters) and implements everything
+a user does: the burn-in of a reset, the candidate draws, the validation and repair of the shown slate, the choice
+among the slate's items, the reward and the update of the state. :class:`~recsim_gym.envs.gan_user.env.GANUserEnv`
+runs it with B = 1, :class:`~recsim_gym.envs.gan_user.vector_env.GANUserVectorEnv` with B = ``num_envs``.
 
 Why one implementation over two array libraries (numpy for the single env, torch for the batched one) rather than
 torch only: a step of one user is ~40 tiny array operations, which numpy runs in about a microsecond each and torch
@@ -28,8 +28,11 @@ from recsim_gym.envs import random_streams as rs
 from recsim_gym.envs.gan_user.arrays import NumpyOps, TorchOps
 from recsim_gym.envs.gan_user.evaluators import TorchModel, numpy_pw
 from recsim_gym.envs.gan_user.sampling import (
+    allowed_mask,
     choose,
+    clicked_among,
     first_occurrence,
+    insert_clicked,
     n_draws,
     repair_row,
     repair_rows,
@@ -126,7 +129,12 @@ class UserKernel:
         self.keys = ops.full((b,), 0, i64)
         self.t = ops.full((b,), 0, i64)
         self.hist = ops.full((b, max(history_length, window)), -1, i64)
-        self.clicked = ops.full((b, self.n_items), False, ops.bool_)
+        # The items clicked in the episode as ids, sorted per user and padded with n_items, not as an n-wide mask:
+        # neither the state nor a step's cost grows with the catalogue, and "already clicked?" is a binary search.
+        # An episode holds at most burn_in + horizon clicks (or the reset history's length + horizon: begin()
+        # widens the array then); the extra last column is always a pad (see sampling.insert_clicked).
+        self.clicked_ids = ops.full((b, burn_in + horizon + 1), self.n_items, i64)
+        self.n_clicked = ops.full((b,), 0, i64)
         self.cands = ops.full((b, num_candidates or 0), -1, i64)
         self.lstm: tuple[Any, ...] | None = None
         if self.m.model is not None:
@@ -135,9 +143,27 @@ class UserKernel:
 
     def arrays(self) -> list[Array]:
         """The persistent per-user state arrays."""
-        return [self.base, self.episode, self.keys, self.t, self.hist, self.clicked, self.cands, self.z] + list(
-            self.lstm or ()
-        )
+        state = [self.base, self.episode, self.keys, self.t, self.hist, self.clicked_ids, self.n_clicked, self.cands]
+        return state + [self.z] + list(self.lstm or ())
+
+    def allowed(self, rows: Array | None = None) -> Array:
+        """``(R, n)`` bool: the action entries each user (or each of ``rows``) may show now (unclicked items, or real
+        candidates). Catalogue-wide without ``num_candidates``: built on demand, never kept."""
+        if self.num_candidates is not None:
+            return (self.cands if rows is None else self.cands[rows]) >= 0
+        if not self.ops.is_torch and self.num_users == 1:
+            mask = np.ones((1, self.n_items), dtype=bool)  # one user: her count bounds the ids to clear
+            mask[0, self.clicked_ids[0, : int(self.n_clicked[0])]] = False
+            return mask  # (1, n) and C-contiguous, like the observation arrays
+        return allowed_mask(self.ops, self.clicked_ids if rows is None else self.clicked_ids[rows], self.n_items)
+
+    def _widen(self, clicks: int) -> None:
+        """Make room for ``clicks`` clicks per episode (a reset history longer than the burn-in)."""
+        have = self.clicked_ids.shape[1] - 1
+        if clicks > have:
+            wider = self.ops.full((self.num_users, clicks + 1), self.n_items, self.ops.int64)
+            wider[:, : have + 1] = self.clicked_ids
+            self.clicked_ids = wider
 
     # ----- state ---------------------------------------------------------------------------------------------
 
@@ -155,7 +181,12 @@ class UserKernel:
             if item >= 0:
                 self.hist[0, 1:] = self.hist[0, :-1]
                 self.hist[0, 0] = item
-                self.clicked[0, item] = True
+                count = int(self.n_clicked[0])
+                ids = self.clicked_ids[0]
+                at = int(ids[:count].searchsorted(item))
+                ids[at + 1 : count + 1] = ids[at:count]
+                ids[at] = item
+                self.n_clicked[0] = count + 1
                 self.z = self.m.z(self.hist)
             return
         clicked = click >= 0
@@ -166,16 +197,13 @@ class UserKernel:
         shifted = ops.cat([click[:, None], hist[:, :-1]])
         # numpy only gets here when some user clicked, and its one user (B = 1) then needs no select.
         hist = shifted if not ops.is_torch and clicked.all() else ops.xp.where(col, shifted, hist)
-        if rows is None and not ops.is_torch:
-            self.clicked[ops.nonzero(clicked), click[clicked]] = True
-            self.hist = hist
-        elif rows is None:
-            idx = ops.clip_min(click, 0)[:, None]
-            ops.scatter_(self.clicked, idx, ops.gather(self.clicked, idx) | col)
+        if rows is None:
+            self.clicked_ids = insert_clicked(ops, self.clicked_ids, click, self.n_items)
+            self.n_clicked += clicked
             self.hist = hist
         else:
-            # Only the clicked (row, item) pairs are written: no (rows, n) copy of the mask.
-            self.clicked[rows[clicked], click[clicked]] = True
+            self.clicked_ids[rows] = insert_clicked(ops, self.clicked_ids[rows], click, self.n_items)
+            self.n_clicked[rows] += clicked
             self.hist[rows] = hist
         if self.lstm is not None:
             new = self.m.model.encoder.advance(self._lstm_rows(rows), click, clicked)
@@ -196,12 +224,14 @@ class UserKernel:
         self.keys[rows] = rs.episode_key(self.base[rows], self.episode[rows])
         self.t[rows] = 0
         self.hist[rows] = -1
-        self.clicked[rows] = False
+        self.clicked_ids[rows] = self.n_items
+        self.n_clicked[rows] = 0
         if self.lstm is not None:
             for s in self.lstm:
                 s[rows] = 0.0
         self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
         if histories is not None:
+            self._widen(max((h.size for h in histories), default=0) + self.horizon)
             for step in range(max((h.size for h in histories), default=0)):  # oldest click first
                 self.push(ops.tensor([int(h[h.size - 1 - step]) if step < h.size else -1 for h in histories]), rows)
         elif len(rows):
@@ -211,7 +241,7 @@ class UserKernel:
                 live = steps > s  # only the users still in their burn-in are simulated (half of them on average)
                 sub, sub_keys = rows[live], keys[live]
                 raw = ops.draws(sub_keys, rs.BURN_SLATE, s, self.burn_draws)
-                slate = sample_distinct(ops, raw, self.clicked, self.slate_size, sub)
+                slate = sample_distinct(ops, raw, self.clicked_ids, self.n_items, self.slate_size, sub)
                 u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
                 _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
                 self.push(click, sub)
@@ -223,21 +253,25 @@ class UserKernel:
             return
         keys = self.keys if rows is None else self.keys[rows]
         t = self.t if rows is None else self.t[rows]
-        cands = sample_distinct(self.ops, self.ops.draws(keys, rs.CANDIDATES, t, self.cand_draws), self.clicked,
-                                self.num_candidates, rows)  # fmt: skip
+        raw = self.ops.draws(keys, rs.CANDIDATES, t, self.cand_draws)
+        cands = sample_distinct(self.ops, raw, self.clicked_ids, self.n_items, self.num_candidates, rows)
         if rows is None:
             self.cands = cands
         else:
             self.cands[rows] = cands
 
-    def observe(self, rows: Array | None = None) -> dict[str, Array]:
-        """New arrays holding the observation of every user (or of ``rows``)."""
+    def observe(self, rows: Array | None = None, catalogue_mask: bool = True) -> dict[str, Array]:
+        """New arrays holding the (v0) observation of every user (or of ``rows``).
+
+        ``catalogue_mask=False`` leaves out the ``(R, n)`` ``candidate_mask`` of the whole-catalogue mode (the -v1
+        observation has none), so nothing catalogue-wide is built.
+        """
         ops, m = self.ops, self.history_length
         hist = ops.copy(self.hist[:, :m]) if rows is None else self.hist[rows, :m]
         obs = {"history": hist, "history_mask": (hist >= 0).view(ops.xp.int8)}
-        clicked = self.clicked if rows is None else self.clicked[rows]
         if self.num_candidates is None:
-            obs["candidate_mask"] = (~clicked).view(ops.xp.int8)
+            if catalogue_mask:
+                obs["candidate_mask"] = ops.contiguous(self.allowed(rows)).view(ops.xp.int8)
         else:
             cands = ops.copy(self.cands) if rows is None else self.cands[rows]
             obs["candidates"] = cands
@@ -277,16 +311,17 @@ class UserKernel:
             if act.shape[0] == 1 and self.num_candidates is None:
                 # The common case, decided on the k shown entries (no negation of the (1, n) mask): distinct ids,
                 # none clicked yet, is what repair_row keeps as it is.
-                acts = act[0].tolist()
-                if len(set(acts)) == len(acts) and not any(self.clicked[0, act[0]].tolist()):
+                acts = set(act[0].tolist())
+                clicked = self.clicked_ids[0, : int(self.n_clicked[0])].tolist()
+                if len(acts) == act.shape[1] and acts.isdisjoint(clicked):
                     return act.copy(), np.zeros(1, dtype=bool)
-            allowed = ~self.clicked if self.num_candidates is None else self.cands >= 0
+            allowed = self.allowed()
             shown, repaired = np.empty_like(act), np.zeros(act.shape[0], dtype=bool)
             for r in range(act.shape[0]):
                 shown[r], repaired[r] = repair_row(act[r], allowed[r], strict)
             return shown, repaired
         if self.num_candidates is None:
-            ok = ~ops.gather(self.clicked, act).any(1)  # gather first: negating the (B, n) mask costs more
+            ok = ~clicked_among(ops, act, self.clicked_ids).any(1)
         else:
             ok = (ops.gather(self.cands, act) >= 0).all(1)
         bad = ~(ok & first_occurrence(ops, act).all(1))
@@ -295,7 +330,7 @@ class UserKernel:
         if not bool(bad.any()):
             return act, bad
         rows = ops.nonzero(bad)
-        allowed = ~self.clicked[rows] if self.num_candidates is None else self.cands[rows] >= 0
+        allowed = self.allowed(rows)
         if strict:
             row = int(rows[0])
             try:

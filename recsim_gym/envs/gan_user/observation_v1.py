@@ -105,7 +105,8 @@ class GANUserEnvV1(GANUserEnv):
 
     def _obs(self) -> dict[str, np.ndarray]:
         host = self._k.ops.host
-        return {key: host(value)[0] for key, value in v1_observation(self._k.observe(), self.pad_id).items()}
+        obs = v1_observation(self._k.observe(catalogue_mask=False), self.pad_id)
+        return {key: host(value)[0] for key, value in obs.items()}
 
     def allowed_entries(self) -> np.ndarray:
         """``(n,)`` bool: the action entries that may be shown now (unclicked items, or real candidates)."""
@@ -134,14 +135,13 @@ class GANUserVectorEnvV1(GANUserVectorEnv):
 
     def _observe(self, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The v1 observation of every slot (or of ``rows``)."""
-        return v1_observation(self._k.observe(rows), self.pad_id)
+        return v1_observation(self._k.observe(rows, catalogue_mask=False), self.pad_id)
 
     def allowed_entries(self) -> Any:
         """``(num_envs, n)`` bool: the entries each slot may show now (an array, or a tensor with the torch backend)."""
         if not self._started:
             raise RuntimeError("call reset() first")
-        allowed = ~self._k.clicked if self.num_candidates is None else self._k.cands >= 0
-        return self._out(allowed)
+        return self._out(self._k.allowed())
 
     def action_masks(self) -> Any:
         """``(num_envs, k * n)`` bool: :meth:`allowed_entries` once per slate position (MaskablePPO's layout)."""

@@ -15,7 +15,17 @@ import numpy as np
 from recsim_gym.envs import random_streams as rs
 from recsim_gym.envs.slate import repair_slate
 
-__all__ = ["choose", "first_occurrence", "n_draws", "repair_row", "repair_rows", "sample_distinct"]
+__all__ = [
+    "allowed_mask",
+    "choose",
+    "clicked_among",
+    "first_occurrence",
+    "insert_clicked",
+    "n_draws",
+    "repair_row",
+    "repair_rows",
+    "sample_distinct",
+]
 
 
 def n_draws(count: int, n: int) -> int:
@@ -59,23 +69,61 @@ def first_occurrence(ops: Any, ids: Any) -> Any:
     return ops.scatter_(ops.full(tuple(ids.shape), False, ops.bool_), order, first_sorted)
 
 
-def sample_distinct(ops: Any, raw: Any, blocked: Any, count: int, rows: Any = None) -> Any:
-    """``count`` distinct unblocked ids per row from int64 draws ``raw`` ``(R, D)``; -1 where too few are left.
+def clicked_among(ops: Any, ids: Any, clicked: Any) -> Any:
+    """``(R, D)`` bool: True where ``ids`` (in ``[0, n)``) is one of its row's ``clicked`` ids.
 
-    ``blocked`` is the ``(B, n)`` mask of all users (clicked items) and ``rows`` the users the draws belong to
-    (None = every row), so only the drawn entries are read: no ``(R, n)`` copy of the mask per call.
-    ``D < n``: the draws are i.i.d. ids, the sample is the first ``count`` distinct allowed ones (a uniform sample
-    without replacement). ``D == n``: the draws are sort keys of the items (a uniform permutation).
+    ``clicked`` ``(R, L)`` is sorted per row and padded with ``n`` (larger than every id, and never in the last
+    column, so a binary search always lands inside the row): ``R * D * log L`` work, not ``R * n``.
     """
-    b, n = raw.shape[0], blocked.shape[1]
+    pos = ops.searchsorted(clicked, ids)
+    return ops.gather(clicked, pos) == ids
+
+
+def insert_clicked(ops: Any, clicked: Any, click: Any, n: int) -> Any:
+    """``clicked`` ``(R, L)`` (sorted, padded with ``n``) with each row's ``click`` (-1 = none) inserted in order.
+
+    A row without a click inserts the pad ``n`` before its pads, which leaves it as it was; the last column is
+    always a pad, so the shift drops only a pad.
+    """
+    x = ops.xp.where(click >= 0, click, n)[:, None]
+    pos = ops.searchsorted(clicked, x)
+    col = ops.arange(clicked.shape[1])[None, :]
+    shifted = ops.cat([clicked[:, :1], clicked[:, :-1]])
+    return ops.xp.where(col < pos, clicked, ops.xp.where(col == pos, x, shifted))
+
+
+def allowed_mask(ops: Any, clicked: Any, n: int) -> Any:
+    """``(R, n)`` bool: True for the items not among each row's ``clicked`` ids (sorted, padded with ``n``).
+
+    Built only where something needs a catalogue-wide mask (the v0 observation, a repair, a short sample). The pads
+    land in a dump column ``n``, so the result is a view of an ``(R, n + 1)`` array.
+    """
+    mask = ops.full((clicked.shape[0], n + 1), True, ops.bool_)
+    ops.scatter_(mask, clicked, False)
+    return mask[:, :n]
+
+
+def sample_distinct(ops: Any, raw: Any, clicked: Any, n: int, count: int, rows: Any = None) -> Any:
+    """``count`` distinct unclicked ids of ``[0, n)`` per row from int64 draws ``raw`` ``(R, D)``; -1 where too few
+    are left.
+
+    ``clicked`` holds the clicked ids ``(B, L)`` (sorted, padded with ``n``) of all users and ``rows`` the users the
+    draws belong to (None = every row). ``D < n``: the draws are i.i.d. ids, the sample is the first ``count``
+    distinct allowed ones (a uniform sample without replacement). ``D == n``: the draws are sort keys of the items (a
+    uniform permutation).
+    """
+    b = raw.shape[0]
+    if rows is not None:
+        clicked = clicked[rows]
     if raw.shape[1] >= n:
         ids = ops.sort(rs.srl(raw, 1))[1]
         first = ops.full(tuple(ids.shape), True, ops.bool_)
+        valid = ops.gather(allowed_mask(ops, clicked, n), ids)  # every item is drawn: one mask beats n * L compares
     else:
         ids = rs.below(raw, n)
         first = first_occurrence(ops, ids)
-    hit = ops.gather(blocked, ids) if rows is None else blocked[rows[:, None], ids]
-    valid = ~hit & first
+        valid = ~clicked_among(ops, ids, clicked)
+    valid &= first
     rank = valid.cumsum(1) - 1
     slot = ops.xp.where(valid & (rank < count), rank, count)
     out = ops.full((b, count + 1), -1, ops.int64)
@@ -85,7 +133,7 @@ def sample_distinct(ops: Any, raw: Any, blocked: Any, count: int, rows: Any = No
     if bool(short.any()):
         sel = ops.nonzero(short)
         fixed = ops.host(out[sel]).copy()
-        _fill_short_rows(fixed, ~ops.host(blocked[sel] if rows is None else blocked[rows[sel]]))
+        _fill_short_rows(fixed, ops.host(allowed_mask(ops, clicked[sel], n)))
         out[sel] = ops.tensor(fixed)
     return out
 

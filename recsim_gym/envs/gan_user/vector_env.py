@@ -41,7 +41,7 @@ class GANUserVectorEnv(BatchedEnv):
 
     A step evaluates the user model only on the ``B * k`` shown items: the PW state of every user is one
     ``embedding_bag`` over per-lag tables, the reward network one MLP forward. All state (histories, clicked-item
-    masks, keys, counters) lives in preallocated tensors on ``device``; nothing grows with the number of steps.
+    ids, keys, counters) lives in preallocated tensors on ``device``; nothing grows with the number of steps.
 
     Seeding: ``reset(seed=s)`` gives slot ``i`` the key of a single env reset with ``seed=s + i``; a list seeds slot
     by slot (None entries keep the slot's stream). Under the same actions slot ``i`` then equals that single env step
