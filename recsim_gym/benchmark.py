@@ -30,7 +30,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -38,46 +38,15 @@ import numpy as np
 import torch
 
 import recsim_gym  # noqa: F401  (registers the ids)
+from recsim_gym.bench_timing import action_pool, n_pools
+from recsim_gym.bench_timing import bench_vector as _bench_vector
+from recsim_gym.bench_timing import rss_bytes as _rss_bytes
+from recsim_gym.bench_timing import timed as _timed
 from recsim_gym.cli_types import positive_int
 from recsim_gym.io_utils import OutputExistsError, atomic_write_json, check_overwrite
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 CUDA_BATCH_SIZES = (1, 64, 1024, 8192, 65536, 262144)
-
-
-def action_pool(n: int, k: int, batch: int | None, pools: int, seed: int = 0) -> list[np.ndarray]:
-    """``pools`` arrays of random slates (``(k,)`` or ``(batch, k)``), each of k distinct ids in ``[0, n)``.
-
-    Slate = ``x + j * s mod n`` for ``j < k`` with ``x`` uniform and a stride ``1 <= s < n / k``: distinct by
-    construction, every item equally likely, and cheap to draw for hundreds of thousands of rows.
-    """
-    rng = np.random.default_rng(seed)
-    shape = (pools, 1 if batch is None else batch, 1)
-    x = rng.integers(0, n, size=shape)
-    s = rng.integers(1, max(2, n // k), size=shape)
-    slates = (x + np.arange(k) * s) % n
-    return [p[0] if batch is None else p for p in slates.astype(np.int64)]
-
-
-def _rss_bytes() -> int:
-    """Resident memory of this process (Linux ``/proc``; 0 where unavailable)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
-def _timed(step: Callable[[int], None], seconds: float, min_calls: int = 2) -> tuple[float, int]:
-    """Calls/s of ``step(i)`` run for about ``seconds`` (at least ``min_calls`` calls)."""
-    calls = 0
-    start = time.perf_counter()
-    while True:
-        step(calls)
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and calls >= min_calls:
-            return calls / elapsed, calls
 
 
 def bench_single(env_id: str, kwargs: dict[str, Any], seconds: float, repeats: int) -> list[float]:
@@ -95,42 +64,6 @@ def bench_single(env_id: str, kwargs: dict[str, Any], seconds: float, repeats: i
     step(0)  # warm-up
     out = [_timed(step, seconds, min_calls=10)[0] for _ in range(repeats)]
     env.close()
-    return out
-
-
-def n_pools(batch: int, k: int) -> int:
-    """How many batched action arrays to prepare: 64 (a slate recurs at most once per 50-step episode, so repairs
-    happen at the rate of a fresh random policy), fewer only where 64 would pass 256 MiB."""
-    return int(min(64, max(4, 2**28 // (8 * batch * k))))
-
-
-def _bench_vector(
-    env: gym.vector.VectorEnv, batch: int, seconds: float, repeats: int, to_device: str | None
-) -> list[float]:
-    n, k = int(env.single_action_space.nvec[0]), int(env.single_action_space.nvec.shape[0])
-    pool: list[Any] = action_pool(n, k, batch, n_pools(batch, k))
-    if to_device is not None:
-        pool = [torch.as_tensor(p, device=to_device) for p in pool]
-    env.reset(seed=0)
-
-    def step(i: int) -> None:
-        env.step(pool[i % len(pool)])
-
-    step(0)
-    if to_device is not None and to_device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-    def synced(i: int) -> None:
-        step(i)
-        if to_device is not None and to_device.startswith("cuda") and i % 16 == 15:
-            torch.cuda.synchronize()
-
-    out = []
-    for _ in range(repeats):
-        rate, _ = _timed(synced, seconds)
-        if to_device is not None and to_device.startswith("cuda"):
-            torch.cuda.synchronize()
-        out.append(rate * batch)
     return out
 
 
@@ -449,6 +382,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from recsim_gym.peers_benchmark import add_arguments as _add_peers_arguments
 
     _add_peers_arguments(p)
+    from recsim_gym.scale_benchmark import add_arguments as _add_scale_arguments
+
+    _add_scale_arguments(p)
+    from recsim_gym.gpu_report import add_arguments as _add_gpu_arguments
+
+    _add_gpu_arguments(p)
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.seconds, args.repeats = [1, 8], 0.1, 1
@@ -464,13 +403,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         from recsim_gym.peers_benchmark import main_peers
 
         return main_peers(args)
-    if args.json:
-        try:
-            check_overwrite(args.json, args.overwrite)  # before minutes of timing, not after
-        except OutputExistsError as err:
-            print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
-            return 2
-    run_soak(args) if args.soak else run(args)
+    outputs = [args.json] if args.json else []
+    if args.scale:
+        from recsim_gym.scale_benchmark import output_paths
+
+        outputs = output_paths(args)
+    elif args.gpu_report:
+        outputs = [args.json or "gpu_report.json"]
+    try:
+        for path in outputs:
+            check_overwrite(path, args.overwrite)  # before minutes of timing, not after
+    except OutputExistsError as err:
+        print(f"python -m recsim_gym.benchmark: error: {err}", file=sys.stderr)
+        return 2
+    if args.scale:
+        from recsim_gym.scale_benchmark import quick, run_scale
+
+        if args.quick:
+            quick(args)
+        run_scale(args)
+    elif args.gpu_report:
+        from recsim_gym import gpu_report
+
+        if args.quick:
+            gpu_report.quick(args)
+        gpu_report.run_gpu_report(args)
+    else:
+        run_soak(args) if args.soak else run(args)
     return 0
 
 

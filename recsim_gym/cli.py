@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from recsim_gym import __version__
 from recsim_gym.threads import get_threads, set_threads
@@ -30,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "recsim_gym.envs.synthetic_mdp.commands",
     "recsim_gym.agents.irecgan.commands",
     "recsim_gym.agents.cascading_dqn.commands",
+    "recsim_gym.fidelity.commands",
 ]
 
 
@@ -45,6 +48,13 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
 
 class CLIError(Exception):
     """An error caused by the user's input: printed as one line, exit code 2, no traceback."""
+
+
+def end_with_json(args: argparse.Namespace, record: object, **dumps_kwargs: Any) -> int:
+    """The end of a verb with a ``--json`` flag: ``record`` as one JSON line if the flag was given; exit code 0."""
+    if args.json:
+        print(json.dumps(record, **dumps_kwargs))
+    return 0
 
 
 def missing_modules(*modules: str) -> list[str]:

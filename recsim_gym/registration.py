@@ -24,76 +24,40 @@ ENV_SPECS.append(
     }
 )
 
-# GANUser envs (issue 4): users simulated by the shipped GAN-PW user models, one id per dataset. max_episode_steps is
-# the env's horizon (recsim_gym.envs.gan_user.DEFAULT_HORIZON; a test keeps the two equal); make_vec passes it to the
-# batched twin, which truncates itself.
-for _dataset, _title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC")):
-    ENV_SPECS.append(
-        {
-            "id": f"GANUser-{_title}-v0",
-            "entry_point": "recsim_gym.envs.gan_user:GANUserEnv",
-            "vector_entry_point": "recsim_gym.envs.gan_user:GANUserVectorEnv",
-            "max_episode_steps": 50,
-            "kwargs": {"dataset": _dataset},
-        }
-    )
-del _dataset, _title
 
-# Bring your own logs (issue 15): any user-model bundle, ``gym.make("GANUser-v0", user_model="runs/my-pw")``. No
-# dataset, so the env reports the bundle's own; no max_episode_steps, since the horizon adapts to the bundle's
-# catalogue (recsim_gym.envs.gan_user.episode_lengths) and the env truncates itself.
-ENV_SPECS.append(
-    {
-        "id": "GANUser-v0",
-        "entry_point": "recsim_gym.envs.gan_user:GANUserEnv",
-        "vector_entry_point": "recsim_gym.envs.gan_user:GANUserVectorEnv",
-        "kwargs": {"user_model": None},
-    }
-)
+def _add_family(
+    name: str, version: str, entry_point: str, vector_entry_point: str, max_episode_steps: int | None
+) -> None:
+    """Add ``<name>-{Yelp,Taobao,RSC}-<version>`` (the shipped user models of each dataset, with
+    ``max_episode_steps`` if given) and ``<name>-<version>`` (a bundle of one's own, ``user_model="runs/..."``; no
+    dataset, so the env reports the bundle's own, and no ``max_episode_steps``: the env truncates itself)."""
+    entry = {"entry_point": entry_point, "vector_entry_point": vector_entry_point}
+    steps = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    for dataset, title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC")):
+        ENV_SPECS.append({"id": f"{name}-{title}-{version}", **entry, **steps, "kwargs": {"dataset": dataset}})
+    ENV_SPECS.append({"id": f"{name}-{version}", **entry, "kwargs": {"user_model": None}})
 
-# RecSimu envs (issue 19): users simulated by the shipped RecSimu discriminators (Zhao et al., AAAI 2020), one id per
-# dataset, and RecSimu-v0 for a bundle of one's own (``user_model="runs/my-recsimu"``). The horizon is the env's
-# (recsim_gym.envs.recsimu.env.DEFAULT_HORIZON, 20 steps); the envs truncate themselves, so no max_episode_steps.
-for _dataset, _title in (("yelp", "Yelp"), ("taobao", "Taobao"), ("rsc", "RSC")):
-    ENV_SPECS.append(
-        {
-            "id": f"RecSimu-{_title}-v0",
-            "entry_point": "recsim_gym.envs.recsimu.env:RecSimuEnv",
-            "vector_entry_point": "recsim_gym.envs.recsimu.vector:RecSimuVectorEnv",
-            "kwargs": {"dataset": _dataset},
-        }
-    )
-del _dataset, _title
-ENV_SPECS.append(
-    {
-        "id": "RecSimu-v0",
-        "entry_point": "recsim_gym.envs.recsimu.env:RecSimuEnv",
-        "vector_entry_point": "recsim_gym.envs.recsimu.vector:RecSimuVectorEnv",
-        "kwargs": {"user_model": None},
-    }
+
+# GANUser envs (issue 4): users simulated by the shipped GAN-PW user models. max_episode_steps is the env's horizon
+# (recsim_gym.envs.gan_user.DEFAULT_HORIZON; a test keeps the two equal); make_vec passes it to the batched twin, which
+# truncates itself. GANUser-v0 (issue 15) takes any user-model bundle; its horizon adapts to the bundle's catalogue
+# (recsim_gym.envs.gan_user.episode_lengths).
+_add_family("GANUser", "v0", "recsim_gym.envs.gan_user:GANUserEnv", "recsim_gym.envs.gan_user:GANUserVectorEnv", 50)
+# RecSimu envs (issue 19): users simulated by the shipped RecSimu discriminators (Zhao et al., AAAI 2020). The horizon
+# is the env's (recsim_gym.envs.recsimu.env.DEFAULT_HORIZON, 20 steps); the envs truncate themselves.
+_add_family(
+    "RecSimu", "v0", "recsim_gym.envs.recsimu.env:RecSimuEnv", "recsim_gym.envs.recsimu.vector:RecSimuVectorEnv", None
 )
 # GANUser -v1 (issues 18 and 20): the same envs observed through categorical ids (MultiDiscrete, padded with
 # n_items) and without the catalogue-wide candidate mask (recsim_gym.envs.gan_user.observation_v1). The v0 entries
 # above are unchanged.
-for _title, _kwargs in (("Yelp", {"dataset": "yelp"}), ("Taobao", {"dataset": "taobao"}), ("RSC", {"dataset": "rsc"})):
-    ENV_SPECS.append(
-        {
-            "id": f"GANUser-{_title}-v1",
-            "entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserEnvV1",
-            "vector_entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserVectorEnvV1",
-            "max_episode_steps": 50,
-            "kwargs": _kwargs,
-        }
-    )
-ENV_SPECS.append(
-    {
-        "id": "GANUser-v1",
-        "entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserEnvV1",
-        "vector_entry_point": "recsim_gym.envs.gan_user.observation_v1:GANUserVectorEnvV1",
-        "kwargs": {"user_model": None},
-    }
+_add_family(
+    "GANUser",
+    "v1",
+    "recsim_gym.envs.gan_user.observation_v1:GANUserEnvV1",
+    "recsim_gym.envs.gan_user.observation_v1:GANUserVectorEnvV1",
+    50,
 )
-del _title, _kwargs
 
 
 def register_envs() -> list[str]:

@@ -111,3 +111,40 @@ def test_speed_floor(bundle):
     assert single > 1_000, f"single env {single:.0f} steps/s"
     assert batched > 20_000, f"batched env {batched:.0f} user-steps/s"
     assert isinstance(env.unwrapped, GANUserEnv)
+
+
+def test_scale_quick(tmp_path, capsys):
+    from recsim_gym.benchmark import main
+
+    out = tmp_path / "scale.json"
+    argv = ["--scale", "--quick", "--device", "cpu", "--json", str(out), "--no-progress"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert (tmp_path / "scale.png").stat().st_size > 0
+    env = result["env"]
+    assert {(r["n_items"], r["batch"]) for r in env} == {(300, 1), (300, 8), (3000, 1), (3000, 8)}
+    assert all(min(r["user_steps_per_s"]) > 0 for r in env)
+    # The -v1 observation holds ids, not catalogue-wide masks: its bytes per user do not grow with N.
+    assert len({r["obs_bytes_per_user"] for r in env}) == 1
+    assert [r["n_items"] for r in result["selection"]] == [300, 3000]
+    assert all(min(r["cdqn_s_per_state"]) > 0 and min(r["greedy_s_per_state"]) > 0 for r in result["selection"])
+    (train,) = result["training"]
+    assert train["events"] == 2000 and train["train_events_per_s"] > 0 and train["train_steps"] >= 3
+    printed = capsys.readouterr().out
+    assert "| N | B | user-steps/s" in printed and "training events/s" in printed
+    assert main(argv) == 2  # no overwrite without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_gpu_report_runs_on_cpu_quick(tmp_path):
+    from recsim_gym.benchmark import main
+
+    out = tmp_path / "gpu.json"
+    assert main(["--gpu-report", "--quick", "--device", "cpu", "--json", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["versions"]["torch"] == torch.__version__
+    assert {(r["n_items"], r["batch"]) for r in result["env"]} == {(300, 16), (300, 64), (3000, 16), (3000, 64)}
+    assert all(min(r["user_steps_per_s"]) > 0 for r in result["env"])
+    cdqn = result["cdqn"]
+    assert cdqn["gradient_steps"] == 5 and cdqn["gradient_steps_per_s"] > 0 and cdqn["learn_transitions_per_s"] > 0
+    assert [r["events"] for r in result["training"]] == [2000]

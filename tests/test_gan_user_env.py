@@ -366,6 +366,10 @@ def test_sample_distinct_agrees(count, n):
     cpu = TorchOps(torch.device("cpu"))
     np.testing.assert_array_equal(sampling.allowed_mask(NumpyOps(), clicked, n), allowed)
     np.testing.assert_array_equal(sampling.allowed_mask(cpu, torch.as_tensor(clicked), n).numpy(), allowed)
+    for ops, arr in ((NumpyOps(), clicked), (cpu, torch.as_tensor(clicked))):  # the v0 observation's int8 mask
+        got = np.asarray(sampling.unclicked_int8(ops, arr, n))
+        assert got.dtype == np.int8 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, allowed.astype(np.int8))
     d = sampling.n_draws(count, n)
     raw = rng.integers(0, 2**63, size=(64, d), dtype=np.int64)
     a = sampling.sample_distinct(NumpyOps(), raw, clicked, n, count)

@@ -15,6 +15,8 @@ from test_recsimu import FAST, _logs, _prepare
 
 import recsim_gym  # noqa: F401  (registers the ids)
 from recsim_gym.envs.recsimu import RecSimuEnv, RecSimuVectorEnv
+from recsim_gym.envs.recsimu import kernel as K
+from recsim_gym.envs.recsimu.env import sample_feedback, sample_one
 from recsim_gym.envs.recsimu.kernel import RecSimuKernel
 from recsim_gym.user_models.recsimu.commands import start_histories
 from recsim_gym.user_models.recsimu.storage import load_recsimu_bundle, save_recsimu_bundle
@@ -69,6 +71,63 @@ def test_kernel_equals_the_discriminator(bundle_dir):
     # One row at a time gives the same as the batch (the single env's path).
     one = np.concatenate([kern.probs(hist[i : i + 1], fb[i : i + 1], cand[i : i + 1]) for i in range(50)])
     np.testing.assert_allclose(one, kern.probs(hist, fb, cand), atol=1e-6)
+    # A batch larger than the kernel's chunk is run in chunks: the same answer.
+    big = kern.probs(*(np.tile(a, (13,) + (1,) * (a.ndim - 1)) for a in (hist, fb, cand)))
+    assert big.shape == (650, 2) and K.CHUNK < 650
+    np.testing.assert_allclose(big, np.tile(kern.probs(hist, fb, cand), (13, 1)), atol=1e-6)
+
+
+def test_suffix_states_are_the_gru_over_each_suffix(bundle_dir):
+    """The single env's incremental window (one GRU step on N rows per push) equals encode over every suffix, bit
+    for bit."""
+    b = load_recsimu_bundle(bundle_dir)
+    kern = RecSimuKernel(b.discriminator, b.upsample_factor)
+    rng = np.random.default_rng(1)
+    n, n_items = b.config.history_len, b.config.n_items
+    for length in (0, 1, n - 1, n):
+        items = np.full(n, -1)
+        items[n - length :] = rng.integers(0, n_items, size=length)
+        fb = np.where(items >= 0, rng.integers(0, 2, size=n), 0)
+        q = kern.window(items, fb)
+        for _ in range(n + 2):  # pushes drop the oldest step once the window is full
+            for m in range(n + 1):
+                suffix = np.where(np.arange(n) >= n - m, items, -1)
+                np.testing.assert_array_equal(q[m], kern.encode(suffix[None], fb[None])[0], err_msg=f"{m}")
+            new_item, new_fb = int(rng.integers(0, n_items)), int(rng.integers(0, 2))
+            kern.window_push(q, new_item, new_fb)
+            items, fb = np.append(items[1:], new_item), np.append(fb[1:], new_fb)
+
+
+def test_scalar_draws_equal_the_array_draws():
+    rng = np.random.default_rng(2)
+    keys = rng.integers(0, 2**63, size=50, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    t = rng.integers(0, 10**6, size=50)
+    for stream in (K.STREAM_START, K.STREAM_FEEDBACK):
+        arr = K.draws(keys, stream, t, 3)
+        for i in range(50):
+            assert K.draws_int(int(keys[i]), stream, int(t[i]), 3) == arr[i].tolist()
+            assert [K.uniform_int(x) for x in arr[i].tolist()] == K.uniform(arr[i]).tolist()
+    probs = rng.dirichlet(np.ones(3), size=200)
+    u = rng.random(200)
+    u[:3] = probs[:3, 0]  # on a boundary
+    want = sample_feedback(probs, u)
+    assert [sample_one(p.tolist(), float(x)) for p, x in zip(probs, u, strict=True)] == want.tolist()
+
+
+def test_reset_options_are_checked_before_any_slot_changes(bundle_dir):
+    env = RecSimuEnv(user_model=bundle_dir)
+    venv = RecSimuVectorEnv(num_envs=3, user_model=bundle_dir)
+    n = env.history_len
+    inner_gap = np.r_[[3, -1], np.full(n - 2, 4)]
+    for bad in ({"history": (inner_gap, np.zeros(n, int))}, {"user": 10**6}, {"user": 1.5}):
+        with pytest.raises(ValueError, match="options"):
+            env.reset(seed=0, options=bad)
+        with pytest.raises(ValueError, match="options"):
+            venv.reset(seed=0, options=bad)
+    # -v0: a masked reset reports the (neutral) reset info in every slot.
+    venv.reset(seed=0)
+    _, info = venv.reset(options={"reset_mask": np.array([True, False, False])})
+    assert info["_feedback"].all() and (info["feedback"] == -1).all()
 
 
 def test_step_semantics(bundle_dir):
@@ -158,7 +217,10 @@ def test_make_vec_uses_the_native_env(bundle_dir):
     assert isinstance(venv.unwrapped, RecSimuVectorEnv)
     obs, _ = venv.reset(seed=0)
     assert obs["history"].shape == (3, venv.unwrapped.history_len)
-    assert "history:" in RecSimuVectorEnv(num_envs=2, user_model=bundle_dir, render_mode="ansi").render()
+    texts = RecSimuVectorEnv(num_envs=2, user_model=bundle_dir, render_mode="ansi").render()
+    assert len(texts) == 2 and all("history:" in t for t in texts)
+    with pytest.raises(TypeError, match="RecSimuEnv's arguments"):
+        RecSimuVectorEnv(num_envs=2, user_model=bundle_dir, horizont=3)
 
 
 def test_greedy_scores_are_the_kernels_p_pos(bundle_dir):
@@ -193,3 +255,24 @@ def test_compare_protocol_runs_on_recsimu(bundle_dir):
     assert set(rows) == {"random", "greedy"}
     # On the model it ranks by, greedy earns at least what random earns.
     assert rows["greedy"]["reward_per_step"] >= rows["random"]["reward_per_step"]
+
+
+def test_models_lists_the_recsimu_bundles(capsys):
+    from recsim_gym import assets
+    from recsim_gym.cli import main
+
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for mid in assets.RECSIMU_MODELS:
+        auc = float(lines[mid][-2])
+        assert 0.5 < auc < 1.0, (mid, lines[mid])
+
+
+def test_throughput_benchmark_runs(bundle_dir):
+    from recsim_gym.envs.recsimu.benchmark import throughput
+
+    r = throughput(bundle_dir, None, batch=4, single_steps=5, sync_calls=1, batched_calls=1, min_seconds=0, rounds=2)
+    assert r["reference_id"] == "GANUser-Yelp-v0" and len(r["rounds"]["sync"]) == 2
+    for key in ("single_steps_per_s", "reference_single_steps_per_s", "sync_steps_per_s", "batched_steps_per_s"):
+        assert r[key] > 0, key
+    assert r["batched_over_sync"] == pytest.approx(r["batched_steps_per_s"] / r["sync_steps_per_s"])

@@ -376,6 +376,42 @@ def test_transition_kernel_frequencies() -> None:
     assert np.all(np.abs(emp - p_next) < 4 * np.sqrt(p_next * (1 - p_next) / sel.size))
 
 
+@pytest.mark.parametrize("case", ["drawn", "zero_rewards", "k1"])
+def test_one_session_step_is_bitwise_the_batched_kernel(case: str) -> None:
+    """The single env's scalar step (:func:`_transition_one`) gives exactly the batched kernel's candidate, trial,
+    next state and click probability, also for uniforms on the edges and on the cumulative sums themselves."""
+    from recsim_gym.envs.synthetic_mdp.mdp import _transition_one
+
+    rng = np.random.default_rng(7)
+    mdp = SyntheticMDP.draw(seed=3)
+    k = 1 if case == "k1" else 10
+    if case == "zero_rewards":
+        rewards = mdp.rewards.copy()
+        rewards[:, :25] = 0.0
+        mdp = SyntheticMDP(rewards, mdp.transitions)
+    n = 4000
+    state = rng.integers(0, mdp.n_states, n)
+    slates = np.argsort(rng.random((n, mdp.n_items)), axis=1)[:, :k]
+    if case == "zero_rewards":
+        slates[: n // 2] = np.argsort(rng.random((n // 2, 25)), axis=1)[:, :k]  # slates of zero-reward items only
+    u = rng.random((n, 3))
+    u[:8] = [[0.0, 0.0, 0.0], [np.nextafter(1.0, 0.0)] * 3] * 4
+    # Uniforms that land exactly on a cumulative reward (threshold == cum[j]) and on a cdf entry.
+    r = np.take_along_axis(mdp.rewards[state], slates, axis=1)
+    with np.errstate(invalid="ignore"):
+        u[8:400, 0] = np.cumsum(r[8:400], axis=1)[:, 0] / np.cumsum(r[8:400], axis=1)[:, -1]
+    u[8:400, 2] = mdp.transition_cdf[state[8:400], slates[8:400, 0], 3]
+    u = np.nan_to_num(u) % 1.0
+    cand, ok, nxt = sample_transitions(mdp, state, slates, u)
+    with np.errstate(invalid="ignore"):
+        prob = slate_click_probability(mdp, state, slates)
+    for i in range(n):
+        c, s, ns, p = _transition_one(mdp, int(state[i]), slates[i].tolist(), u[i].tolist())
+        assert (c, s) == (cand[i], ok[i])
+        assert ns == (nxt[i] if s else state[i])
+        assert p == prob[i] or (math.isnan(p) and math.isnan(prob[i]))
+
+
 # ----------------------------------------------------------------------------------------------------------- oracle
 
 

@@ -226,7 +226,12 @@ def test_trajectories_are_identical_with_one_and_two_threads(encoder):
         recsim_gym.set_threads(n)
         runs.append((_vector_rollout(model), _single_rollout(model)))
     for a, b in zip(runs[0][0] + runs[0][1], runs[1][0] + runs[1][1], strict=True):
-        np.testing.assert_array_equal(a, b)
+        if np.issubdtype(np.asarray(a).dtype, np.floating):
+            # Two threads may split a reduction differently: on an AMD EPYC VM the LSTM's choice probabilities moved by
+            # one float32 ulp (3e-8). Histories, flags and hence every click must still be equal.
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(a, b)
 
 
 def test_oversubscription_warning_once_per_process(monkeypatch):

@@ -18,6 +18,7 @@ item within a slate. Both id encodings are read: ``-v0`` pads ids with -1, ``-v1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, SupportsFloat
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from recsim_gym.agents.guards import MISSING_ACTION_MASKS, MISSING_MASK, first_nonfinite
+from recsim_gym.agents.top_k import BLOCK_ELEMENTS, CPU_BLOCK_ELEMENTS, chunk_of, chunked_top_k
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
 __all__ = ["ClickReward", "ClickRewardVector", "GreedyUserModel", "Popularity", "RandomSlate", "SlatePolicyBase"]
@@ -76,11 +78,12 @@ class SlatePolicyBase:
         self.mask_required = self._has_mask(env)
         self.action_masks_required = not self.mask_required and hasattr(_unwrap_env(env), "action_masks")
 
-    def allowed(self, obs: dict[str, np.ndarray], action_masks: Any = None) -> np.ndarray:
-        """``(B, n)`` bool: entries that may be shown.
+    def allowed(self, obs: dict[str, np.ndarray], action_masks: Any = None) -> np.ndarray | None:
+        """``(B, n)`` bool: entries that may be shown; None when every entry may be (no mask is built then, so a
+        catalogue of millions costs nothing here).
 
         From ``action_masks`` when given (``(B, n)``, or MaskablePPO's ``(B, k * n)`` layout whose ``k`` blocks are
-        equal), else from ``observation["candidate_mask"]``, else every entry.
+        equal), else from ``observation["candidate_mask"]``, else None.
 
         Raises:
             ValueError: no mask although the env this policy was built from has one (in its observation, or as
@@ -94,11 +97,11 @@ class SlatePolicyBase:
                 raise ValueError(MISSING_MASK)
             if self.action_masks_required:
                 raise ValueError(MISSING_ACTION_MASKS)
-            return np.ones((b, self.n), dtype=bool)
+            return None
         return np.asarray(obs["candidate_mask"]).reshape(b, self.n) > 0
 
-    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
-        """``(B, k)`` slates for a batch of observations and their ``(B, n)`` allowed entries."""
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray | None) -> np.ndarray:
+        """``(B, k)`` slates for a batch of observations and their ``(B, n)`` allowed entries (None: all)."""
         raise NotImplementedError
 
     def predict(
@@ -125,13 +128,6 @@ class SlatePolicyBase:
         return self.predict(observation)[0]
 
 
-def _top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    """``(B, k)`` allowed entries of highest score, best first (ties by lower index: a stable, seed-free order)."""
-    s = np.where(allowed, scores, -np.inf)
-    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-    return order
-
-
 class RandomSlate(SlatePolicyBase):
     """``k`` distinct allowed entries uniformly at random.
 
@@ -151,25 +147,55 @@ class RandomSlate(SlatePolicyBase):
         policy._set_mask_requirements(env)
         return policy
 
-    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray | None) -> np.ndarray:
         keys = self.rng.random((np.asarray(obs["history"]).shape[0], self.n))
-        return _top_k(keys, allowed, self.k)
+        return chunked_top_k(lambda start, stop: keys[:, start:stop], self.n, self.k, allowed)
 
 
 class _ItemScorePolicy(SlatePolicyBase):
-    """Top-``k`` allowed items by a per-item score; maps entries to item ids in candidate mode."""
+    """Top-``k`` allowed items by a per-item score; maps entries to item ids in candidate mode.
+
+    Over the whole catalogue the items are scored ``item_chunk`` at a time and merged into a running top-``k``
+    (:func:`~recsim_gym.agents.top_k.chunked_top_k`), so memory is ``B x item_chunk x`` :attr:`score_width` whatever
+    the catalogue size; the slates equal those of one full sort (ties by lower index). In candidate mode only the
+    candidates are scored.
+    """
+
+    #: Items scored per block; None sizes the block from the batch (``B x chunk x score_width`` <= 1 M elements on
+    #: the CPU, where a block then stays in cache, 16 M on an accelerator).
+    item_chunk: int | None = None
+    #: Floats a scorer holds per (row, item) pair while scoring a block (the hidden width of a model's MLP).
+    score_width: int = 1
 
     def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """``(B, n_items)`` score of every catalogue item."""
-        raise NotImplementedError
+        return self.block_scorer(obs)(0, self.n_items)
 
-    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
-        scores = self.item_scores(obs)
+    @property
+    def n_items(self) -> int:
+        """Catalogue size (the entries are items, or candidate positions over this many items)."""
+        return self.n
+
+    def block_scorer(self, obs: dict[str, np.ndarray]) -> Callable[[int, int], np.ndarray]:
+        """``f(start, stop)`` -> ``(B, stop - start)`` scores of catalogue items ``start..stop-1`` for ``obs``."""
+        full = self.item_scores(obs)  # subclasses that only define item_scores: one full block
+        return lambda start, stop: full[:, start:stop]
+
+    def candidate_scores(self, obs: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
+        """``(B, m)`` scores of the item ids ``ids`` ``(B, m)`` (pads: any value, they are never allowed)."""
+        return np.take_along_axis(self.block_scorer(obs)(0, self.n_items), ids, axis=1)
+
+    def slates(self, obs: dict[str, np.ndarray], allowed: np.ndarray | None) -> np.ndarray:
         if "candidates" in obs:
             # Pads (-1 in v0, n_items in v1) are never allowed; any column will do for them.
-            ids = np.asarray(obs["candidates"])
-            scores = np.take_along_axis(scores, np.clip(ids, 0, scores.shape[1] - 1), axis=1)
-        return _top_k(scores, allowed, self.k)
+            ids = np.clip(np.asarray(obs["candidates"]), 0, self.n_items - 1)
+            scores = self.candidate_scores(obs, ids)
+            return chunked_top_k(lambda start, stop: scores[:, start:stop], self.n, self.k, allowed)
+        b = np.asarray(obs["history"]).shape[0]
+        on_cpu = getattr(self, "device", torch.device("cpu")).type == "cpu"
+        budget = CPU_BLOCK_ELEMENTS if on_cpu else BLOCK_ELEMENTS
+        chunk = self.item_chunk if self.item_chunk is not None else chunk_of(b, self.score_width, self.n, budget)
+        return chunked_top_k(self.block_scorer(obs), self.n, self.k, allowed, chunk)
 
 
 class Popularity(_ItemScorePolicy):
@@ -208,9 +234,16 @@ class Popularity(_ItemScorePolicy):
             )
         return cls(load_logs(path).click_counts("train"), k, n)
 
-    def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    @property
+    def n_items(self) -> int:
+        return int(self.counts.shape[0])
+
+    def block_scorer(self, obs: dict[str, np.ndarray]) -> Callable[[int, int], np.ndarray]:
         b = np.asarray(obs["history"]).shape[0]
-        return np.broadcast_to(self.counts, (b, self.counts.shape[0]))
+        return lambda start, stop: np.broadcast_to(self.counts[start:stop], (b, stop - start))
+
+    def candidate_scores(self, obs: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
+        return self.counts[ids]
 
 
 class GreedyUserModel(_ItemScorePolicy):
@@ -253,18 +286,47 @@ class GreedyUserModel(_ItemScorePolicy):
         policy._set_mask_requirements(inner)
         return policy
 
-    def item_scores(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    @property
+    def n_items(self) -> int:
+        return int(self.model.n_items)
+
+    @property
+    def score_width(self) -> int:  # type: ignore[override]
+        return int(self.model.item_embedding.shape[1])
+
+    def _state(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
         hist = np.asarray(obs["history"])
         hist = np.where(hist < self.model.n_items, hist, -1)  # v1 pads with n_items; the user model reads -1
-        hist = torch.as_tensor(hist, dtype=torch.int64, device=self.device)
         with torch.no_grad():
-            scores = self.model.all_utilities(self.model.encode(hist)).cpu().numpy()
-        if not np.isfinite(scores).all():
+            return self.model.encode(torch.as_tensor(hist, dtype=torch.int64, device=self.device))
+
+    def _checked(self, scores: torch.Tensor) -> np.ndarray:
+        out = scores.cpu().numpy()
+        if not np.isfinite(out).all():
             # The weights were finite when the policy was built; they changed since, or overflowed.
             bad = first_nonfinite(self.model)
             where = f" (first non-finite weight in {bad})" if bad else ""
             raise ValueError(f"the user model gives NaN or infinite click utilities{where}; cannot rank items")
+        return out
+
+    def block_scorer(self, obs: dict[str, np.ndarray]) -> Callable[[int, int], np.ndarray]:
+        z = self._state(obs)
+        model = self.model
+
+        def scores(start: int, stop: int) -> np.ndarray:
+            # GANUserModel.all_utilities restricted to items start..stop-1: the same MLP rows, B x chunk of them.
+            with torch.no_grad():
+                x = z.unsqueeze(1) + model.item_embedding[start:stop].unsqueeze(0) + model.first_bias
+                for layer in model.layers:
+                    x = layer(torch.nn.functional.elu(x))
+            return self._checked(x.squeeze(-1))
+
         return scores
+
+    def candidate_scores(self, obs: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            u = self.model.utilities(self._state(obs), torch.as_tensor(ids, dtype=torch.int64, device=self.device))
+        return self._checked(u)
 
 
 class ClickReward(gym.Wrapper[Any, Any, Any, Any]):

@@ -8,13 +8,13 @@ the mean reward per step, per episode and the click-through rate with 95 % confi
 from __future__ import annotations
 
 import argparse
-import json
 import time
+from typing import Any
 
 import numpy as np
 
 from recsim_gym.assets import AssetError
-from recsim_gym.cli import CLIError
+from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import int_at_least, positive_int, seed_int
 
 POLICIES = ("random", "greedy")
@@ -122,6 +122,15 @@ def _recsim_ids() -> list[str]:
     return [spec["id"] for spec in ENV_SPECS]
 
 
+def _table_row(r: dict[str, Any]) -> str:
+    """One policy's row of the ``simulate`` table (mean ± 95% interval over users)."""
+    return (
+        f"| {r['policy']} | {r['reward_per_step']:.3f} ± {r['reward_per_step_ci95']:.3f} | "
+        f"{r['episode_reward']:.2f} ± {r['episode_reward_ci95']:.2f} | {r['ctr']:.3f} ± {r['ctr_ci95']:.3f} | "
+        f"{r['user_steps_per_s']:,.0f} |"
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from recsim_gym.user_models.storage import UserModelLoadError
 
@@ -154,14 +163,8 @@ def _run(args: argparse.Namespace) -> int:
     print("| policy | reward / step | episode reward | CTR | user-steps/s |")
     print("|---|---|---|---|---|")
     for r in results:
-        print(
-            f"| {r['policy']} | {r['reward_per_step']:.3f} ± {r['reward_per_step_ci95']:.3f} | "
-            f"{r['episode_reward']:.2f} ± {r['episode_reward_ci95']:.2f} | {r['ctr']:.3f} ± {r['ctr_ci95']:.3f} | "
-            f"{r['user_steps_per_s']:,.0f} |"
-        )
-    if args.json:
-        print(json.dumps(results))
-    return 0
+        print(_table_row(r))
+    return end_with_json(args, results)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

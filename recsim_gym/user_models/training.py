@@ -79,31 +79,31 @@ class EventTensors:
     click_pos: torch.Tensor
 
     @classmethod
-    def from_data(cls, data: LogData, window: int | None = None) -> EventTensors:
-        """Tensors of all events; ``window`` truncates histories to the lags a PW encoder reads."""
+    def from_data(cls, data: LogData, window: int | None = None, device: str | torch.device = "cpu") -> EventTensors:
+        """Tensors of all events on ``device``; ``window`` truncates histories to the lags a PW encoder reads."""
         hl = data.history_len if window is None else np.minimum(data.history_len, int(window))
         return cls(
-            click_seq=torch.as_tensor(data.click_seq),
-            history_end=torch.as_tensor(data.history_end),
-            history_len=torch.as_tensor(hl),
-            display=torch.as_tensor(data.display),
-            click_pos=torch.as_tensor(click_positions(data.display, data.click)),
+            click_seq=torch.as_tensor(data.click_seq, device=device),
+            history_end=torch.as_tensor(data.history_end, device=device),
+            history_len=torch.as_tensor(hl, device=device),
+            display=torch.as_tensor(data.display, device=device),
+            click_pos=torch.as_tensor(click_positions(data.display, data.click), device=device),
         )
 
     def histories(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(history, history_len)`` of events ``idx``: most recent first, ``PAD``-padded to the longest one."""
         hl = self.history_len[idx]
         h_max = max(1, int(hl.max())) if idx.numel() else 1
-        cols = torch.arange(h_max)
+        cols = torch.arange(h_max, device=hl.device)
         pos = (self.history_end[idx].view(-1, 1) - 1 - cols).clamp(min=0)
         keep = cols < hl.view(-1, 1)
         if self.click_seq.numel() == 0:
-            return torch.full(keep.shape, PAD, dtype=torch.int64), hl
+            return torch.full(keep.shape, PAD, dtype=torch.int64, device=hl.device), hl
         return torch.where(keep, self.click_seq[pos], PAD), hl
 
     def batch(self, events: np.ndarray) -> tuple[torch.Tensor, ...]:
         """``(history, history_len, display, click_pos)`` of ``events``, trimmed to the batch's longest rows."""
-        idx = torch.as_tensor(events)
+        idx = torch.as_tensor(events, device=self.display.device)
         hist, hl = self.histories(idx)
         disp = self.display[idx]
         k_max = max(1, int((disp >= 0).sum(dim=1).max())) if len(events) else 1
@@ -128,6 +128,25 @@ def ranking_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model).double().eval()
 
 
+def train_step(
+    model: GANUserModel, optimizer: torch.optim.Optimizer, tensors: EventTensors, events: np.ndarray, l2: float = 0.0
+) -> float:
+    """One Adam step on the mean negative log-likelihood of ``events`` (indices into ``tensors``); returns the loss.
+
+    The mini-batch is built by index lookups into the log's arrays (:meth:`EventTensors.batch`): no Python object
+    per event, so its cost depends on the batch, not on the size of the log.
+    """
+    model.train()
+    hist, hl, disp, pos = tensors.batch(events)
+    loss = model.event_nll(model.encode(hist, hl), disp, pos).mean()
+    if l2 > 0:
+        loss = loss + l2 * 0.5 * sum((p**2).sum() for n, p in model.named_parameters() if "bias" not in n)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
+
+
 @torch.no_grad()
 def evaluate_events(
     model: GANUserModel, tensors: EventTensors, display: np.ndarray, click: np.ndarray, events: np.ndarray
@@ -140,7 +159,7 @@ def evaluate_events(
     nll = model.event_nll(model.encode(hist, hl), disp, pos)
     # Ranked in a float64 copy so that ties do not depend on the CPU's float32 rounding (see metrics.TIE_RTOL).
     wide = ranking_copy(model)
-    scores = wide.utilities(wide.encode(hist, hl), disp).numpy()
+    scores = wide.utilities(wide.encode(hist, hl), disp).cpu().numpy()
     out = precision_at(scores, display[events][:, : scores.shape[1]], click[events])
     out["log_likelihood"] = float(-nll.mean())
     out["loss"] = float(nll.mean())
@@ -154,6 +173,7 @@ def train_user_model(
     config: TrainConfig | None = None,
     progress: bool = True,
     model: GANUserModel | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[GANUserModel, TrainResult]:
     """Fit a Shannon-entropy GAN user model by maximum likelihood (see the module docstring).
 
@@ -163,6 +183,8 @@ def train_user_model(
         config: optimisation settings.
         progress: show a tqdm progress bar with the running validation figures.
         model: optional initial model (else a fresh one seeded with ``config.seed``).
+        device: where the model and the log's event tensors live (``"cuda"`` trains on a GPU); the returned model
+            is there too.
 
     Returns:
         ``(model, result)``: the model holds the ``best-loss`` weights; ``result.checkpoints`` holds all three.
@@ -181,8 +203,9 @@ def train_user_model(
     rng = np.random.default_rng(config.seed)
     if model is None:
         model = GANUserModel(model_config)
+    model = model.to(device)
     window = model_config.pw_band - 1 if model_config.encoder == "pw" else None
-    tensors = EventTensors.from_data(data, window)
+    tensors = EventTensors.from_data(data, window, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     batch = min(config.batch_users, fit_users.size)
 
@@ -197,16 +220,8 @@ def train_user_model(
     start = time.perf_counter()
     running = []
     for it in range(1, config.iterations + 1):
-        model.train()
         events = data.events_of_users(rng.choice(fit_users, size=batch, replace=False))
-        hist, hl, disp, pos = tensors.batch(events)
-        loss = model.event_nll(model.encode(hist, hl), disp, pos).mean()
-        if config.l2 > 0:
-            loss = loss + config.l2 * 0.5 * sum((p**2).sum() for n, p in model.named_parameters() if "bias" not in n)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running.append(loss.item())
+        running.append(train_step(model, optimizer, tensors, events, config.l2))
         if not np.isfinite(running[-1]):
             raise FloatingPointError(f"training loss became {running[-1]} at iteration {it}")
         if it % config.eval_every == 0 or it == config.iterations:

@@ -4,7 +4,7 @@ Every recorded case (id x variant x single/batched autoreset mode) is replayed w
 actions, and every recorded output is compared with the recording: integer and bool arrays exactly, dtypes and
 shapes as recorded, floats within a relative and absolute tolerance of 1e-6 by default. Why not bitwise by default:
 numpy's OpenBLAS picks its float32 matrix kernels by CPU at run time, so the same code gives results one unit in the
-last place apart on two x86_64 machines (seen: 108 of 125 cases differ by up to 5e-7 on an AMD EPYC VM whose
+last place apart on two x86_64 machines (seen: 108 of 124 cases differ by up to 5e-7 on an AMD EPYC VM whose
 recording machine was another one, every integer output equal). The slates, clicks and flags must still match exactly.
 
 Info may grow, never shrink: a key the recording lacks at an event is ignored (new code may add keys, e.g. at reset),

@@ -54,7 +54,7 @@ from recsim_gym.agents.guards import MISSING_MASK
 from recsim_gym.agents.sb3_logging import without_log_folder
 from recsim_gym.threads import uses_cpu_threads
 
-__all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates"]
+__all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates", "random_unmasked_slates"]
 
 SelfCascadingDQN = TypeVar("SelfCascadingDQN", bound="CascadingDQN")
 
@@ -118,12 +118,38 @@ def random_slates(allowed: np.ndarray, k: int, rng: np.random.Generator) -> np.n
     return np.argpartition(-keys, k - 1, axis=1)[:, :k].astype(np.int64)
 
 
-def _allowed_of(observation: dict[str, np.ndarray], n: int, batch: int, mask_required: bool = False) -> np.ndarray:
+# Above this many B x n keys, unmasked random slates are drawn by rejection instead (O(B k), not O(B n)); below, the
+# key draw above is kept so that seeded runs on today's catalogues keep their exact random stream.
+_DENSE_RANDOM_KEYS = 1 << 24
+
+
+def random_unmasked_slates(batch: int, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``(batch, k)`` uniformly random slates of distinct entries among ``n``, all allowed.
+
+    For small ``batch x n`` this is :func:`random_slates` on an all-True mask; for a large catalogue ``k`` ids per row
+    are drawn and the rows holding a repeat drawn again (rejection keeps the sample uniform over slates without
+    repeats, and with ``k << n`` a repeat is rare), so no ``batch x n`` array is built.
+    """
+    if batch * n <= _DENSE_RANDOM_KEYS or k * 4 > n:
+        return random_slates(np.ones((batch, n), dtype=bool), k, rng)
+    out = rng.integers(0, n, size=(batch, k), dtype=np.int64)
+    while True:
+        ordered = np.sort(out, axis=1)
+        bad = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+        if bad.size == 0:
+            return out
+        out[bad] = rng.integers(0, n, size=(bad.size, k), dtype=np.int64)
+
+
+def _allowed_of(
+    observation: dict[str, np.ndarray], n: int, batch: int, mask_required: bool = False
+) -> np.ndarray | None:
+    """``(batch, n)`` bool mask of the observation, or None when it has none (every entry allowed)."""
     mask = observation.get("candidate_mask")
     if mask is None:
         if mask_required:
             raise ValueError(MISSING_MASK)
-        return np.ones((batch, n), dtype=bool)
+        return None
     return np.asarray(mask).reshape(batch, n) > 0
 
 
@@ -310,7 +336,11 @@ class CascadingDQN(OffPolicyAlgorithm):
         batch = next(iter(observation.values())).shape[0] if vectorized else 1
         obs = observation if vectorized else {key: np.asarray(v)[None] for key, v in observation.items()}
         mask_required = "candidate_mask" in getattr(self.observation_space, "spaces", {})
-        slates = random_slates(_allowed_of(obs, n, batch, mask_required), k, self._explore_rng)
+        allowed = _allowed_of(obs, n, batch, mask_required)
+        if allowed is None:
+            slates = random_unmasked_slates(batch, n, k, self._explore_rng)
+        else:
+            slates = random_slates(allowed, k, self._explore_rng)
         return slates if vectorized else slates[0]
 
     @uses_cpu_threads

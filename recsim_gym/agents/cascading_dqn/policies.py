@@ -32,6 +32,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from recsim_gym.agents.guards import MISSING_MASK, first_nonfinite
+from recsim_gym.agents.top_k import chunk_of
 from recsim_gym.user_models.encoders import PositionWeightEncoder
 from recsim_gym.user_models.gan_user_model import GANUserModel
 
@@ -151,8 +152,9 @@ class SlateStateEncoder(nn.Module):
             for p in (self.pw.tables, self.pw.position_weights, self.items.weight):
                 p.requires_grad_(False)
 
-    def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """State ``(B, state_dim)``, allowed entries ``(B, n)`` bool, and item ids of the entries ``(B, n)`` or None.
+    def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """State ``(B, state_dim)``, allowed entries ``(B, n)`` bool or None (every entry; no mask is built, so a
+        catalogue of millions costs nothing here), and item ids of the entries ``(B, n)`` or None.
 
         Item ids are None when the action entries *are* the catalogue ids (no ``candidates`` in the observation).
         """
@@ -167,20 +169,28 @@ class SlateStateEncoder(nn.Module):
                 parts.append(x.float().reshape(x.shape[0], -1))
         state = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         b = hist.shape[0]
-        if "candidate_mask" in obs:
-            allowed = obs["candidate_mask"].reshape(b, -1) > 0
-        else:
-            allowed = torch.ones(b, int(self.layout["n"]), dtype=torch.bool, device=hist.device)
+        allowed = obs["candidate_mask"].reshape(b, -1) > 0 if "candidate_mask" in obs else None
         ids = obs["candidates"].long().reshape(b, -1) if "candidates" in obs else None
         return state, allowed, ids
 
-    def features(self, ids: torch.Tensor | None, entries: torch.Tensor | None = None) -> torch.Tensor:
+    def features(
+        self, ids: torch.Tensor | None, entries: torch.Tensor | None = None, span: tuple[int, int] | None = None
+    ) -> torch.Tensor:
         """Item features of action entries: all ``(n, d)`` (``entries`` None, catalogue ids) or ``(B, m, d)``.
 
         Args:
             ids: ``(B, n)`` item id of each entry (candidate mode) or None (entries are item ids).
             entries: ``(B, m)`` entry indices, or None for every entry.
+            span: ``(start, stop)``: only entries ``start..stop-1`` (with ``entries`` None): ``(stop - start, d)`` or
+                ``(B, stop - start, d)``.
         """
+        if span is not None:
+            start, stop = span
+            return (
+                self.items.weight[start:stop]
+                if ids is None
+                else self.items(ids[:, start:stop].clamp(0, self.n_items - 1))
+            )
         if ids is None:
             return self.items.weight if entries is None else self.items(entries)
         chosen = ids if entries is None else ids.gather(1, entries)
@@ -221,12 +231,64 @@ def relu_scores(pre: torch.Tensor, cand: torch.Tensor, q: torch.Tensor) -> torch
 
 
 class _SlateQNetwork(nn.Module):
-    """Interface shared by the cascading and the additive Q-networks (see the module docstring)."""
+    """Interface shared by the cascading and the additive Q-networks (see the module docstring).
 
-    def __init__(self, layout: dict[str, Any], state_dim: int, item_dim: int, n_weights: int, init_std: float) -> None:
+    The greedy slate is chosen over the action entries ``item_chunk`` at a time (a running argmax per cascade
+    position, a running top-``k`` for the additive network), so neither the ``(n, l)`` entry terms nor the ``(B, n)``
+    scores of a whole catalogue exist at once; the slate equals the one-block result.
+    """
+
+    #: Entries scored per block in :meth:`greedy`; None sizes it (see :meth:`_blocks`).
+    item_chunk: int | None = None
+    #: Largest projected item table ``(n, l)`` kept between greedy calls without gradient, per position (16 M
+    #: elements: 64 MB of float32; a 10^6-item catalogue at ``l = 64`` is above it and is projected at each call).
+    projection_cache_elements: int = 1 << 24
+
+    def __init__(
+        self, layout: dict[str, Any], state_dim: int, item_dim: int, n_weights: int, init_std: float, hidden: int
+    ) -> None:
         super().__init__()
         self.k = int(layout["k"])
+        self.hidden = int(hidden)
         self.encoder = SlateStateEncoder(layout, state_dim, item_dim, n_weights, init_std)
+
+    def _entry_terms(self, layer: nn.Linear, ids: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
+        """``layer`` applied to the features of entries ``start..stop-1``: ``(C, l)``, or ``(B, C, l)`` with ids.
+
+        Without gradient and over the catalogue (no ``ids``), the projection of the whole item table is kept between
+        calls while neither ``layer``'s weights nor the item table change (their tensors' version counters; an
+        optimizer step or a target sync bumps them): acting on one state then costs ``n x l`` products, not
+        ``n x l x d``. Tables above :attr:`projection_cache_elements` are projected block by block at each call.
+        """
+        if ids is not None or torch.is_grad_enabled():
+            return layer(self.encoder.features(ids, span=(start, stop)))
+        items = self.encoder.items.weight
+        if items.shape[0] * layer.weight.shape[0] > self.projection_cache_elements:
+            return layer(self.encoder.features(None, span=(start, stop)))
+        # The cache holds the very tensors it was built from (so none can be freed and its memory reused by another).
+        cache: dict[int, tuple[Any, ...]] = self.__dict__.setdefault("_projected", {})
+        hit = cache.get(id(layer))
+        w = layer.weight
+        if hit is None or not (hit[0] is w and hit[1] == w._version and hit[2] is items and hit[3] == items._version):
+            hit = (w, w._version, items, items._version, layer(items))
+            cache[id(layer)] = hit
+        return hit[4][start:stop]
+
+    def _blocks(self, state: torch.Tensor, ids: torch.Tensor | None) -> list[tuple[int, int]]:
+        """``(start, stop)`` blocks of action entries scored together.
+
+        Without gradient on the CPU :func:`relu_scores` builds one row's ``(block, l)`` terms at a time, so a block
+        of ``_CACHED_ELEMENTS / l`` entries keeps them in cache whatever ``B``; otherwise the ``(B, block, l)`` terms
+        exist at once and ``B x block x l`` is bounded.
+        """
+        n = int(self.encoder.layout["n"]) if ids is None else int(ids.shape[1])
+        if self.item_chunk is not None:
+            step = self.item_chunk
+        elif state.device.type == "cpu" and not torch.is_grad_enabled():
+            step = chunk_of(1, self.hidden, n, _CACHED_ELEMENTS)
+        else:
+            step = chunk_of(state.shape[0], self.hidden, n)
+        return [(start, min(n, start + step)) for start in range(0, n, max(1, step))]
 
     def greedy(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Best slate ``(B, k)`` (action entries) and its value ``Q(s, A*)`` ``(B,)``."""
@@ -258,7 +320,7 @@ class CascadingQNetwork(_SlateQNetwork):
         n_weights: int = 4,
         init_std: float = 0.1,
     ) -> None:
-        super().__init__(layout, state_dim, item_dim, n_weights, init_std)
+        super().__init__(layout, state_dim, item_dim, n_weights, init_std, hidden)
         ds, di = self.encoder.state_dim, self.encoder.item_dim
         # L_j = [L_j^s | L_j^p | L_j^a]: state block (with c_j as its bias), prefix block, candidate block.
         self.state_in = nn.ModuleList(nn.Linear(ds, hidden) for _ in range(self.k))
@@ -290,19 +352,35 @@ class CascadingQNetwork(_SlateQNetwork):
     def greedy(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1: ``a*_j = argmax_{a allowed, not in a*_{1:j-1}} Q_j(s, a*_{1:j-1}, a)`` for ``j = 1..k``.
 
-        Returns the slate ``(B, k)`` and ``Q_k(s, a*_{1:k})`` ``(B,)``.
+        Each position is a running argmax over blocks of entries (ties go to the lower entry, as one ``max`` over
+        all entries does). Returns the slate ``(B, k)`` and ``Q_k(s, a*_{1:k})`` ``(B,)``.
         """
         state, allowed, ids = self.encoder(obs)
-        blocked = ~allowed
+        b = state.shape[0]
+        blocks = self._blocks(state, ids)
         prefix: list[torch.Tensor] = []
-        slate = []
-        value = state.new_zeros(state.shape[0])
+        slate: list[torch.Tensor] = []
+        value = state.new_zeros(b)
         for j in range(self.k):
-            scores = self.position_scores(j, state, prefix, ids).masked_fill(blocked, float("-inf"))
-            value, best = scores.max(dim=1)
+            pre, q = self._pre(j, state, prefix), self.out[j].weight.view(-1)
+            value = state.new_full((b,), float("-inf"))
+            best = torch.zeros(b, dtype=torch.int64, device=state.device)
+            for start, stop in blocks:
+                cand = self._entry_terms(self.item_in[j], ids, start, stop)  # (C, l) or (B, C, l)
+                scores = relu_scores(pre, cand, q)
+                if allowed is not None:
+                    scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
+                for prev in slate:  # never pick an entry twice
+                    inside = (prev >= start) & (prev < stop)
+                    col = (prev - start).clamp(0, stop - start - 1).unsqueeze(1)
+                    kept = torch.where(inside.unsqueeze(1), float("-inf"), scores.gather(1, col))
+                    scores = scores.scatter(1, col, kept)
+                v, i = scores.max(dim=1)
+                better = v > value  # strict: an equal value in a later block keeps the lower entry
+                value = torch.where(better, v, value)
+                best = torch.where(better, i + start, best)
             slate.append(best)
-            blocked = blocked.scatter(1, best.unsqueeze(1), True)  # never pick an entry twice
-            prefix.append(self.encoder.features(ids, best.unsqueeze(1)).reshape(best.shape[0], -1))
+            prefix.append(self.encoder.features(ids, best.unsqueeze(1)).reshape(b, -1))
         return torch.stack(slate, dim=1), value
 
     def cascade_values(self, obs: dict[str, torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
@@ -336,7 +414,7 @@ class AdditiveQNetwork(_SlateQNetwork):
         n_weights: int = 4,
         init_std: float = 0.1,
     ) -> None:
-        super().__init__(layout, state_dim, item_dim, n_weights, init_std)
+        super().__init__(layout, state_dim, item_dim, n_weights, init_std, hidden)
         self.state_in = nn.Linear(self.encoder.state_dim, hidden)
         self.item_in = nn.Linear(self.encoder.item_dim, hidden, bias=False)
         self.out = nn.Linear(hidden, 1, bias=False)
@@ -348,10 +426,24 @@ class AdditiveQNetwork(_SlateQNetwork):
         return relu_scores(pre, cand, self.out.weight.view(-1))
 
     def greedy(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-``k`` allowed entries by ``Q(s, a)`` (best first) and the sum of their values."""
+        """Top-``k`` allowed entries by ``Q(s, a)`` (best first) and the sum of their values: a running top-``k``
+        over blocks of entries."""
         state, allowed, ids = self.encoder(obs)
-        scores = self.item_scores(state, ids).masked_fill(~allowed, float("-inf"))
-        top, slate = scores.topk(self.k, dim=1)
+        pre, q = self.state_in(state), self.out.weight.view(-1)
+        top: torch.Tensor | None = None
+        slate: torch.Tensor | None = None
+        for start, stop in self._blocks(state, ids):
+            scores = relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q)
+            if allowed is not None:
+                scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
+            v, i = scores.topk(min(self.k, stop - start), dim=1)
+            if top is None or slate is None:
+                top, slate = v, i + start
+                continue
+            v, i = torch.cat([top, v], dim=1), torch.cat([slate, i + start], dim=1)
+            top, pos = v.topk(self.k, dim=1)
+            slate = i.gather(1, pos)
+        assert top is not None and slate is not None
         return slate, top.sum(dim=1)
 
     def predictions(self, obs: dict[str, torch.Tensor], actions: torch.Tensor) -> torch.Tensor:

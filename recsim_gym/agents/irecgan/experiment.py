@@ -401,6 +401,13 @@ def run_cell(
     with a lock on ``<root>/<logging>-<sessions>_seed<seed>.lock``: a (cell, seed) that another process is running
     is skipped, so several processes can share one output folder.
     """
+
+    def run_and_add(logging: str, sessions: int, seed: int, folder: Path | None) -> None:
+        out = run_seed(logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose,
+                       folder, report)  # fmt: skip
+        results.add(out)
+        report(_unit_done(logging, sessions, seed, out))
+
     for logging, sessions in cells:
         for seed in seeds:
             name = f"{logging}-{sessions}_seed{seed}"
@@ -408,8 +415,7 @@ def run_cell(
                 report(f"skip {logging}-{sessions} seed {seed}: already in {results.path}")
                 continue
             if checkpoint_root is None:
-                _run_and_add(logging, sessions, seed, config, results, eval_sessions, n_rounds, curves_dir,
-                             progress_bar, verbose, report, None)  # fmt: skip
+                run_and_add(logging, sessions, seed, None)
                 continue
             Path(checkpoint_root).mkdir(parents=True, exist_ok=True)
             lock = Path(checkpoint_root) / f"{name}.lock"
@@ -423,8 +429,7 @@ def run_cell(
                 folder = Path(checkpoint_root) / name
                 if (folder / "progress.json").exists():
                     report(f"resume {logging}-{sessions} seed {seed} from {folder}")
-                _run_and_add(logging, sessions, seed, config, results, eval_sessions, n_rounds, curves_dir,
-                             progress_bar, verbose, report, folder)  # fmt: skip
+                run_and_add(logging, sessions, seed, folder)
                 shutil.rmtree(folder, ignore_errors=True)
                 # Unlinked only once the results are saved: a process that still locks the old file re-checks
                 # done() and skips.
@@ -432,26 +437,10 @@ def run_cell(
     return results
 
 
-def _run_and_add(
-    logging: str,
-    sessions: int,
-    seed: int,
-    config: IRecGANConfig,
-    results: ResultsFile,
-    eval_sessions: int,
-    n_rounds: int | None,
-    curves_dir: str | os.PathLike[str] | None,
-    progress_bar: bool,
-    verbose: int,
-    report: Callable[[str], None],
-    folder: Path | None,
-) -> None:
-    out = run_seed(
-        logging, sessions, seed, config, eval_sessions, n_rounds, curves_dir, progress_bar, verbose, folder, report
-    )
-    results.add(out)
+def _unit_done(logging: str, sessions: int, seed: int, out: Mapping[str, Any]) -> str:
+    """The line reported when a (cell, seed) unit has finished and been saved."""
     t = out["timing"]
-    report(
+    return (
         f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
         f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
     )
@@ -511,11 +500,7 @@ def run_cells_on_ray(
             folder = units[(logging, sessions, seed)][0][-1]
             if folder is not None:  # the task's checkpoints, once its results are saved (if this machine sees them)
                 shutil.rmtree(folder, ignore_errors=True)
-            t = out["timing"]
-            (bar.write if progress_bar else report)(
-                f"{logging}-{sessions} seed {seed}: {t['seconds']:.0f}s (pre-training {t['pretrain_seconds']:.0f}s), "
-                f"load average {t['loadavg_start']} -> {t['loadavg_end']}"
-            )
+            (bar.write if progress_bar else report)(_unit_done(logging, sessions, seed, out))
             bar.update()
     return results
 

@@ -81,9 +81,6 @@ class NumpyOps:
         """Per row, where each of ``x`` ``(R, D)`` would go in the row of ``sorted_rows`` ``(R, L)`` (left side)."""
         return np.stack([np.searchsorted(s, v) for s, v in zip(sorted_rows, x, strict=True)])
 
-    def contiguous(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x)
-
     def copy(self, x: np.ndarray) -> np.ndarray:
         return x.copy()
 
@@ -161,9 +158,6 @@ class TorchOps:
     def searchsorted(self, sorted_rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per row, where each of ``x`` ``(R, D)`` would go in the row of ``sorted_rows`` ``(R, L)`` (left side)."""
         return torch.searchsorted(sorted_rows, x)
-
-    def contiguous(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous()
 
     def copy(self, x: torch.Tensor) -> torch.Tensor:
         return x.clone()

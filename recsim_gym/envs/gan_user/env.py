@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +17,38 @@ from recsim_gym.threads import uses_cpu_threads
 from recsim_gym.user_models.gan_user_model import GANUserModel
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT
 
-__all__ = ["GANUserEnv"]
+__all__ = ["GANUserEnv", "GANUserOptions", "gan_user_options"]
+
+
+class GANUserOptions(TypedDict, total=False):
+    """The keyword arguments both GANUser envs take (the ``Arguments`` table of :class:`GANUserEnv`)."""
+
+    dataset: str | None
+    user_model: str | Path | GANUserModel | None
+    slate_size: int
+    horizon: int | None
+    num_candidates: int | None
+    burn_in: int | None
+    history_length: int | None
+    strict: bool
+    render_mode: str | None
+    device: str | torch.device
+    checkpoint: str
+    regularizer: str
+    reward: str
+
+
+def gan_user_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` (:class:`GANUserOptions`) completed with the defaults; an unknown name is a ``TypeError``, as
+    Python raises for a keyword a signature lacks."""
+    defaults: dict[str, Any] = dict(dataset=None, user_model="train", slate_size=DEFAULT_SLATE_SIZE, horizon=None,
+                                    num_candidates=None, burn_in=None, history_length=None, strict=False,
+                                    render_mode=None, device="cpu", checkpoint=DEFAULT_CHECKPOINT,
+                                    regularizer="entropy", reward="click")  # fmt: skip
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
+    return {**defaults, **options}
 
 
 class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
@@ -177,25 +208,12 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(
-        self,
-        dataset: str | None = None,
-        user_model: str | Path | GANUserModel | None = "train",
-        slate_size: int = DEFAULT_SLATE_SIZE,
-        horizon: int | None = None,
-        num_candidates: int | None = None,
-        burn_in: int | None = None,
-        history_length: int | None = None,
-        strict: bool = False,
-        render_mode: str | None = None,
-        device: str | torch.device = "cpu",
-        checkpoint: str = DEFAULT_CHECKPOINT,
-        regularizer: str = "entropy",
-        reward: str = "click",
-    ) -> None:
+    def __init__(self, **options: Unpack[GANUserOptions]) -> None:
+        args = gan_user_options(type(self).__name__, dict(options))
+        render_mode = args["render_mode"]
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self._k = configure(self, locals(), num_users=1, numpy_if_pw=True)
+        self._k = configure(self, args, num_users=1, numpy_if_pw=True)
         self.render_mode = render_mode
         self.action_space = spaces.MultiDiscrete([self._n_act] * self.slate_size)
         self.observation_space = obs_spaces(self.n_items, self.history_length, self.num_candidates)
@@ -213,10 +231,10 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """The user's state embedding ``(1, H)`` (numpy for a PW model, torch for an LSTM)."""
         return self._k.z
 
-    def _user_step(self, act: Any) -> dict[str, Any]:
-        """The kernel's step of the user for the ``(1, k)`` action (see :meth:`UserKernel.step`)."""
+    def _user_step(self, act: np.ndarray) -> tuple[Any, ...]:
+        """The kernel's step of the user for the validated ``(k,)`` action (see :meth:`UserKernel.step_one`)."""
         with self._no_grad:
-            return self._k.step(act, None, self.strict, label=False)
+            return self._k.step_one(act, self.strict)
 
     def _utilities(self, items: np.ndarray) -> np.ndarray:
         """``r(s, a)`` ``(k,)`` float32 of ``items`` in the current state."""
@@ -229,8 +247,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return self._k.ops.host(self._k.allowed())[0]
 
     def _obs(self) -> dict[str, np.ndarray]:
-        host = self._k.ops.host
-        return {key: host(value)[0] for key, value in self._k.observe().items()}
+        return self._k.observe_one()
 
     @uses_cpu_threads
     def reset(
@@ -300,24 +317,19 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self._t >= self.horizon:
             raise RuntimeError(f"the episode ended (truncated after horizon={self.horizon} steps); call reset()")
         act = validate_slate_action(action, self._n_act, self.slate_size)
-        ops = self._k.ops
-        out = self._user_step(ops.tensor(act)[None, :])
+        items, shown, repaired, pos, click, reward, probs = self._user_step(act)
         self._t += 1
-        items, probs = ops.host(out["items"])[0].copy(), ops.host(out["probs"])[0]
-        pos = int(out["pos"][0])
-        clicked = pos < self.slate_size
-        click_item = int(items[pos]) if clicked else -1
-        self._last = (items, probs, click_item, pos if clicked else -1)
+        self._last = (items, probs, click, pos)
         info = {
             "slate": items.copy(),
-            "slate_action": ops.host(out["shown"])[0].copy(),
-            "repaired": bool(out["repaired"][0]),
-            "clicked": clicked,
-            "click_item": click_item,
-            "click_position": pos if clicked else -1,
+            "slate_action": shown.copy() if shown is items else shown,  # no array shared with _last or the caller
+            "repaired": repaired,
+            "clicked": click >= 0,
+            "click_item": click,
+            "click_position": pos,
             "choice_probs": probs,
         }
-        return self._obs(), float(out["reward"][0]), False, self._t >= self.horizon, info
+        return self._obs(), reward, False, self._t >= self.horizon, info
 
     @uses_cpu_threads
     def item_rewards(self) -> np.ndarray:

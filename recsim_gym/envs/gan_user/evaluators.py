@@ -54,11 +54,14 @@ class NumpyPW:
         self.pad_row = self.table.shape[0] - 1
         self.model = None
 
-    def z(self, hist: np.ndarray, lstm: Any = None) -> np.ndarray:
-        """``(B, H)`` state embeddings of most-recent-first buffers ``(B, >= window)`` (-1 = empty)."""
+    def z(self, hist: np.ndarray, lstm: Any = None, filled: int | None = None) -> np.ndarray:
+        """``(B, H)`` state embeddings of most-recent-first buffers ``(B, >= window)`` (-1 = empty).
+
+        ``filled``: for one user, the number of clicks in her buffer when the caller knows it (saves counting).
+        """
         h = hist[:, : self.window]
         if h.shape[0] == 1:  # one user: sum only the clicked lags (histories fill from the front)
-            n = int((h[0] >= 0).sum())
+            n = int((h[0] >= 0).sum()) if filled is None else min(filled, self.window)
             # ``take`` of the same rows in the same order: the same sum, without fancy indexing's overhead.
             return self.table.take(h[0, :n] + self.lag_offset[:n], axis=0).sum(axis=0)[None, :]
         # A sequential sum over the lags; the zero rows of empty lags leave it unchanged.

@@ -37,6 +37,7 @@ from recsim_gym.envs.gan_user.sampling import (
     repair_row,
     repair_rows,
     sample_distinct,
+    unclicked_int8,
 )
 from recsim_gym.user_models.adversarial import AdversarialUserModel
 from recsim_gym.user_models.gan_user_model import GANUserModel
@@ -176,18 +177,7 @@ class UserKernel:
         """Append ``click`` (-1 = none) to the histories of all users (or of ``rows``) and refresh their ``z``."""
         ops = self.ops
         if not ops.is_torch and self.num_users == 1 and rows is None:
-            # The single env's hot path (profiled: a third of its step): the same update, in place, without masks.
-            item = int(click[0])
-            if item >= 0:
-                self.hist[0, 1:] = self.hist[0, :-1]
-                self.hist[0, 0] = item
-                count = int(self.n_clicked[0])
-                ids = self.clicked_ids[0]
-                at = int(ids[:count].searchsorted(item))
-                ids[at + 1 : count + 1] = ids[at:count]
-                ids[at] = item
-                self.n_clicked[0] = count + 1
-                self.z = self.m.z(self.hist)
+            self._push_one(int(click[0]))
             return
         clicked = click >= 0
         if not ops.is_torch and not clicked.any():
@@ -216,6 +206,20 @@ class UserKernel:
             self.z = self.m.z(self.hist, self.lstm)
         else:
             self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
+
+    def _push_one(self, item: int) -> None:
+        """:meth:`push` of the one numpy user (the single env's hot path): the same update, in place, on scalars."""
+        if item >= 0:
+            self.hist[0, 1:] = self.hist[0, :-1]
+            self.hist[0, 0] = item
+            count = int(self.n_clicked[0])
+            ids = self.clicked_ids[0]
+            at = int(ids[:count].searchsorted(item))
+            ids[at + 1 : count + 1] = ids[at:count]
+            ids[at] = item
+            self.n_clicked[0] = count + 1
+            # Every click of the episode went into the buffer, front first: it holds min(count + 1, width) of them.
+            self.z = self.m.z(self.hist, None, count + 1)
 
     def begin(self, rows: Array, histories: list[np.ndarray] | None) -> None:
         """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most
@@ -271,7 +275,8 @@ class UserKernel:
         obs = {"history": hist, "history_mask": (hist >= 0).view(ops.xp.int8)}
         if self.num_candidates is None:
             if catalogue_mask:
-                obs["candidate_mask"] = ops.contiguous(self.allowed(rows)).view(ops.xp.int8)
+                clicked = self.clicked_ids if rows is None else self.clicked_ids[rows]
+                obs["candidate_mask"] = unclicked_int8(ops, clicked, self.n_items)
         else:
             cands = ops.copy(self.cands) if rows is None else self.cands[rows]
             obs["candidates"] = cands
@@ -288,12 +293,7 @@ class UserKernel:
         """
         ops = self.ops
         util = self.m.utilities(z, items, self.pads)
-        if self.minmax is None:
-            probs = choice_probs(ops, util)
-        elif self.phi is not None:
-            probs = self.phi.behaviour_probs(self.phi.utilities(self.phi.z(hist), items, self.pads), None, 1.0)
-        else:
-            probs = self.m.behaviour_probs(util, self.exact, self.minmax.eta)
+        probs = self._probs(util, items, hist)
         pos = choose(probs, u)
         click = ops.pick_hit(items, pos, -1)
         if self.reward == "expected":
@@ -301,6 +301,82 @@ class UserKernel:
         else:
             reward = ops.pick_hit(util, pos, 0.0)
         return pos, click, reward, probs
+
+    def _probs(self, util: Array, items: Array, hist: Array) -> Array:
+        """``(B, k + 1)`` choice probabilities of the users shown ``items`` with utilities ``util``."""
+        if self.minmax is None:
+            return choice_probs(self.ops, util)
+        if self.phi is not None:
+            return self.phi.behaviour_probs(self.phi.utilities(self.phi.z(hist), items, self.pads), None, 1.0)
+        return self.m.behaviour_probs(util, self.exact, self.minmax.eta)
+
+    def step_one(self, act: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray, bool, int, int, float, Array]:
+        """:meth:`step` of a one-user kernel (the single env) for its validated action ``(k,)``, as host values.
+
+        Returns ``(items, shown, repaired, pos, click, reward, probs)``: the item ids shown and the repaired action
+        (new ``(k,)`` arrays; the same array when nothing maps positions to items), the click position and item
+        (-1 without a click), the reward and the choice probabilities ``(k + 1,)``.
+
+        numpy (a PW model): the operations of :meth:`step` on the ``(1, k)`` rows and Python scalars, without its
+        ``(B,)`` arrays, masks and selects: the same floats bit for bit, at a fraction of the cost (the single env's
+        hot path). torch (an LSTM model's single env): :meth:`step` itself.
+        """
+        k = self.slate_size
+        if self.ops.is_torch:
+            out = self.step(self.ops.tensor(act)[None, :], None, strict, label=False)
+            host, pos = self.ops.host, int(out["pos"][0])
+            items, shown, probs = (host(out[key])[0] for key in ("items", "shown", "probs"))
+            hit = pos < k
+            return (
+                items.copy(),
+                shown.copy(),
+                bool(out["repaired"][0]),
+                pos if hit else -1,
+                int(out["click"][0]),
+                float(out["reward"][0]),
+                probs,
+            )
+        acts = act.tolist()
+        # The common case (distinct ids, none clicked yet) is what repair_row keeps as it is: decided on k entries.
+        if self.num_candidates is None and len(set(acts)) == k:
+            clean = set(acts).isdisjoint(self.clicked_ids[0, : int(self.n_clicked[0])].tolist())
+        else:
+            clean = False
+        shown, repaired = (act, False) if clean else repair_row(act, self.allowed()[0], strict)
+        items = shown if self.num_candidates is None else self.cands[0].take(shown)
+        t = int(self.t[0])
+        row = items[None, :]
+        util = self.m.utilities(self.z, row)
+        probs = self._probs(util, row, self.hist)
+        # choose() and the click draw of ops.uniforms on scalars: the same float32 numbers.
+        pos = int(np.cumsum(probs[0, :k]).searchsorted(rs.unit(rs.draw(int(self.keys[0]), rs.CLICK, t)), "right"))
+        hit = pos < k
+        click = int(items[pos]) if hit else -1
+        if self.reward == "expected":
+            reward = float(self.m.expected_reward(probs, util)[0])
+        else:
+            reward = float(util[0, pos]) if hit else 0.0
+        self._push_one(click)
+        self.t[0] = t + 1
+        self.sample_candidates()
+        return items, shown, repaired, pos if hit else -1, click, reward, probs[0]
+
+    def observe_one(self, catalogue_mask: bool = True) -> dict[str, np.ndarray]:
+        """:meth:`observe` of a one-user kernel as ``(m,)``-style host arrays (new arrays, no state aliased)."""
+        if self.ops.is_torch:
+            return {key: self.ops.host(value)[0] for key, value in self.observe(None, catalogue_mask).items()}
+        hist = self.hist[0, : self.history_length].copy()
+        obs = {"history": hist, "history_mask": (hist >= 0).view(np.int8)}
+        if self.num_candidates is None:
+            if catalogue_mask:
+                mask = np.ones(self.n_items, dtype=np.int8)
+                mask[self.clicked_ids[0, : int(self.n_clicked[0])]] = 0
+                obs["candidate_mask"] = mask
+        else:
+            cands = self.cands[0].copy()
+            obs["candidates"] = cands
+            obs["candidate_mask"] = (cands >= 0).view(np.int8)
+        return obs
 
     def repair(self, act: Array, active: Array | None, strict: bool, label: bool) -> tuple[Array, Array]:
         """``(shown, repaired)``: the actions with every active row that repeats an entry or shows a non-candidate

@@ -91,12 +91,18 @@ def v1_observation(obs: dict[str, Any], pad_id: int) -> dict[str, Any]:
     return out
 
 
+def _with_v1_doc(cls: type) -> type:
+    """Append the v1 sections (observation space, action masks, version history) to ``cls``'s docstring."""
+    cls.__doc__ = (cls.__doc__ or "") + _V1_DOC
+    return cls
+
+
+@_with_v1_doc
 class GANUserEnvV1(GANUserEnv):
-    __doc__ = (
-        "A user simulated by a GAN user model, observed through categorical ids (``GANUser-*-v1``).\n\n"
-        "    Everything but the observation is :class:`~recsim_gym.envs.gan_user.GANUserEnv` (arguments, actions,\n"
-        "    rewards, seeding, info, rendering): see its docstring." + _V1_DOC
-    )
+    """A user simulated by a GAN user model, observed through categorical ids (``GANUser-*-v1``).
+
+    Everything but the observation is :class:`~recsim_gym.envs.gan_user.GANUserEnv` (arguments, actions,
+    rewards, seeding, info, rendering): see its docstring."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,9 +110,7 @@ class GANUserEnvV1(GANUserEnv):
         self.observation_space = v1_observation_space(self.n_items, self.history_length, self.num_candidates)
 
     def _obs(self) -> dict[str, np.ndarray]:
-        host = self._k.ops.host
-        obs = v1_observation(self._k.observe(catalogue_mask=False), self.pad_id)
-        return {key: host(value)[0] for key, value in obs.items()}
+        return v1_observation(self._k.observe_one(catalogue_mask=False), self.pad_id)
 
     def allowed_entries(self) -> np.ndarray:
         """``(n,)`` bool: the action entries that may be shown now (unclicked items, or real candidates)."""
@@ -119,13 +123,13 @@ class GANUserEnvV1(GANUserEnv):
         return np.tile(self.allowed_entries(), self.slate_size)
 
 
+@_with_v1_doc
 class GANUserVectorEnvV1(GANUserVectorEnv):
-    __doc__ = (
-        "``num_envs`` users of :class:`GANUserEnvV1` stepped together (the batched twin of ``GANUser-*-v1``).\n\n"
-        "    Everything but the observation is :class:`~recsim_gym.envs.gan_user.GANUserVectorEnv`; slot ``i`` reset\n"
-        "    with ``seed=s`` equals a :class:`GANUserEnvV1` reset with ``seed=s + i``. ``allowed_entries()`` is\n"
-        "    ``(num_envs, n)`` and ``action_masks()`` ``(num_envs, k * n)``, both built on demand." + _V1_DOC
-    )
+    """``num_envs`` users of :class:`GANUserEnvV1` stepped together (the batched twin of ``GANUser-*-v1``).
+
+    Everything but the observation is :class:`~recsim_gym.envs.gan_user.GANUserVectorEnv`; slot ``i`` reset
+    with ``seed=s`` equals a :class:`GANUserEnvV1` reset with ``seed=s + i``. ``allowed_entries()`` is
+    ``(num_envs, n)`` and ``action_masks()`` ``(num_envs, k * n)``, both built on demand."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

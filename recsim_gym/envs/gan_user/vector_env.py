@@ -7,8 +7,7 @@ The B-user shell of :mod:`~recsim_gym.envs.gan_user.kernel` on the batched-env b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import torch
@@ -17,11 +16,10 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from recsim_gym.envs.gan_user.checks import DEFAULT_SLATE_SIZE, configure, history_option, obs_spaces, render_ansi
+from recsim_gym.envs.gan_user.checks import configure, history_option, obs_spaces, render_ansi
+from recsim_gym.envs.gan_user.env import GANUserOptions, gan_user_options
 from recsim_gym.envs.vector import BatchedEnv
 from recsim_gym.threads import uses_cpu_threads
-from recsim_gym.user_models.gan_user_model import GANUserModel
-from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT
 
 __all__ = ["GANUserVectorEnv"]
 
@@ -62,25 +60,15 @@ class GANUserVectorEnv(BatchedEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        dataset: str | None = None,
-        user_model: str | Path | GANUserModel | None = "train",
-        slate_size: int = DEFAULT_SLATE_SIZE,
-        horizon: int | None = None,
-        num_candidates: int | None = None,
-        burn_in: int | None = None,
-        history_length: int | None = None,
-        strict: bool = False,
-        render_mode: str | None = None,
-        device: str | torch.device = "cpu",
-        checkpoint: str = DEFAULT_CHECKPOINT,
         max_episode_steps: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         array_backend: str = "numpy",
-        regularizer: str = "entropy",
-        reward: str = "click",
+        **options: Unpack[GANUserOptions],
     ) -> None:
-        self._k = configure(self, locals(), num_users=int(num_envs), numpy_if_pw=False)
-        self._init_batch(num_envs, autoreset_mode, render_mode, self.device, array_backend)
+        args = gan_user_options(type(self).__name__, dict(options))
+        args.update(num_envs=num_envs, max_episode_steps=max_episode_steps)
+        self._k = configure(self, args, num_users=int(num_envs), numpy_if_pw=False)
+        self._init_batch(num_envs, autoreset_mode, args["render_mode"], self.device, array_backend)
         self.single_action_space = spaces.MultiDiscrete([self._n_act] * self.slate_size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.single_observation_space = obs_spaces(self.n_items, self.history_length, self.num_candidates)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from recsim_gym import assets
-from recsim_gym.cli import CLIError
+from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import positive_float, positive_int
 from recsim_gym.envs.recsimu.benchmark import throughput
 from recsim_gym.user_models.storage import UserModelLoadError
@@ -18,12 +17,11 @@ def _benchmark(args: argparse.Namespace) -> int:
     except (UserModelLoadError, assets.AssetError) as err:
         raise CLIError(str(err)) from None
     print(
-        f"single env {r['single_steps_per_s']:,.0f} steps/s; SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
+        f"single env {r['single_steps_per_s']:,.0f} steps/s ({r['reference_id']} in the same run: "
+        f"{r['reference_single_steps_per_s']:,.0f}); SyncVectorEnv x{r['batch']} {r['sync_steps_per_s']:,.0f}; "
         f"RecSimuVectorEnv x{r['batch']} {r['batched_steps_per_s']:,.0f} ({r['batched_over_sync']:.1f}x SyncVectorEnv)"
     )
-    if args.json:
-        print(json.dumps(r))
-    return 0
+    return end_with_json(args, r)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -102,6 +102,65 @@ def sample_feedback(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
 
 
+def history_text(items: np.ndarray, fb: np.ndarray) -> str:
+    """A history as ``"12+ 7- 3+"`` (``+`` positive, ``-`` negative), ``"(empty)"`` without real steps."""
+    return " ".join(f"{i}{'+' if f == 0 else '-'}" for i, f in zip(items, fb, strict=True) if i >= 0) or "(empty)"
+
+
+def sample_one(probs: list[float], u: float) -> int:
+    """:func:`sample_feedback` of one distribution, in Python floats (the same sums, in the same order)."""
+    cum, k = 0.0, 0
+    for p in probs:
+        cum += p
+        k += u >= cum
+    return min(k, len(probs) - 1)
+
+
+def configure(
+    env: Any,
+    dataset: str | None = None,
+    user_model: Any = "train",
+    slate_size: int = 1,
+    horizon: int = DEFAULT_HORIZON,
+    rewards: Sequence[float] = (1.0, 0.0),
+) -> None:
+    """Check the arguments the single and batched envs share and set ``env``'s bundle, kernel and single spaces."""
+    if int(slate_size) < 1 or int(horizon) < 1:
+        raise ValueError(f"slate_size and horizon must be >= 1, got {slate_size} and {horizon}")
+    env.bundle, env.kernel = resolve_user(user_model, dataset)
+    env.user_model_source = bundle_source(user_model, env.bundle)
+    c = env.bundle.config
+    env.dataset = dataset or env.bundle.dataset
+    env.slate_size, env.horizon = int(slate_size), int(horizon)
+    env.rewards = check_rewards(rewards, c.n_feedback)
+    env.n_items, env.history_len, env.n_feedback = c.n_items, c.history_len, c.n_feedback
+
+
+def check_start(options: dict[str, Any], history_len: int, n_items: int, n_feedback: int, n_users: int) -> dict:
+    """The reset options ``user`` / ``history`` checked, as ``{"user": int}``, ``{"history": (items, fb)}`` or {}.
+
+    A given history is left-padded with -1 (the padding a prefix), item ids in ``[0, n_items)`` and feedback in
+    ``[0, n_feedback)`` on its real steps; the feedback of the padding is ignored.
+    """
+    if options.get("history") is not None:
+        items, fb = (np.asarray(a) for a in options["history"])
+        if items.shape != (history_len,) or fb.shape != items.shape or not np.issubdtype(items.dtype, np.integer):
+            raise ValueError(f"options['history'] must be two integer arrays of shape ({history_len},)")
+        items, fb = items.astype(np.int64), fb.astype(np.int64)
+        real = items >= 0
+        if (items >= n_items).any() or (real[:-1] & ~real[1:]).any():
+            raise ValueError(f"options['history'] items must be -1 (padding, first) then ids in [0, {n_items})")
+        if ((fb < 0) | (fb >= n_feedback))[real].any():
+            raise ValueError(f"options['history'] feedback must be in [0, {n_feedback}) on the real steps")
+        return {"history": (items, np.where(real, fb, 0))}
+    if options.get("user") is not None:
+        u = options["user"]
+        if not isinstance(u, (int, np.integer)) or not 0 <= int(u) < n_users:
+            raise ValueError(f"options['user'] must be an int in [0, {n_users}), got {u!r}")
+        return {"user": int(u)}
+    return {}
+
+
 class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """A user simulated by RecSimu's discriminator.
 
@@ -168,83 +227,72 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         rewards: Sequence[float] = (1.0, 0.0),
         render_mode: str | None = None,
     ) -> None:
-        self.bundle, self.kernel = resolve_user(user_model, dataset)
-        self.user_model_source = bundle_source(user_model, self.bundle)
-        c = self.bundle.config
-        if int(slate_size) < 1 or int(horizon) < 1:
-            raise ValueError(f"slate_size and horizon must be >= 1, got {slate_size} and {horizon}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.dataset = dataset or self.bundle.dataset
-        self.slate_size, self.horizon, self.render_mode = int(slate_size), int(horizon), render_mode
-        self.rewards = check_rewards(rewards, c.n_feedback)
-        self.n_items, self.history_len = c.n_items, c.history_len
-        self.observation_space = observation_space(c.n_items, c.history_len, c.n_feedback)
-        self.action_space = spaces.MultiDiscrete([c.n_items] * self.slate_size)
-        self._base = K.seed_keys(np.array([0]))
+        configure(self, dataset, user_model, slate_size, horizon, rewards)
+        self.render_mode = render_mode
+        self.observation_space = observation_space(self.n_items, self.history_len, self.n_feedback)
+        self.action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
+        self._base = int(K.seed_keys(np.array([0]))[0])
         self._episode = -1
         self._key = self._base
         self._t = 0
-        self._items = np.full((1, c.history_len), -1, dtype=np.int64)
-        self._fb = np.zeros((1, c.history_len), dtype=np.int64)
+        self._items = np.full((1, self.history_len), -1, dtype=np.int64)
+        self._fb = np.zeros((1, self.history_len), dtype=np.int64)
+        # Suffix GRU states of the history (RecSimuKernel.window): a step costs one GRU step on N rows.
+        self._win = np.zeros((self.history_len + 1, self.kernel.hidden), dtype=np.float32)
         self._last: dict[str, Any] = {}
 
     # The feedback array of the observation carries -1 on padding; the kernel reads padding from items < 0.
     def _obs(self) -> dict[str, np.ndarray]:
         return {"history": self._items[0].copy(), "feedback": np.where(self._items[0] >= 0, self._fb[0], -1)}
 
-    def _start(self, options: dict[str, Any] | None) -> None:
-        opts = options or {}
-        if "history" in opts:
-            items, fb = (np.asarray(a, dtype=np.int64) for a in opts["history"])
-            if items.shape != (self.history_len,) or fb.shape != items.shape:
-                raise ValueError(f"options['history'] must be two arrays of shape ({self.history_len},)")
-            self._items[0], self._fb[0] = items, np.where(items >= 0, fb, 0)
-            return
-        n_users = self.bundle.start_items.shape[0]
-        u = opts.get("user")
-        if u is None:
-            u = int(K.below(K.draws(self._key, K.STREAM_START, np.zeros(1), 1)[:, 0], n_users)[0])
-        elif not 0 <= int(u) < n_users:
-            raise ValueError(f"options['user'] must be in [0, {n_users}), got {u}")
-        self._items[0] = self.bundle.start_items[int(u)]
-        self._fb[0] = self.bundle.start_feedback[int(u)]
+    def _start(self, start: dict[str, Any]) -> None:
+        if "history" in start:
+            self._items[0], self._fb[0] = start["history"]
+        else:
+            u = start.get("user")
+            if u is None:
+                x = K.draws_int(self._key, K.STREAM_START, 0, 1)[0]
+                u = int(K.below(np.array([x], dtype=np.uint64), self.bundle.start_items.shape[0])[0])
+            self._items[0] = self.bundle.start_items[u]
+            self._fb[0] = self.bundle.start_feedback[u]
+        self._win = self.kernel.window(self._items[0], self._fb[0])
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start an episode; ``seed`` fixes every random number of this and the following episodes."""
         super().reset(seed=seed)
+        n_users = self.bundle.start_items.shape[0]
+        start = check_start(options or {}, self.history_len, self.n_items, self.n_feedback, n_users)
         if seed is not None:
-            self._base = K.seed_keys(np.array([seed]))
+            self._base = int(K.seed_keys(np.array([seed]))[0])
             self._episode = -1
         self._episode += 1
-        self._key = K.episode_keys(self._base, np.array([self._episode]))
+        self._key = int(K.episode_keys(np.array([self._base], dtype=np.uint64), np.array([self._episode]))[0])
         self._t = 0
-        self._start(options)
+        self._start(start)
         self._last = {}
         return self._obs(), self._info(np.full(self.slate_size, -1), np.zeros(self.slate_size))
 
     def _info(self, fb: np.ndarray, p_pos: np.ndarray) -> dict[str, Any]:
-        return {
-            "feedback": np.asarray(fb, dtype=np.int64),
-            "p_pos": np.asarray(p_pos, dtype=np.float64),
-            "clicked": bool((np.asarray(fb) == 0).any()),
-            "clicks": int((np.asarray(fb) == 0).sum()),
-        }
+        clicks = int((fb == 0).sum())
+        return {"feedback": fb, "p_pos": p_pos, "clicked": clicks > 0, "clicks": clicks}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Show the items of ``action``; returns the observation, reward, terminated, truncated and info."""
         a = np.asarray(action, dtype=np.int64).reshape(-1)
         if a.shape != (self.slate_size,) or (a < 0).any() or (a >= self.n_items).any():
             raise ValueError(f"action must be {self.slate_size} item ids in [0, {self.n_items}), got {action!r}")
-        u = K.uniform(K.draws(self._key, K.STREAM_FEEDBACK, np.array([self._t]), self.slate_size))[0]
+        draws = K.draws_int(self._key, K.STREAM_FEEDBACK, self._t, self.slate_size)
         fbs, ps = np.empty(self.slate_size, np.int64), np.empty(self.slate_size)
         for j in range(self.slate_size):
-            probs = self.kernel.probs(self._items, self._fb, a[j : j + 1])
-            fbs[j] = sample_feedback(probs, u[j : j + 1])[0]
-            ps[j] = probs[0, 0]
-            push(self._items, self._fb, a[j : j + 1], fbs[j : j + 1])
+            probs = self.kernel.head_probs(self._win[-1:], a[j : j + 1])[0]
+            f = sample_one(probs.tolist(), K.uniform_int(draws[j]))
+            fbs[j], ps[j] = f, probs[0]
+            push(self._items, self._fb, a[j], f)
+            self.kernel.window_push(self._win, int(a[j]), f)
         self._t += 1
         self._last = {"action": a, "feedback": fbs, "p_pos": ps}
         reward = float(self.rewards[fbs].sum())
@@ -254,9 +302,7 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """``"ansi"``: the state and the last step's items, feedback and p(pos)."""
         if self.render_mode != "ansi":
             return None
-        hist = " ".join(
-            f"{i}{'+' if f == 0 else '-'}" for i, f in zip(self._items[0], self._fb[0], strict=True) if i >= 0
-        )
+        hist = history_text(self._items[0], self._fb[0])
         last = ""
         if self._last:
             shown = ", ".join(
@@ -264,4 +310,4 @@ class RecSimuEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 for i, f, p in zip(self._last["action"], self._last["feedback"], self._last["p_pos"], strict=True)
             )
             last = f"\nshown: {shown}"
-        return f"t={self._t} history: {hist or '(empty)'}{last}\n"
+        return f"t={self._t} history: {hist}{last}\n"

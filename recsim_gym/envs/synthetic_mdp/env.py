@@ -34,50 +34,6 @@ UNIFORM_BLOCK = 64
 _DRAWS_PER_STEP = 3
 
 
-def _check_arg_types(
-    n_states: Any, n_items: Any, slate_size: Any, mdp_seed: Any, history_len: Any, observe_state: Any, strict: Any
-) -> None:
-    """Refuse constructor arguments of the wrong type (before ``int()``/``bool()`` could coerce them) or range."""
-    check_int("n_states", n_states, minimum=1)
-    check_int("n_items", n_items, minimum=1)
-    check_int("slate_size", slate_size)
-    check_seed(mdp_seed, "mdp_seed")
-    check_int("history_len", history_len)
-    check_bool("observe_state", observe_state)
-    check_bool("strict", strict)
-    if not 1 <= slate_size <= n_items:
-        raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
-    if history_len < 1:
-        raise ValueError(f"history_len must be >= 1, got {history_len}")
-
-
-def _obs_space(n_items: int, n_states: int, history_len: int, observe_state: bool) -> spaces.Dict:
-    """The observation space of one session (see :class:`SyntheticMDPEnv`)."""
-    obs_spaces: dict[str, spaces.Space[Any]] = {
-        "history": spaces.MultiDiscrete([n_items + 1] * history_len),
-        "length": spaces.Discrete(history_len + 1),
-    }
-    if observe_state:
-        obs_spaces["state"] = spaces.Discrete(n_states)
-    return spaces.Dict(obs_spaces)
-
-
-def _configure(env: Any, args: dict[str, Any]) -> None:
-    """Check the arguments both envs share (``args``: the constructor's ``locals()``) and set what they describe:
-    ``mdp``, ``n_states``, ``n_items``, ``slate_size``, ``history_len``, ``observe_state``, ``reward``, ``strict``,
-    ``pad`` (the history's pad id, ``n_items``)."""
-    a = args
-    _check_arg_types(a["n_states"], a["n_items"], a["slate_size"], a["mdp_seed"], a["history_len"],
-                     a["observe_state"], a["strict"])  # fmt: skip
-    env.mdp = SyntheticMDP.draw(a["n_states"], a["n_items"], a["mdp_seed"])
-    env.n_states, env.n_items, env.slate_size = int(a["n_states"]), int(a["n_items"]), int(a["slate_size"])
-    env.history_len = int(a["history_len"])
-    env.observe_state = bool(a["observe_state"])
-    env.reward = check_reward_mode(a["reward"])
-    env.strict = bool(a["strict"])
-    env.pad = env.n_items
-
-
 def _ansi(state: int, clicks: int, slate: np.ndarray | None, click: int | None, done: bool) -> str:
     if slate is None:
         return f"state {state} | clicks 0 | new session\n"
@@ -209,16 +165,38 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        _configure(self, locals())
+        # Types are checked before ``int()``/``bool()`` could coerce a mistake into another env.
+        check_int("n_states", n_states, minimum=1)
+        check_int("n_items", n_items, minimum=1)
+        check_int("slate_size", slate_size)
+        check_seed(mdp_seed, "mdp_seed")
+        check_int("history_len", history_len)
+        self.observe_state = check_bool("observe_state", observe_state)
+        self.strict = check_bool("strict", strict)
+        if not 1 <= slate_size <= n_items:
+            raise ValueError(f"slate_size must lie in [1, n_items={n_items}], got {slate_size}")
+        if history_len < 1:
+            raise ValueError(f"history_len must be >= 1, got {history_len}")
+        self.mdp = SyntheticMDP.draw(n_states, n_items, mdp_seed)
+        self.n_states, self.n_items, self.slate_size = int(n_states), int(n_items), int(slate_size)
+        self.history_len = int(history_len)
+        self.reward = check_reward_mode(reward)
+        self.pad = self.n_items  # the history's pad id
         self.render_mode = render_mode
         self.action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
-        self.observation_space = _obs_space(self.n_items, self.n_states, self.history_len, self.observe_state)
+        obs_spaces: dict[str, spaces.Space[Any]] = {
+            "history": spaces.MultiDiscrete([self.n_items + 1] * self.history_len),
+            "length": spaces.Discrete(self.history_len + 1),
+        }
+        if self.observe_state:
+            obs_spaces["state"] = spaces.Discrete(self.n_states)
+        self.observation_space = spaces.Dict(obs_spaces)
 
         self._s = Sessions(self.mdp, 1, self.history_len, self.reward)
         self._needs_reset = True
         self._last: tuple[np.ndarray, int] | None = None
         # Block of pre-drawn uniforms and the generator it came from (a new generator invalidates it).
-        self._uniforms = np.empty((UNIFORM_BLOCK, _DRAWS_PER_STEP))
+        self._uniforms: list[list[float]] = []
         self._uniform_pos = UNIFORM_BLOCK
         self._uniform_rng: np.random.Generator | None = None
 
@@ -233,16 +211,17 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return int(self._s.clicks[0])
 
     def _obs(self) -> dict[str, Any]:
-        obs = self._s.observe(self.observe_state)
-        return {
-            "history": obs["history"][0],
-            **{key: np.int64(obs[key][0]) for key in ("length", "state") if key in obs},
-        }
+        s = self._s
+        obs = {"history": s.history[0].copy(), "length": s.length[0]}  # indexing gives a new np.int64
+        if self.observe_state:
+            obs["state"] = s.state[0]
+        return obs
 
-    def _next_uniforms(self) -> np.ndarray:
+    def _next_uniforms(self) -> list[float]:
         rng = self.np_random
         if self._uniform_rng is not rng or self._uniform_pos >= UNIFORM_BLOCK:
-            rng.random(out=self._uniforms)
+            # The batched env's block, as Python floats for the kernel's one-session step.
+            self._uniforms = rng.random((UNIFORM_BLOCK, _DRAWS_PER_STEP)).tolist()
             self._uniform_rng = rng
             self._uniform_pos = 0
         u = self._uniforms[self._uniform_pos]
@@ -275,13 +254,11 @@ class SyntheticMDPEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise RuntimeError("call reset() before step() (the session has not started or has ended)")
         slate = validate_slate_action(action, self.n_items, self.slate_size)
         shown, repaired = repair_slate(slate, strict=self.strict)
-        reward, candidate, clicked_, _ = self._s.step(shown[None, :], self._next_uniforms()[None, :])
-        clicked = bool(clicked_[0])
-        cand = int(candidate[0])
+        reward, cand, clicked = self._s.step_one(shown.tolist(), self._next_uniforms())
         self._needs_reset = not clicked
         self._last = (shown, cand if clicked else -1)
-        info = {"slate": shown.copy(), "repaired": bool(repaired), "candidate": cand, "click": cand if clicked else -1}
-        return self._obs(), float(reward[0]), not clicked, False, info
+        info = {"slate": shown.copy(), "repaired": repaired, "candidate": cand, "click": cand if clicked else -1}
+        return self._obs(), reward, not clicked, False, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: a line with the state, clicks and the last slate and outcome."""

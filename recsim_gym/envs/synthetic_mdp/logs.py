@@ -96,12 +96,12 @@ class SessionLogs:
     @property
     def n_sessions(self) -> int:
         """Number of sessions N (counted or not)."""
-        return int(self.start.shape[0] - 1)
+        return len(self.start) - 1
 
     @property
     def n_steps(self) -> int:
         """Number of logged steps S (displays), failing steps included."""
-        return int(self.session.shape[0])
+        return len(self.session)
 
     @property
     def slate_size(self) -> int:

@@ -1,13 +1,18 @@
 """The IRecGAN simulated recommendation MDP (Bai et al., NeurIPS 2019, §7.1): the world and its transition kernel.
 
 :class:`SyntheticMDP` is one draw of the world (rewards, transitions); :func:`sample_transitions` and
-:func:`slate_click_probability` are the kernel: one step of B users as arrays, called by the single env with B = 1
-and by the batched env with B = ``num_envs``, so their floating-point arithmetic is identical.
+:func:`slate_click_probability` are the kernel: one step of B users as arrays, which :class:`Sessions` runs for the
+batched env with B = ``num_envs``. The single env runs the same kernel with B = 1 through its fast path
+(:meth:`Sessions.step_one`): the same float64 operations in the same order on Python floats, because numpy's
+per-call overhead, not the arithmetic, was most of a one-user step. Both give bitwise the same trajectories.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +38,8 @@ class SyntheticMDP:
         transition_cdf: ``(m, n, m)`` cumulative ``transitions`` with the last entry set to exactly 1.
         ranking: ``(m, n)`` int64, items of each state by decreasing reward (``ranking[s, 0]`` is the best).
         rank: ``(m, n)`` int64, inverse of ``ranking``: ``rank[s, a]`` = 0 for the best item of state ``s``.
+        n_states: number of hidden states m.
+        n_items: number of items n.
     """
 
     rewards: np.ndarray
@@ -41,6 +48,8 @@ class SyntheticMDP:
     transition_cdf: np.ndarray = field(init=False, repr=False)
     ranking: np.ndarray = field(init=False, repr=False)
     rank: np.ndarray = field(init=False, repr=False)
+    n_states: int = field(init=False, repr=False)
+    n_items: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         rewards = np.array(self.rewards, dtype=np.float64)
@@ -69,16 +78,8 @@ class SyntheticMDP:
         ):
             value.flags.writeable = False  # shared by every env built from the same draw
             object.__setattr__(self, name, value)
-
-    @property
-    def n_states(self) -> int:
-        """Number of hidden states m."""
-        return int(self.rewards.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        """Number of items n."""
-        return int(self.rewards.shape[1])
+        object.__setattr__(self, "n_states", m)
+        object.__setattr__(self, "n_items", n)
 
     @classmethod
     def draw(cls, n_states: int = 10, n_items: int = 50, seed: int = DEFAULT_MDP_SEED) -> SyntheticMDP:
@@ -94,6 +95,12 @@ class SyntheticMDP:
     def top_items(self, state: int | np.ndarray, r: int) -> np.ndarray:
         """The ``r`` items with the highest true reward in ``state`` (best first); ``(r,)`` or ``(B, r)``."""
         return self.ranking[np.asarray(state), :r].copy()
+
+    @functools.cached_property
+    def _rows(self) -> tuple[list[list[float]], list[list[list[float]]]]:
+        """``rewards`` and ``transition_cdf`` as nested lists of Python floats (the same float64 values), read by
+        the one-session step :func:`_transition_one`."""
+        return self.rewards.tolist(), self.transition_cdf.tolist()
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,8 +121,8 @@ def sample_transitions(
 
     The candidate is slate position ``j`` with probability ``r(s, a_j) / sum_i r(s, a_i)`` (inverse-CDF on
     ``uniforms[:, 0]``); the trial succeeds when ``uniforms[:, 1] < r(s, candidate)``; the next state is drawn from
-    ``p(. | s, candidate)`` with ``uniforms[:, 2]`` (used only where the trial succeeds). Both envs call this function,
-    the single env with a batch of one, so their floating-point arithmetic is identical.
+    ``p(. | s, candidate)`` with ``uniforms[:, 2]`` (used only where the trial succeeds). The single env's
+    :func:`_transition_one` performs the same floating-point operations on one session.
 
     Args:
         mdp: the MDP.
@@ -144,6 +151,36 @@ def sample_transitions(
     # transition_cdf ends in exactly 1.0 > u, so some entry is always True.
     next_state = (cdf > uniforms[:, 2:3]).argmax(axis=1)
     return candidate, success, next_state
+
+
+def _transition_one(
+    mdp: SyntheticMDP, state: int, slate: list[int], u: Sequence[float]
+) -> tuple[int, bool, int, float]:
+    """:func:`sample_transitions` and :func:`slate_click_probability` of one session, in Python floats.
+
+    A step of one user is a dozen tiny array operations, whose numpy call overhead (not the arithmetic) is most of
+    the single env's step; here the same float64 additions, products and comparisons run in the same order on
+    Python floats, so the results are bitwise those of the batched functions (tests/test_synthetic_mdp.py checks
+    it). The searches are binary: ``cum`` and the cdf row are non-decreasing (the cdf's last entry, exactly 1.0,
+    exceeds every uniform), so the first entry above the threshold is ``bisect_right``'s insertion point.
+
+    Returns:
+        ``(candidate, success, next_state, click_probability)``; ``next_state`` is ``state`` when the trial fails.
+    """
+    rewards, cdf = mdp._rows
+    r = [rewards[state][a] for a in slate]
+    cum = list(itertools.accumulate(r))
+    pos = bisect.bisect_right(cum, u[0] * cum[-1])
+    if pos == len(cum):  # no entry above the threshold (all rewards 0): position 0, as argmax of all-False gives
+        pos = 0
+    candidate = slate[pos]
+    success = u[1] < r[pos]
+    next_state = bisect.bisect_right(cdf[state][candidate], u[2]) if success else state
+    squares = r[0] * r[0]
+    for x in r[1:]:
+        squares += x * x
+    total = cum[-1]
+    return candidate, success, next_state, squares / total if total else float("nan")
 
 
 def slate_click_probability(mdp: SyntheticMDP, state: np.ndarray, slates: np.ndarray) -> np.ndarray:
@@ -233,3 +270,22 @@ class Sessions:
         else:
             reward = clicked.astype(np.float64)
         return reward, candidate, clicked, terminated
+
+    def step_one(self, shown: list[int], uniforms: Sequence[float]) -> tuple[float, int, bool]:
+        """:meth:`step` of a one-session kernel (the single env) in Python scalars: the same floats, a fraction of
+        the cost (see :func:`_transition_one`).
+
+        Returns:
+            ``(reward, candidate, clicked)``; the session ended (terminated) when ``clicked`` is False.
+        """
+        candidate, clicked, next_state, expected = _transition_one(self.mdp, int(self.state[0]), shown, uniforms)
+        if clicked:
+            hist = self.history[0]
+            hist[1:] = hist[:-1]  # numpy buffers overlapping assignments
+            hist[0] = candidate
+            self.state[0] = next_state
+            self.length[0] += self.length[0] < self.history_len
+            self.clicks[0] += 1
+        self.steps[0] += 1
+        reward = expected if self.reward == "expected" else float(clicked)
+        return reward, candidate, clicked

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from recsim_gym.envs.slate import check_int, repair_slate, repair_slates
-from recsim_gym.envs.synthetic_mdp.env import _DRAWS_PER_STEP, UNIFORM_BLOCK, _ansi, _configure, _obs_space
-from recsim_gym.envs.synthetic_mdp.mdp import DEFAULT_MDP_SEED, Sessions
+from recsim_gym.envs.synthetic_mdp.env import _DRAWS_PER_STEP, UNIFORM_BLOCK, SyntheticMDPEnv, _ansi
+from recsim_gym.envs.synthetic_mdp.mdp import Sessions
 from recsim_gym.envs.vector import BatchedEnv
 
 __all__ = ["SyntheticMDPVectorEnv"]
@@ -32,6 +31,7 @@ class SyntheticMDPVectorEnv(BatchedEnv):
     | `num_envs`          | 1             | number of slots B                                                  |
     | `max_episode_steps` | None          | truncate a slot after this many steps (``make_vec`` passes 100)   |
     | `autoreset_mode`    | `NEXT_STEP`   | an `AutoresetMode` or its name: `"next_step"`, `"same_step"`, `"disabled"` |
+    | `**env_kwargs`      |               | the single env's arguments (`n_states`, ..., `reward`), as keywords |
 
     Seeding: ``reset(seed=s)`` gives slot ``i`` the generator of a single env reset with ``seed=s + i``; a list
     seeds slot by slot (None entries keep or create an unseeded stream). Under the same actions slot ``i`` then
@@ -45,27 +45,24 @@ class SyntheticMDPVectorEnv(BatchedEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        n_states: int = 10,
-        n_items: int = 50,
-        slate_size: int = 10,
-        mdp_seed: int = DEFAULT_MDP_SEED,
-        history_len: int = 40,
-        observe_state: bool = False,
-        strict: bool = False,
         max_episode_steps: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
-        reward: str = "click",
+        **env_kwargs: Any,
     ) -> None:
-        _configure(self, locals())
+        # The single env checks and describes the arguments they share, so the two cannot drift apart.
+        single = SyntheticMDPEnv(**env_kwargs)
+        for name in ("mdp", "n_states", "n_items", "slate_size", "history_len", "observe_state", "reward", "strict",
+                     "pad"):  # fmt: skip
+            setattr(self, name, getattr(single, name))
         check_int("num_envs", num_envs, minimum=1)
         check_int("max_episode_steps", max_episode_steps, minimum=1, optional=True)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self._init_batch(num_envs, autoreset_mode, render_mode)
 
-        self.single_action_space = spaces.MultiDiscrete([self.n_items] * self.slate_size)
+        self.single_action_space = single.action_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.single_observation_space = _obs_space(self.n_items, self.n_states, self.history_len, self.observe_state)
+        self.single_observation_space = single.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         b = self.num_envs

@@ -1,0 +1,137 @@
+"""Tables and the figure of a fidelity run, from its cell files (``<out>/cells/*.json``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["load_cells", "markdown_table", "plot_deployed", "policy_table", "summarize"]
+
+#: (column title, how to read the figure from a cell, format) of the table, in order.
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("LL gap (nats/step)", "ll_gap", "{:.3f}"),
+    ("click AUC", "sim_auc", "{:.3f}"),
+    ("Kendall tau", "kendall_tau", "{:.2f}"),
+    ("mean abs. value error", "mean_abs_rel_error", "{:.0%}"),
+    ("CDQN deployed, % of oracle", "cdqn_pct", "{:.1f}"),
+    ("sim-greedy deployed, % of oracle", "greedy_pct", "{:.1f}"),
+    ("fit s", "fit_seconds", "{:.0f}"),
+    ("CDQN s", "cdqn_seconds", "{:.0f}"),
+)
+
+
+def load_cells(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every cell record under ``folder`` (sorted by file name)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def _figures(cell: Mapping[str, Any]) -> dict[str, float]:
+    deployed = cell.get("deployed") or {}
+    return {
+        "cdqn_pct": deployed.get("cdqn", {}).get("pct_oracle", math.nan),
+        "greedy_pct": deployed.get("sim-greedy", {}).get("pct_oracle", math.nan),
+        "cdqn_seconds": cell["seconds"].get("cdqn", math.nan),
+        "ll_gap": cell["predictive"]["ll_gap"],
+        "sim_auc": cell["predictive"]["sim_auc"],
+        "true_auc": cell["predictive"]["true_auc"],
+        "kendall_tau": cell["kendall_tau"],
+        "mean_abs_rel_error": cell["mean_abs_rel_error"],
+        "fit_seconds": cell["seconds"]["fit"],
+    }
+
+
+def summarize(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and sd over seeds of every figure, per (world, simulator, sessions)."""
+    groups: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
+    for cell in cells:
+        groups.setdefault((cell["world"], cell["simulator"], cell["sessions"]), []).append(cell)
+    out = []
+    for (world, sim, sessions), members in sorted(groups.items()):
+        figs = [_figures(c) for c in members]
+        row: dict[str, Any] = {"world": world, "simulator": sim, "sessions": sessions, "seeds": len(members)}
+        for key in figs[0]:
+            x = np.array([f[key] for f in figs], dtype=float)
+            row[key] = float(np.mean(x))
+            row[key + "_sd"] = float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
+        row["oracle_value"] = members[0]["oracle_value"]
+        row["logging_value"] = members[0]["logging_value"]
+        greedy = [c["values"]["greedy-belief"]["world"] for c in members if "greedy-belief" in c["values"]]
+        row["greedy_belief_value"] = float(np.mean(greedy)) if greedy else math.nan
+        out.append(row)
+    return out
+
+
+def _mean_sd(row: Mapping[str, Any], key: str, fmt: str) -> str:
+    mean, sd = row[key], row[key + "_sd"]
+    if math.isnan(mean):
+        return "-"
+    return fmt.format(mean) if math.isnan(sd) else f"{fmt.format(mean)} ± {fmt.format(sd)}"
+
+
+def markdown_table(summary: Sequence[Mapping[str, Any]]) -> str:
+    """One markdown table per world: simulator x log size, mean ± sd over seeds."""
+    lines: list[str] = []
+    for world in sorted({r["world"] for r in summary}):
+        rows = [r for r in summary if r["world"] == world]
+        r0 = rows[0]
+        lines.append(
+            f"World `{world}`: oracle {r0['oracle_value']:.3f} clicks/session, logging policy "
+            f"{r0['logging_value']:.3f} (both exact); true model's click AUC {r0['true_auc']:.3f}."
+        )
+        lines.append("")
+        lines.append("| simulator | sessions | seeds | " + " | ".join(c[0] for c in _COLUMNS) + " |")
+        lines.append("|---|---:|---:|" + "---:|" * len(_COLUMNS))
+        for r in rows:
+            cells = [_mean_sd(r, key, fmt) for _, key, fmt in _COLUMNS]
+            lines.append(f"| {r['simulator']} | {r['sessions']:,} | {r['seeds']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def policy_table(cells: Sequence[Mapping[str, Any]]) -> str:
+    """Per cell: each panel policy's value in the world and in the simulator (the detail behind Kendall tau)."""
+    lines = ["| cell | " + " | ".join(cells[0]["values"]) + " |", "|---|" + "---:|" * len(cells[0]["values"])]
+    for c in cells:
+        vals = [f"{v['sim']:.2f} / {v['world']:.2f}" for v in c["values"].values()]
+        lines.append(f"| {c['simulator']} n={c['sessions']} s={c['seed']} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n\nEach entry: value in the simulator / value in the world (clicks per session).\n"
+
+
+def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Deployed % of oracle against log size, one line per simulator (mean ± sd): CDQN trained in the simulator
+    (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
+    (dotted, squares); the logging policy (which reads the hidden state) dashed, greedy-belief (greedy on the true
+    model from the click history) dotted black."""
+    from recsim_gym.agents.irecgan.plots import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, sim in enumerate(sorted({r["simulator"] for r in summary})):
+        for key, style, marker in (("cdqn_pct", "-", "o"), ("greedy_pct", ":", "s")):
+            rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r[key])),
+                          key=lambda r: r["sessions"])  # fmt: skip
+            if not rows:
+                continue
+            sd = [0.0 if math.isnan(r[key + "_sd"]) else r[key + "_sd"] for r in rows]
+            label = f"{sim}: {'CDQN' if key == 'cdqn_pct' else 'sim-greedy'}"
+            x, y = [r["sessions"] for r in rows], [r[key] for r in rows]
+            ax.errorbar(x, y, yerr=sd, marker=marker, ls=style, color=f"C{i}", label=label, capsize=3, mfc="none")
+    r0 = summary[0]
+    ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy (state)")
+    if not math.isnan(r0["greedy_belief_value"]):
+        pct = 100 * r0["greedy_belief_value"] / r0["oracle_value"]
+        ax.axhline(pct, ls=":", color="black", label="greedy on the true model (history)")
+    ax.set_xscale("log")
+    ax.set_xlabel("logged sessions")
+    ax.set_ylabel("deployed in the world, % of oracle")
+    ax.set_title(f"world {r0['world']}")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
