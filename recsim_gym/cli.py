@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "recsim_gym.data.commands",
     "recsim_gym.user_models.commands",
     "recsim_gym.user_models.recsimu.commands",
+    "recsim_gym.recsimu_truth",
     "recsim_gym.envs.commands",
     "recsim_gym.envs.recsimu.commands",
     "recsim_gym.envs.synthetic_mdp.commands",

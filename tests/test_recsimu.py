@@ -311,3 +311,57 @@ def test_cli_train_and_table(tmp_path, capsys):
 def test_baselines_run_and_score_every_example(prep, method):
     r = run_method(method, prep, 0, FAST)
     assert 0.0 <= r["test"]["auc"] <= 1.0 and 0.0 <= r["test"]["f1"] <= 1.0
+
+
+def test_scoring_encodes_each_state_once_and_equals_row_by_row(prep):
+    from recsim_gym.user_models.recsimu.training import predict_p_pos
+
+    torch.manual_seed(0)
+    d = Discriminator(_config(prep), torch.as_tensor(prep.embeddings))
+    ex = prep.splits["train"]
+    t = {k: torch.as_tensor(getattr(ex, k)) for k in ("hist_item", "hist_fb", "item")}
+    with torch.no_grad():
+        rows = d.feedback_probs(t["hist_item"], t["hist_fb"], t["item"])[:, 0].numpy()
+    np.testing.assert_allclose(predict_p_pos(d, ex, batch=7), rows, rtol=1e-5, atol=1e-6)
+    assert np.unique(np.c_[ex.hist_item, ex.hist_fb], axis=0).shape[0] < len(ex)  # states are shared
+
+
+def test_alpha_beta_grid_chooses_on_validation_and_resumes(prep, tmp_path):
+    from recsim_gym.user_models.recsimu.tuning import choose, grid_search, grid_table
+
+    out = tmp_path / "grid.json"
+    trained = []
+    report = grid_search(prep, [0.3, 1.0], [1.0], [0], FAST, out, {"dataset": "tiny"}, trained.append)
+    assert len(trained) == 2 and json.loads(out.read_text())["dataset"] == "tiny"
+    best = max(report["points"], key=lambda p: p["val"]["auc"])
+    assert (report["choice"]["alpha"], report["choice"]["beta"]) == (best["alpha"], best["beta"])
+    # A rerun over the same file trains only the new point.
+    trained.clear()
+    report = grid_search(prep, [0.3, 1.0, 3.0], [1.0], [0], FAST, out, None, trained.append)
+    assert [p["alpha"] for p in trained] == [3.0] and len(report["points"]) == 3
+    assert "(chosen)" in grid_table(report)
+    # The choice reads validation AUC only, averaged over seeds.
+    pts = [
+        {"alpha": 1.0, "beta": 1.0, "val": {"auc": 0.6}, "test": {"auc": 0.9}},
+        {"alpha": 3.0, "beta": 1.0, "val": {"auc": 0.7}, "test": {"auc": 0.1}},
+        {"alpha": 3.0, "beta": 1.0, "val": {"auc": 0.4}, "test": {"auc": 0.1}},
+    ]
+    assert choose(pts)["alpha"] == 1.0
+
+
+def test_cli_table_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
+    from recsim_gym.cli import main
+    from recsim_gym.user_models.recsimu import commands
+
+    monkeypatch.setattr(commands, "load_dataset", lambda name, data=None: load_logs(_logs(n_users=60)))
+    out = tmp_path / "table.json"
+    argv = ["recsimu-table", "--datasets", "yelp", "--methods", "random,lr", "--out", str(out), "--no-progress"]
+    small = ["--batch", "32", "--rounds", "2", "--eval-every", "1"]
+    assert main([*argv, "--seeds", "1", *small]) == 0
+    first = json.loads(out.read_text())["results"]["yelp"]
+    assert main([*argv, "--seeds", "2", *small]) == 2  # an existing file needs --resume or --overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--seeds", "2", "--resume", *small]) == 0
+    again = json.loads(out.read_text())["results"]["yelp"]
+    assert [r["seed"] for r in again["random"]] == [0, 1] and [r["seed"] for r in again["lr"]] == [0, 1]
+    assert again["random"][0] == first["random"][0] and again["lr"][0] == first["lr"][0]  # kept, not rerun

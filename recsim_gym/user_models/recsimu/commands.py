@@ -19,9 +19,6 @@ import numpy as np
 from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError, missing_modules
 from recsim_gym.cli_types import (
-    nonneg_float,
-    nonneg_int,
-    positive_float,
     positive_int,
     seed_int,
     writable_dir,
@@ -31,6 +28,7 @@ from recsim_gym.data.logs import PAD
 from recsim_gym.io_utils import OutputExistsError, atomic_write_text, check_overwrite
 from recsim_gym.threads import get_threads
 from recsim_gym.user_models.commands import load_dataset
+from recsim_gym.user_models.recsimu.cli_options import add_train_options, train_config
 from recsim_gym.user_models.recsimu.data import StepLog
 from recsim_gym.user_models.recsimu.experiments import METHODS, Prepared, feedback_table, prepare, run_method
 from recsim_gym.user_models.recsimu.metrics import feedback_metrics
@@ -42,6 +40,7 @@ from recsim_gym.user_models.recsimu.training import (
     predict_p_pos,
     train_recsimu,
 )
+from recsim_gym.user_models.recsimu.tune_commands import add_tune_command
 from recsim_gym.user_models.storage import UserModelLoadError
 
 
@@ -159,25 +158,6 @@ def train_bundle(
     return meta
 
 
-def _train_config(args: argparse.Namespace, variant: str = "recsimu") -> RecSimuTrainConfig:
-    try:
-        return RecSimuTrainConfig(
-            variant=variant,
-            alpha=args.alpha,
-            beta=args.beta,
-            lam=args.lam,
-            lr=args.lr,
-            batch=args.batch,
-            pretrain_g=args.pretrain_g,
-            pretrain_d=args.pretrain_d,
-            rounds=args.rounds,
-            eval_every=args.eval_every,
-            seed=args.seed,
-        )
-    except ValueError as err:
-        raise CLIError(str(err)) from None
-
-
 def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
@@ -186,7 +166,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     logs = load_dataset(args.dataset, args.data)
     command = "recsim-gym " + shlex.join(args.argv)
-    cfg = _train_config(args)
+    cfg = train_config(args)
     try:
         meta = train_bundle(
             logs, args.dataset, out, args.fit_on, cfg, command, not args.no_progress, args.history_len, args.hidden
@@ -230,17 +210,29 @@ def _table(args: argparse.Namespace) -> int:
     if not args.out:
         raise CLIError("--out FILE is required (or --from FILE ... to print the table of earlier runs)")
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"{out} exists; pass --overwrite to replace it")
-    cfg = _train_config(args)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise CLIError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+    cfg = train_config(args)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    data_summary: dict[str, Any] = {}
+    if args.resume and out.exists():
+        try:
+            earlier = json.loads(out.read_text())
+            results, data_summary = earlier["results"], earlier.get("data", {})
+        except (OSError, ValueError, KeyError) as err:
+            raise CLIError(f"{out}: cannot resume, not a recsimu-table results file ({err})") from None
     start = time.perf_counter()
-    units = [(d, m, s) for d in datasets for m in methods for s in range(args.seeds)]
+    # Seed-major, so an interrupted table holds whole seeds of every method first; finished runs are skipped.
+    units = [(d, m, s) for d in datasets for s in range(args.seeds) for m in methods]
+    done = {(d, m, r["seed"]) for d, by_m in results.items() for m, runs in by_m.items() for r in runs}
+    todo = [u for u in units if u not in done]
     from tqdm.auto import tqdm
 
     preps = {}
-    with tqdm(total=len(units), desc="recsimu-table", disable=args.no_progress, unit="run") as bar:
-        for d, m, s in units:
+    with tqdm(
+        total=len(units), initial=len(units) - len(todo), desc="recsimu-table", disable=args.no_progress, unit="run"
+    ) as bar:
+        for d, m, s in todo:
             if d not in preps:
                 preps[d] = prepare(load_dataset(d, args.data), protocol=args.protocol)
             try:
@@ -255,7 +247,7 @@ def _table(args: argparse.Namespace) -> int:
                 "command": "recsim-gym " + shlex.join(args.argv),
                 "protocol": args.protocol,
                 "train": json.loads(json.dumps(cfg.__dict__)),
-                "data": {k: p.summary() for k, p in preps.items()},
+                "data": {**data_summary, **{k: p.summary() for k, p in preps.items()}},
                 "results": results,
                 "wall_time_s": time.perf_counter() - start,
                 "threads": get_threads(),
@@ -293,21 +285,6 @@ def _generator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    d = RecSimuTrainConfig()
-    p.add_argument("--alpha", type=nonneg_float, default=d.alpha, help="weight of L_D^sup (Eq. 9)")
-    p.add_argument("--beta", type=nonneg_float, default=d.beta, help="weight of L_G^sup (Eq. 12)")
-    p.add_argument("--lam", type=nonneg_float, default=d.lam, help="lambda of Eq. 8 (paper: 0.3)")
-    p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate of both players")
-    p.add_argument("--batch", type=positive_int, default=d.batch, help="mini-batch size (paper: 500)")
-    p.add_argument("--pretrain-g", type=nonneg_int, default=d.pretrain_g, help="pre-training steps of G")
-    p.add_argument("--pretrain-d", type=nonneg_int, default=d.pretrain_d, help="pre-training steps of D")
-    p.add_argument("--rounds", type=nonneg_int, default=d.rounds, help="alternations of one d-step and one g-step")
-    p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="validation period in rounds")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
-    p.add_argument("--no-progress", action="store_true")
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-recsimu`` and ``recsimu-table`` (``recsimu-benchmark`` lives with the env, in
     :mod:`recsim_gym.envs.recsimu.commands`)."""
@@ -320,7 +297,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=positive_int, default=None, help="GRU hidden size (default 128, the paper's)")
     p.add_argument("--out", required=True, type=writable_dir, help="bundle folder to write")
     p.add_argument("--overwrite", action="store_true")
-    _add_train_options(p)
+    add_train_options(p)
     p.set_defaults(func=_train)
 
     t = subparsers.add_parser(
@@ -334,8 +311,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=seed_int, default=0, help=argparse.SUPPRESS)
     t.add_argument("--out", type=writable_file, help="results JSON file (written after every run)")
     t.add_argument("--from", dest="from_files", nargs="+", metavar="FILE", help="only print the table of these files")
+    t.add_argument("--resume", action="store_true", help="continue an existing --out file (skip its finished runs)")
     t.add_argument("--overwrite", action="store_true")
-    _add_train_options(t)
+    add_train_options(t)
     t.set_defaults(func=_table)
 
     g = subparsers.add_parser(
@@ -350,6 +328,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--out", type=writable_file, help="also write the rows as JSON")
     g.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     g.set_defaults(func=_generator)
+    add_tune_command(subparsers)
 
 
 __all__ = ["add_commands", "start_histories", "train_bundle"]

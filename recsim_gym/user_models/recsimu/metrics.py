@@ -12,19 +12,26 @@ import numpy as np
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for the labels ``positive`` (nan when one class is absent)."""
-    s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(positive, dtype=bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    return float((ranks(scores)[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``, ties given their average rank (the ranks of Spearman's correlation)."""
+    s = np.asarray(values, dtype=np.float64).ravel()
     order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(s.size, dtype=np.float64)
     sorted_s = s[order]
-    # Average ranks over ties (1-based).
-    boundaries = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1, s.size]
-    for a, b in zip(boundaries[:-1], boundaries[1:], strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2.0
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    # Runs of equal values get the mean of the ranks they span: the run [a, b) spans ranks a + 1 .. b.
+    new_run = np.r_[True, sorted_s[1:] != sorted_s[:-1]]
+    run = np.cumsum(new_run) - 1
+    starts = np.flatnonzero(new_run)
+    ends = np.r_[starts[1:], s.size]
+    out = np.empty(s.size, dtype=np.float64)
+    out[order] = ((starts + ends + 1) / 2.0)[run]
+    return out
 
 
 def f1(predicted: np.ndarray, positive: np.ndarray) -> float:

@@ -128,15 +128,28 @@ def _tensors(ex: Examples) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def predict_p_pos(d: Discriminator, ex: Examples, batch: int = 4096) -> np.ndarray:
-    """``p(real-pos | s, a)`` within the real block, for every example (uncorrected)."""
+    """``p(real-pos | s, a)`` within the real block, for every example (uncorrected).
+
+    The items of one page share their state (pages as units), so each distinct state is encoded once and its GRU
+    pass reused for all its candidates: the GRU is nearly all the cost, and a page shows up to ten items.
+    """
+    if len(ex) == 0:
+        return np.zeros(0, np.float32)
     d.eval()
-    t = _tensors(ex)
+    key = np.concatenate([ex.hist_item, ex.hist_fb], axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    hist_item, hist_fb = torch.as_tensor(ex.hist_item[first]), torch.as_tensor(ex.hist_fb[first])
+    states = torch.cat(
+        [d.encode(hist_item[i : i + batch], hist_fb[i : i + batch]) for i in range(0, first.size, batch)]
+    )
+    state_of, items = torch.as_tensor(inverse.reshape(-1)), torch.as_tensor(ex.item)
+    k = d.config.n_feedback
     out = []
     for i in range(0, len(ex), batch):
-        sl = slice(i, i + batch)
-        out.append(d.feedback_probs(t["hist_item"][sl], t["hist_fb"][sl], t["item"][sl])[:, 0])
+        logits = d.logits(states[state_of[i : i + batch]], d.embed(items[i : i + batch]))
+        out.append(torch.softmax(logits[:, :k], dim=-1)[:, 0])
     d.train()
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+    return torch.cat(out).numpy()
 
 
 @dataclass
@@ -318,7 +331,12 @@ def train_recsimu(
             if bar:
                 bar.update(cfg.d_steps + (cfg.g_steps if use_g else 0))
                 bar.set_postfix(
-                    d=f"{running['d_loss']:.3f}", g=f"{running['g_loss']:.3f}", val_auc=f"{last_auc:.3f}", refresh=False
+                    d=f"{running['d_loss']:.3f}",
+                    g=f"{running['g_loss']:.3f}",
+                    val_auc=f"{last_auc:.3f}",
+                    val_f1=f"{curves['val_f1'][-1]:.3f}",
+                    best=f"{best['auc']:.3f}",
+                    refresh=False,
                 )
     finally:
         if bar:
@@ -357,6 +375,14 @@ def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> N
     axes[2].set_title("validation")
     for ax in axes:
         ax.set_xlabel("update")
+    finish_figure(fig, axes, path, title)
+
+
+def finish_figure(fig: Any, axes: Any, path: str, title: str = "") -> None:
+    """Legends on ``axes``, the title, then the PNG written to ``path`` and the figure closed."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
