@@ -716,5 +716,6 @@ def test_batched_repair_uses_a_prefix_of_the_catalogue_and_equals_the_full_rule(
     shown, bad = k.repair(act, None, strict=False, label=True)
     assert bool(bad.any())
     full = k.allowed()
-    expected = np.stack([sampling.repair_row(a, m, strict=False)[0] for a, m in zip(act.numpy(), full.numpy())])
+    rows = zip(act.numpy(), full.numpy(), strict=True)
+    expected = np.stack([sampling.repair_row(a, m, strict=False)[0] for a, m in rows])
     np.testing.assert_array_equal(shown.numpy(), expected)
