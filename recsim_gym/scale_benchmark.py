@@ -274,7 +274,8 @@ def tables(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Three log-log panels: env user-steps/s per B, selection ms/state, training events/s."""
+    """Three log-log panels: env user-steps/s per B, selection ms/state, training events/s; "not run" where a part
+    has no figures (``--scale-parts`` left it out, or every cell was skipped)."""
     from recsim_gym.agents.irecgan.plots import pyplot
 
     plt = pyplot()
@@ -288,19 +289,18 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
         ]
         if pts:
             ax.plot(*zip(*pts, strict=True), marker="o", label=f"B = {batch:,}")
-    ax.set(xscale="log", yscale="log", xlabel="catalogue size N", ylabel="user-steps/s", title="GANUser -v1 batched")
-    ax.legend(fontsize=8)
+    _finish_panel(ax, "GANUser -v1 batched", "catalogue size N", "user-steps/s", logy=True)
     ax = axes[1]
     sel = result["selection"]
     for key, label in (("cdqn_s_per_state", "CDQN cascade"), ("greedy_s_per_state", "greedy user model")):
-        ax.plot([r["n_items"] for r in sel], [1e3 * _median(r[key]) for r in sel], marker="o", label=label)
-    ax.set(xscale="log", yscale="log", xlabel="catalogue size N", ylabel="ms per state", title="action selection")
-    ax.legend(fontsize=8)
+        if sel:
+            ax.plot([r["n_items"] for r in sel], [1e3 * _median(r[key]) for r in sel], marker="o", label=label)
+    _finish_panel(ax, "action selection", "catalogue size N", "ms per state", logy=True)
     ax = axes[2]
     tr = result["training"]
-    ax.plot([r["events"] for r in tr], [r["train_events_per_s"] for r in tr], marker="o")
-    ax.set(xscale="log", xlabel="log events", ylabel="events/s", title="user-model training")
-    ax.set_ylim(bottom=0)
+    if tr:
+        ax.plot([r["events"] for r in tr], [r["train_events_per_s"] for r in tr], marker="o", label="PW, Adam")
+    _finish_panel(ax, "user-model training", "log events", "events/s", logy=False)
     fig.suptitle(
         f"{result['date']}  torch {result['torch']}, {result['torch_threads']} thread(s), {result['device']}",
         fontsize=9,
@@ -308,6 +308,19 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _finish_panel(ax: Any, title: str, xlabel: str, ylabel: str, logy: bool) -> None:
+    """Axes labels and log scales of a panel with lines; a "not run" panel (no log scale: it has no data) else."""
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if not ax.lines:
+        ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+        ax.set(xticks=[], yticks=[])
+        return
+    ax.set(xscale="log", yscale="log" if logy else "linear")
+    if not logy:
+        ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
 
 
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:

@@ -148,3 +148,15 @@ def test_gpu_report_runs_on_cpu_quick(tmp_path):
     cdqn = result["cdqn"]
     assert cdqn["gradient_steps"] == 5 and cdqn["gradient_steps_per_s"] > 0 and cdqn["learn_transitions_per_s"] > 0
     assert [r["events"] for r in result["training"]] == [2000]
+
+
+def test_scale_one_part_plots_the_others_as_not_run(tmp_path):
+    """``--scale-parts training`` alone: the env and selection panels have no data and must not break the plot."""
+    from recsim_gym.benchmark import main
+
+    out = tmp_path / "train.json"
+    argv = ["--scale", "--quick", "--device", "cpu", "--scale-parts", "training", "--json", str(out), "--no-progress"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["env"] == [] and result["selection"] == [] and len(result["training"]) == 1
+    assert (tmp_path / "train.png").stat().st_size > 0
