@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
+    "comma_list",
     "finite_float",
     "int_at_least",
     "nonneg_float",
@@ -85,6 +86,21 @@ def seed_int(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"a seed must lie in [0, 2**63), got {value}")
     return value
+
+
+def comma_list(cast: Callable[[str], object]) -> Callable[[str], list]:
+    """A comma-separated list of values, each checked by ``cast`` (one of these types, or ``str``); empty refused.
+
+    Use as ``type=comma_list(positive_int)``: ``--sessions 1000,10000`` gives ``[1000, 10000]``.
+    """
+
+    def parse(text: str) -> list:
+        values = [cast(part.strip()) for part in text.split(",") if part.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        return values
+
+    return parse
 
 
 def finite_float(text: str) -> float:

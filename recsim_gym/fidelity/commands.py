@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
+from recsim_gym.cli_types import comma_list, nonneg_float, positive_float, positive_int, seed_int, writable_dir
 
 __all__ = ["add_commands", "run_fidelity"]
 
@@ -30,13 +30,13 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--world", choices=sorted(WORLDS), default="syntheticmdp", help="the world (default: syntheticmdp)")
     p.add_argument(
-        "--sessions", type=_comma_list(positive_int), default=[1000], help="comma-separated log sizes (default: 1000)"
+        "--sessions", type=comma_list(positive_int), default=[1000], help="comma-separated log sizes (default: 1000)"
     )
     p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (default: 1)")
     p.add_argument("--seed-start", type=seed_int, default=0, help="first seed (default: 0)")
     p.add_argument(
         "--simulators",
-        type=_comma_list(str),
+        type=comma_list(str),
         default=list(SIMULATORS),
         help=f"comma-separated, from {','.join(SIMULATORS)} (all)",
     )
@@ -60,18 +60,6 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=ray_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_fidelity)
-
-
-def _comma_list(cast: Any) -> Any:
-    """An argparse type: a comma-separated list of ``cast`` values (argparse reports a bad one in one line)."""
-
-    def parse(text: str) -> list[Any]:
-        values = [cast(part.strip()) for part in text.split(",") if part.strip()]
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-        return values
-
-    return parse
 
 
 def run_fidelity(args: argparse.Namespace) -> int:

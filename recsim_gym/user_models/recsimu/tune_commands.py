@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recsim_gym import assets
 from recsim_gym.cli import CLIError
-from recsim_gym.cli_types import positive_int, writable_file
+from recsim_gym.cli_types import comma_list, nonneg_float, positive_int, writable_file
 from recsim_gym.threads import get_threads
 from recsim_gym.user_models.commands import load_dataset
 from recsim_gym.user_models.recsimu.cli_options import add_resumable_run_options, train_config
@@ -32,7 +30,7 @@ def _tune(args: argparse.Namespace) -> int:
         raise CLIError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
     if out.exists() and args.overwrite:
         out.unlink()
-    alphas, betas = _floats(args.alphas, "--alphas"), _floats(args.betas, "--betas")
+    alphas, betas = args.alphas, args.betas
     cfg = train_config(args)
     prep = prepare(load_dataset(args.dataset, args.data), protocol=args.protocol)
     header = {
@@ -62,16 +60,6 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _floats(text: str, flag: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise CLIError(f"{flag} takes comma-separated numbers, got {text!r}") from None
-    if not values or any(not (np.isfinite(v) and v >= 0) for v in values):
-        raise CLIError(f"{flag} takes comma-separated finite numbers >= 0, got {text!r}")
-    return values
-
-
 def add_tune_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``recsimu-tune``."""
     u = subparsers.add_parser(
@@ -79,8 +67,8 @@ def add_tune_command(subparsers: argparse._SubParsersAction) -> None:
     )
     u.add_argument("--dataset", required=True, choices=sorted(assets.DATASETS))
     u.add_argument("--data", help="folder of the log files (default: $RECSIM_GYM_DATA)")
-    u.add_argument("--alphas", default="0.3,1,3", help="grid of alpha (default 0.3,1,3)")
-    u.add_argument("--betas", default="0.3,1,3", help="grid of beta (default 0.3,1,3)")
+    u.add_argument("--alphas", type=comma_list(nonneg_float), default="0.3,1,3", help="grid of alpha (default 0.3,1,3)")
+    u.add_argument("--betas", type=comma_list(nonneg_float), default="0.3,1,3", help="grid of beta (default 0.3,1,3)")
     u.add_argument("--seeds", type=positive_int, default=1, help="training seeds per grid point (default 1)")
     u.add_argument("--protocol", choices=["last", "users"], default="last", help="split (default: the paper's)")
     add_resumable_run_options(u, writable_file, "results JSON file (written after every run)")
