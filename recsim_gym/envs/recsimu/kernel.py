@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from recsim_gym.envs import random_streams as rs
 from recsim_gym.user_models.recsimu.model import Discriminator
 
 _MASK64 = (1 << 64) - 1
@@ -64,19 +65,11 @@ def below(x: np.ndarray, n: int) -> np.ndarray:
     return (((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
 
 
-def mix_int(x: int) -> int:
-    """:func:`mix` on one Python int (the same bits; much cheaper than numpy on one value)."""
-    x ^= x >> 30
-    x = (x * _M1) & _MASK64
-    x ^= x >> 27
-    x = (x * _M2) & _MASK64
-    return x ^ (x >> 31)
-
-
 def draws_int(key: int, stream: int, t: int, count: int) -> list[int]:
-    """:func:`draws` of one slot with key ``key`` at step ``t``, as Python ints."""
-    base = (key + ((((t * 8 + stream) << 20) & _MASK64) * _GAMMA)) & _MASK64
-    return [mix_int((base + j * _GAMMA) & _MASK64) for j in range(count)]
+    """:func:`draws` of one slot with key ``key`` at step ``t``, as Python ints (much cheaper than numpy on a few
+    values). The counters are laid out as in :mod:`recsim_gym.envs.random_streams`, whose ``draw`` gives the same
+    64 bits as a signed int."""
+    return [rs.draw(key, stream, t, j) & _MASK64 for j in range(count)]
 
 
 def uniform_int(x: int) -> float:
