@@ -1,10 +1,11 @@
 """Timing helpers shared by the benchmarks (:mod:`recsim_gym.benchmark`, :mod:`recsim_gym.scale_benchmark`,
 :mod:`recsim_gym.gpu_report`): prepared random-slate action pools, a calls-per-second timer, the process's resident
-memory and the timed loop of a batched env."""
+memory, the timed loop of a batched env, the run's command line and its one device."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["action_pool", "bench_vector", "n_pools", "rss_bytes", "timed"]
+__all__ = ["action_pool", "bench_vector", "n_pools", "one_device", "rss_bytes", "run_command", "timed"]
 
 
 def action_pool(n: int, k: int, batch: int | None, pools: int, seed: int = 0) -> list[np.ndarray]:
@@ -100,3 +101,17 @@ def bench_vector(
             torch.cuda.synchronize()
         out.append(rate * batch)
     return out
+
+
+def run_command() -> str:
+    """This run's command line, as ``python -m recsim_gym.benchmark ...`` (recorded in every result file)."""
+    return " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]])
+
+
+def one_device(requested: str) -> str:
+    """The torch device of a one-device run from ``--device``: ``auto`` is CUDA when torch sees one, else the CPU;
+    any other name is kept, and a CUDA device torch cannot see stops the run in one line."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if requested == "auto" else requested
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {device}: torch sees no CUDA device (torch {torch.__version__})")
+    return device

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 import recsim_gym  # noqa: F401  (registers the ids)
-from recsim_gym.bench_timing import action_pool, n_pools
+from recsim_gym.bench_timing import action_pool, n_pools, run_command
 from recsim_gym.bench_timing import bench_vector as _bench_vector
 from recsim_gym.bench_timing import rss_bytes as _rss_bytes
 from recsim_gym.bench_timing import timed as _timed
@@ -210,7 +210,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     result: dict[str, Any] = {
-        "command": " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]]),
+        "command": run_command(),
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "torch_threads": torch.get_num_threads(),
         "runs": [],
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     elif args.device not in ("cpu", "auto"):
         devices = [args.device]
     result: dict[str, Any] = {
-        "command": " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]]),
+        "command": run_command(),
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "env_id": args.env_id,
         "kwargs": kwargs,

@@ -21,12 +21,12 @@ import argparse
 import datetime as _dt
 import os
 import platform
-import sys
 import time
 from typing import Any
 
 import torch
 
+from recsim_gym.bench_timing import one_device, run_command
 from recsim_gym.cli_types import positive_int
 
 GPU_BATCHES = (65_536, 262_144, 1_048_576)
@@ -107,15 +107,11 @@ def run_gpu_report(args: argparse.Namespace) -> dict[str, Any]:
     from recsim_gym.envs.gan_user import random_user_model
     from recsim_gym.scale_benchmark import env_cells, training_cell
 
-    device = "cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else args.device
-    if device == "auto":
-        device = "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {device}: torch sees no CUDA device (torch {torch.__version__})")
+    device = one_device(args.device)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     result: dict[str, Any] = {
-        "command": " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]]),
+        "command": run_command(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device,
         "versions": _versions(device),

@@ -27,7 +27,6 @@ import gc
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_gym.bench_timing import bench_vector, one_device, rss_bytes, run_command, timed
 from recsim_gym.cli_types import positive_int
 
 SCALE_ITEMS = (1_000, 10_000, 100_000, 1_000_000)
@@ -88,8 +88,6 @@ def _available_bytes() -> int:
 
 def _used_bytes(device: str) -> int:
     """Memory in use where the env's state lives: the process RSS, or the CUDA allocator's bytes."""
-    from recsim_gym.bench_timing import rss_bytes
-
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         return int(torch.cuda.memory_allocated())
@@ -120,8 +118,6 @@ def env_cells(
     model: Any, n: int, batches: Sequence[int], seconds: float, repeats: int, device: str, progress: Any
 ) -> list[dict[str, Any]]:
     """User-steps/s and bytes per user of the batched -v1 env at each ``B`` (skipped where it would not fit)."""
-    from recsim_gym.bench_timing import bench_vector
-
     before = _used_bytes(device)
     probe = _make_env(model, 1, device)
     base = max(0, _used_bytes(device) - before)
@@ -152,7 +148,6 @@ def env_cells(
 
 
 def _per_state(call: Any, states: int, seconds: float, repeats: int) -> list[float]:
-    from recsim_gym.bench_timing import timed
 
     call(0)  # warm-up
     return [1.0 / (timed(call, seconds)[0] * states) for _ in range(repeats)]
@@ -331,19 +326,17 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device cuda: torch sees no CUDA device (torch {torch.__version__})")
+    device = one_device(args.device)
     train_sizes = list(args.train_events) + ([LARGE_TRAIN_EVENTS] if args.large_logs else [])
     result: dict[str, Any] = {
-        "command": " ".join([os.path.basename(sys.executable), "-m", "recsim_gym.benchmark", *sys.argv[1:]]),
+        "command": run_command(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
         "slate_size": SLATE_SIZE,
         "seconds": args.seconds,
         "repeats": args.repeats,
