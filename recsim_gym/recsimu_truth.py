@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from recsim_gym.cli import CLIError, missing_modules
-from recsim_gym.cli_types import positive_int, writable_dir
+from recsim_gym.cli_types import comma_list, int_at_least, positive_int, writable_dir
 from recsim_gym.data.logs import LogData, load_logs
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.logs import SessionLogs, generate_logs
@@ -315,15 +315,9 @@ def _truth(args: argparse.Namespace) -> int:
             check_overwrite(out, args.overwrite)
         except OutputExistsError as err:
             raise CLIError(f"{err} (or --resume to continue its runs)") from None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods or any(m not in VARIANTS for m in methods):
-        raise CLIError(f"--methods takes training variants from {', '.join(VARIANTS)}, got {args.methods!r}")
-    try:
-        sessions = [int(x) for x in args.sessions.split(",") if x.strip()]
-    except ValueError:
-        raise CLIError(f"--sessions takes comma-separated integers, got {args.sessions!r}") from None
-    if not sessions or min(sessions) < 10:
-        raise CLIError(f"--sessions takes comma-separated integers >= 10, got {args.sessions!r}")
+    methods, sessions = args.methods, args.sessions
+    if any(m not in VARIANTS for m in methods):
+        raise CLIError(f"--methods takes training variants from {', '.join(VARIANTS)}, got {','.join(methods)!r}")
     report: dict[str, Any] = {}
     if args.resume and results.exists():
         report = json.loads(results.read_text())
@@ -362,8 +356,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "recsimu-truth",
         help="RecSimu's p(pos) against the true click probabilities of SyntheticMDP-v0 logs (AUC, correlation, ECE)",
     )
-    r.add_argument("--sessions", default="1000,10000", help="logged sessions per world, comma-separated")
+    r.add_argument(
+        "--sessions",
+        type=comma_list(int_at_least(10)),
+        default="1000,10000",
+        help="logged sessions per world, comma-separated (each >= 10)",
+    )
     r.add_argument("--seeds", type=positive_int, default=3, help="seeds (logs, split and training; default 3)")
-    r.add_argument("--methods", default="recsimu,gru", help="training variants to fit (default recsimu,gru)")
+    r.add_argument(
+        "--methods", type=comma_list(str), default="recsimu,gru", help="training variants to fit (default recsimu,gru)"
+    )
     add_resumable_run_options(r, writable_dir, "folder for truth.json and reliability.png")
     r.set_defaults(func=_truth)
