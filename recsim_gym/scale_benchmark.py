@@ -271,7 +271,7 @@ def tables(result: dict[str, Any]) -> str:
 def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Three log-log panels: env user-steps/s per B, selection ms/state, training events/s; "not run" where a part
     has no figures (``--scale-parts`` left it out, or every cell was skipped)."""
-    from recsim_gym.agents.irecgan.plots import pyplot
+    from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -300,9 +300,7 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
         f"{result['date']}  torch {result['torch']}, {result['torch_threads']} thread(s), {result['device']}",
         fontsize=9,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _finish_panel(ax: Any, title: str, xlabel: str, ylabel: str, logy: bool) -> None:

@@ -42,7 +42,8 @@ import numpy as np
 
 from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
-from recsim_gym.agents.irecgan.plots import plot_training_curves, pyplot
+from recsim_gym.agents.irecgan.plots import plot_training_curves
+from recsim_gym.figures import pyplot, save_figure
 
 try:
     import fcntl
@@ -611,9 +612,7 @@ def plot_cell(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
     seeds = max(len(s["seeds"]) for s in summary)
     _draw_cell(ax_cov, ax_rew, summary, f"logging {s0['logging']}, {s0['sessions']:,} sessions, {seeds} seed(s)")
     ax_cov.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
@@ -637,6 +636,4 @@ def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
             seeds = max(len(s["seeds"]) for s in part)
             _draw_cell(ax_cov, ax_rew, part, f"{lg}, {n:,} sessions ({seeds} seed(s))")
     axes[0, 0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -356,10 +356,9 @@ def train_recsimu(
 
 def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> None:
     """Both players' losses, D's real/fake accuracy and the validation AUC against updates, as a PNG (matplotlib)."""
-    import matplotlib
+    from recsim_gym.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     x = curves["update"]
@@ -380,12 +379,10 @@ def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> N
 
 def finish_figure(fig: Any, axes: Any, path: str, title: str = "") -> None:
     """Legends on ``axes``, the title, then the PNG written to ``path`` and the figure closed."""
-    import matplotlib.pyplot as plt
+    from recsim_gym.figures import save_figure
 
     for ax in axes:
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
