@@ -28,7 +28,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import select
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from typing import Any
 
 from recsim_gym.figures import pyplot, save_figure
 from recsim_gym.io_utils import OutputExistsError, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.threads import machine
 
 HARNESS = Path(__file__).with_name("peers_harness.py")
 CACHE_ENV_VAR = "RECSIM_GYM_PEERS_CACHE"
@@ -542,21 +542,6 @@ def plot(cases: Sequence[Case], path: Path) -> str | None:
     ax.set_xlim(right=max(max(c.rates) for c in ran) * 4)
     save_figure(fig, path, dpi=110)
     return None
-
-
-def machine() -> dict[str, Any]:
-    """What the report says about the machine."""
-    try:
-        load = os.getloadavg()
-    except (OSError, AttributeError):
-        load = None
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average": load,
-    }
 
 
 def report(result: dict[str, Any], cases: Sequence[Case]) -> str:

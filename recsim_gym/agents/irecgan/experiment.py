@@ -28,10 +28,8 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +42,7 @@ from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
 from recsim_gym.agents.irecgan.plots import plot_training_curves
 from recsim_gym.figures import pyplot, save_figure
+from recsim_gym.threads import load_average, machine
 
 try:
     import fcntl
@@ -75,13 +74,6 @@ GRID_SESSIONS = (200, 1000, 10000)
 METHOD_ORDER = ("LSTM", "LSTMD", "PG", "PGU", "IRecGAN")
 #: Which trained branch deploys each method.
 _BRANCHES: dict[str, tuple[str, ...]] = {"PG": ("PG", "LSTM"), "PGU": ("PGU",), "IRecGAN": ("IRecGAN", "LSTMD")}
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # not available on every platform
-        return None
 
 
 def _git_commit() -> str | None:
@@ -135,7 +127,7 @@ def run_seed(
     from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
     from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
-    load_start = _loadavg()
+    load_start = load_average()
     start = time.perf_counter()
     cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
     ckpt = _Checkpoints(checkpoint_dir, cell, start, report)
@@ -220,7 +212,7 @@ def run_seed(
         "pretrain_seconds": pretrain_seconds,
         "branch_seconds": branch_seconds,
         "loadavg_start": load_start,
-        "loadavg_end": _loadavg(),
+        "loadavg_end": load_average(),
         "resumed": ckpt.resumed,
     }
     return {"rows": rows, "timing": timing}
@@ -364,20 +356,14 @@ def _file_lock(path: Path, blocking: bool) -> Iterator[bool]:
 
 def experiment_meta(config: IRecGANConfig, n_rounds: int, eval_sessions: int, argv: Sequence[str] | None) -> dict:
     """Settings, versions and platform recorded beside the results (style guide 7)."""
-    import torch
-
     return {
         "config": dataclasses.asdict(config),
         "n_rounds": int(n_rounds),
         "eval_sessions": int(eval_sessions),
         "command": "recsim-gym " + " ".join(argv) if argv is not None else None,
         "commit": _git_commit(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        **machine(),
         "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
