@@ -38,6 +38,7 @@ from recsim_gym.io_utils import (
     atomic_write_text,
     check_overwrite,
 )
+from recsim_gym.ray_units import add_ray_option
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
 from recsim_gym.user_models.gan_user_model import UserModelConfig
@@ -262,15 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar over the runs (stderr)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the (dataset, encoder, seed) fits as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), "
-        "or without ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run (needs ray)",
-    )
+    add_ray_option(p, "(dataset, encoder, seed) fits", "; same results as the local run")
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     settings = {
