@@ -34,11 +34,14 @@ __all__ = [
 ]
 
 
-def _int(text: str) -> int:
+def _int(text: str, minimum: int | None = None) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
 
 
 def _float(text: str) -> float:
@@ -53,20 +56,14 @@ def _float(text: str) -> float:
 
 def positive_int(text: str) -> int:
     """An integer >= 1 (counts: iterations, seeds, users, threads, steps)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _int(text, 1)
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """A type accepting integers >= ``minimum`` (e.g. ``--users``: intervals over users need two)."""
 
     def check(text: str) -> int:
-        value = _int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
+        return _int(text, minimum)
 
     check.__name__ = f"int_at_least_{minimum}"
     return check
@@ -74,10 +71,7 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 def nonneg_int(text: str) -> int:
     """An integer >= 0 (where 0 has a documented meaning, e.g. ``--max-clicks 0`` = no cap)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _int(text, 0)
 
 
 def seed_int(text: str) -> int:
