@@ -23,16 +23,17 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from recsim_gym import assets
-from recsim_gym.data.logs import load_logs
+from recsim_gym.data.logs import LogData, load_logs
 from recsim_gym.io_utils import (
     OutputExistsError,
-    atomic_path,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -44,7 +45,14 @@ from recsim_gym.user_models.commands import DEFAULT_L2
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.report import plot_adversarial_curves
-from recsim_gym.user_models.training import CHECKPOINTS, EventTensors, TrainConfig, evaluate_events, train_user_model
+from recsim_gym.user_models.training import (
+    CHECKPOINTS,
+    EventTensors,
+    TrainConfig,
+    TrainResult,
+    evaluate_events,
+    train_user_model,
+)
 
 # Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and a third-party run of the TF code on the same yelp.txt
 # (docs/protocols.md#chen-et-al-table-1).
@@ -91,56 +99,48 @@ def run_one(
     )
     window = model.config.pw_band - 1 if encoder == "pw" else None
     tensors = EventTensors.from_data(data, window)
-    test = data.events("test")
-    nan = {"prec@1": float("nan"), "prec@2": float("nan"), "log_likelihood": float("nan")}
-    scored = {name: nan for name in CHECKPOINTS}
-    for name in CHECKPOINTS if score_test else ():
-        model.load_state_dict(result.checkpoints[name])
-        scored[name] = evaluate_events(model, tensors, data.display, data.click, test)
-    runs = [
-        {
-            "dataset": dataset,
-            "encoder": encoder,
-            "regularizer": "entropy",
-            "seed": seed,
-            "prec@1": scored["best-pre1"]["prec@1"],
-            "prec@2": scored["best-pre2"]["prec@2"],
-            "log_likelihood": scored["best-loss"]["log_likelihood"],
-            "val": {k: v for k, v in result.best_validation.items()},
-            "best_iteration": result.best_iteration,
-            "wall_time_s": result.wall_time_s,
-        }
-    ]
+    test = data.events("test") if score_test else None
+    head = {"dataset": dataset, "encoder": encoder, "regularizer": "entropy", "seed": seed}
+    runs = [{**head, **_scored(model, result, CHECKPOINTS, evaluate_events, tensors, data, test)}]
     if minmax > 0:
         model.load_state_dict(result.checkpoints["best-pre1"])
         adv, adv_result = train_adversarial(
             data, model, AdversarialConfig(regularizer="l2", iterations=minmax, seed=seed), progress=False
         )
         full = EventTensors.from_data(data)
-        adv_scored = {name: nan for name in adv_result.checkpoints}
-        for name in adv_result.checkpoints if score_test else ():
-            adv.load_state_dict(adv_result.checkpoints[name])
-            adv_scored[name] = evaluate_adversarial(adv, full, data.display, data.click, test)
         finite = all(np.isfinite(v) for c in adv_result.curve for k, v in c.items() if not k.startswith("train_"))
-        runs.append(
-            {
-                **runs[0],
-                "regularizer": "l2",
-                "prec@1": adv_scored["best-pre1"]["prec@1"],
-                "prec@2": adv_scored["best-pre2"]["prec@2"],
-                "log_likelihood": adv_scored["best-loss"]["log_likelihood"],
-                "val": adv_result.best_validation,
-                "best_iteration": adv_result.best_iteration,
-                "wall_time_s": adv_result.wall_time_s,
-                "all_finite": finite,
-            }
-        )
+        scored = _scored(adv, adv_result, adv_result.checkpoints, evaluate_adversarial, full, data, test)
+        runs.append({**head, "regularizer": "l2", **scored, "all_finite": finite})
         if curves is not None:
-            with atomic_path(curves) as tmp:
-                plot_adversarial_curves(
-                    adv_result.curve, tmp, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
-                )
+            title = f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
+            plot_adversarial_curves(adv_result.curve, curves, title)  # written atomically (figures.save_figure)
     return runs
+
+
+def _scored(
+    model: torch.nn.Module,
+    result: TrainResult,
+    names: Iterable[str],
+    evaluate: Callable[..., dict[str, float]],
+    tensors: EventTensors,
+    data: LogData,
+    test: np.ndarray | None,
+) -> dict[str, Any]:
+    """One run's row figures: test prec@1 / prec@2 / log-likelihood of its best-pre1 / best-pre2 / best-loss
+    checkpoints (NaN when ``test`` is None: the test users are never scored) and its validation record."""
+    nan = {"prec@1": float("nan"), "prec@2": float("nan"), "log_likelihood": float("nan")}
+    scored = {name: nan for name in names}
+    for name in names if test is not None else ():
+        model.load_state_dict(result.checkpoints[name])
+        scored[name] = evaluate(model, tensors, data.display, data.click, test)
+    return {
+        "prec@1": scored["best-pre1"]["prec@1"],
+        "prec@2": scored["best-pre2"]["prec@2"],
+        "log_likelihood": scored["best-loss"]["log_likelihood"],
+        "val": dict(result.best_validation),
+        "best_iteration": result.best_iteration,
+        "wall_time_s": result.wall_time_s,
+    }
 
 
 def _ms(values: list[float]) -> str:
