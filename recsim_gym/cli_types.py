@@ -44,13 +44,15 @@ def _int(text: str, minimum: int | None = None) -> int:
     return value
 
 
-def _float(text: str) -> float:
+def _float(text: str, ok: Callable[[float], bool] | None = None, rule: str = "") -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if ok is not None and not ok(value):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text}")
     return value
 
 
@@ -104,26 +106,17 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0 (learning rates, temperatures)."""
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+    return _float(text, lambda v: v > 0, "must be > 0")
 
 
 def nonneg_float(text: str) -> float:
     """A finite number >= 0 (penalty weights)."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    return _float(text, lambda v: v >= 0, "must be >= 0")
 
 
 def probability(text: str) -> float:
     """A number in ``[0, 1]``."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return value
+    return _float(text, lambda v: 0.0 <= v <= 1.0, "must lie in [0, 1]")
 
 
 def url(text: str) -> str:
