@@ -42,6 +42,7 @@ from recsim_gym.io_utils import (
 from recsim_gym.ray_units import add_ray_option
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
+from recsim_gym.user_models.evaluation import mean_sd
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.report import plot_adversarial_curves
@@ -143,11 +144,6 @@ def _scored(
     }
 
 
-def _ms(values: list[float]) -> str:
-    a = np.asarray(values, dtype=float)
-    return f"{a.mean():.1f} ± {a.std(ddof=1) if a.size > 1 else 0.0:.1f}"
-
-
 def table(runs: list[dict], refs: dict[str, dict]) -> str:
     """The Markdown results table."""
     lines = [
@@ -164,9 +160,8 @@ def table(runs: list[dict], refs: dict[str, dict]) -> str:
             paper = PAPER.get((dataset, encoder), "-") if reg == "entropy" else PAPER_L2.get((dataset, encoder), "-")
             tf = TF_REFERENCE.get((dataset, encoder), "-") if reg == "entropy" else TF_L2.get((dataset, encoder), "-")
             lines.append(
-                f"| {dataset} | {name} | {_ms([r['prec@1'] for r in rs])} | "
-                f"{_ms([r['prec@2'] for r in rs])} | {np.mean([r['log_likelihood'] for r in rs]):.3f} | {len(rs)} | "
-                f"{paper} | {tf} | "
+                f"| {dataset} | {name} | {mean_sd([r['prec@1'] for r in rs])} | {mean_sd([r['prec@2'] for r in rs])} | "
+                f"{np.mean([r['log_likelihood'] for r in rs]):.3f} | {len(rs)} | {paper} | {tf} | "
                 f"{np.mean([r['wall_time_s'] for r in rs]):.1f} |"
             )
         for name, r in refs[dataset].items():
