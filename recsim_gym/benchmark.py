@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import platform
 import statistics
 import sys
@@ -44,6 +43,7 @@ from recsim_gym.bench_timing import rss_bytes as _rss_bytes
 from recsim_gym.bench_timing import timed as _timed
 from recsim_gym.cli_types import positive_int
 from recsim_gym.io_utils import OutputExistsError, atomic_write_json, check_overwrite
+from recsim_gym.threads import machine
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 CUDA_BATCH_SIZES = (1, 64, 1024, 8192, 65536, 262144)
@@ -260,13 +260,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "env_id": args.env_id,
         "kwargs": kwargs,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        **machine(),
         "gymnasium": gym.__version__,
-        "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "seconds": args.seconds,
         "repeats": args.repeats,

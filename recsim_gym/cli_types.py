@@ -34,39 +34,38 @@ __all__ = [
 ]
 
 
-def _int(text: str) -> int:
+def _int(text: str, minimum: int | None = None) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
 
 
-def _float(text: str) -> float:
+def _float(text: str, ok: Callable[[float], bool] | None = None, rule: str = "") -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if ok is not None and not ok(value):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text}")
     return value
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1 (counts: iterations, seeds, users, threads, steps)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _int(text, 1)
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """A type accepting integers >= ``minimum`` (e.g. ``--users``: intervals over users need two)."""
 
     def check(text: str) -> int:
-        value = _int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
+        return _int(text, minimum)
 
     check.__name__ = f"int_at_least_{minimum}"
     return check
@@ -74,10 +73,7 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 def nonneg_int(text: str) -> int:
     """An integer >= 0 (where 0 has a documented meaning, e.g. ``--max-clicks 0`` = no cap)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _int(text, 0)
 
 
 def seed_int(text: str) -> int:
@@ -110,26 +106,17 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0 (learning rates, temperatures)."""
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+    return _float(text, lambda v: v > 0, "must be > 0")
 
 
 def nonneg_float(text: str) -> float:
     """A finite number >= 0 (penalty weights)."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    return _float(text, lambda v: v >= 0, "must be >= 0")
 
 
 def probability(text: str) -> float:
     """A number in ``[0, 1]``."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return value
+    return _float(text, lambda v: 0.0 <= v <= 1.0, "must lie in [0, 1]")
 
 
 def url(text: str) -> str:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
-import platform
 import time
 from typing import Any
 
@@ -28,6 +26,7 @@ import torch
 
 from recsim_gym.bench_timing import one_device, run_command
 from recsim_gym.cli_types import positive_int
+from recsim_gym.threads import machine
 
 GPU_BATCHES = (65_536, 262_144, 1_048_576)
 GPU_ITEMS = (1_000, 1_000_000)
@@ -50,12 +49,9 @@ def _versions(device: str) -> dict[str, Any]:
     import numpy
 
     out: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        **machine(),
         "numpy": numpy.__version__,
         "gymnasium": gymnasium.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(0)

@@ -28,7 +28,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import select
 import statistics
 import subprocess
@@ -40,7 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.figures import pyplot, save_figure
+from recsim_gym.io_utils import OutputExistsError, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.threads import machine
 
 HARNESS = Path(__file__).with_name("peers_harness.py")
 CACHE_ENV_VAR = "RECSIM_GYM_PEERS_CACHE"
@@ -517,10 +518,7 @@ def plot(cases: Sequence[Case], path: Path) -> str | None:
     """Horizontal bar chart (log scale, median with the range as error bars) to ``path``; None when written,
     else a one-line note (matplotlib missing, nothing to plot)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return "matplotlib is not installed: no chart (pip install matplotlib)"
     ran = [c for c in cases if c.rates]
@@ -542,26 +540,8 @@ def plot(cases: Sequence[Case], path: Path) -> str | None:
     for yi, m, c in zip(y, med, ran, strict=True):
         ax.text(max(c.rates) * 1.08, yi, f"{m:,.0f}", va="center", fontsize=7)  # right of the range bar
     ax.set_xlim(right=max(max(c.rates) for c in ran) * 4)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return None
-
-
-def machine() -> dict[str, Any]:
-    """What the report says about the machine."""
-    try:
-        load = os.getloadavg()
-    except (OSError, AttributeError):
-        load = None
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average": load,
-    }
 
 
 def report(result: dict[str, Any], cases: Sequence[Case]) -> str:

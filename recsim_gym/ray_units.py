@@ -22,10 +22,23 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["INSTALL_HINT", "connect", "finished", "submit"]
+__all__ = ["INSTALL_HINT", "add_ray_option", "connect", "finished", "submit"]
 
 #: The install line quoted when ``--ray`` is given without Ray.
 INSTALL_HINT = "pip install 'recsim-gym[ray]'"
+
+
+def add_ray_option(parser: Any, units: str, note: str = "") -> None:
+    """Add a driver's ``--ray [ADDRESS]``: ``args.ray`` is None without the flag, ``""`` without an address."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help=f"run the {units} as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without ADDRESS on "
+        f"$RAY_ADDRESS or a Ray started here{note} (needs ray)",
+    )
 
 
 def connect(address: str, what: str) -> Any:

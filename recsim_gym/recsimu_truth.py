@@ -182,10 +182,9 @@ def truth_metrics(p: np.ndarray, truth: np.ndarray, clicked: np.ndarray) -> dict
 
 def plot_reliability(panels: dict[str, dict[str, dict[str, list[float]]]], path: str, title: str = "") -> None:
     """Reliability diagrams as a PNG: one panel per entry of ``panels`` (label -> {curve label -> pooled bins})."""
-    import matplotlib
+    from recsim_gym.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
     for ax, (name, curves) in zip(axes[0], panels.items(), strict=True):

@@ -62,13 +62,6 @@ class SB3VecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
 
-    def _indices(self, indices: VecEnvIndices) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        if isinstance(indices, int):
-            return [indices]
-        return list(indices)
-
     def _split_info(self, info: dict[str, Any]) -> list[dict[str, Any]]:
         """Per-slot dicts from a Gymnasium vector info (arrays with ``_key`` masks)."""
         out: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -133,7 +126,7 @@ class SB3VecEnv(VecEnv):
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         """The vector env's attribute, once per requested slot."""
         value = getattr(self.venv, attr_name)
-        return [value for _ in self._indices(indices)]
+        return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         """Set an attribute of the vector env (shared by all slots)."""
@@ -146,9 +139,9 @@ class SB3VecEnv(VecEnv):
         the per-slot methods such as ``action_masks``)."""
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
         if method_name in _PER_SLOT_METHODS:
-            return [result[i] for i in self._indices(indices)]
-        return [result for _ in self._indices(indices)]
+            return [result[i] for i in self._get_indices(indices)]
+        return [result for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         """A natively batched env has no per-slot Gymnasium wrappers."""
-        return [False for _ in self._indices(indices)]
+        return [False for _ in self._get_indices(indices)]

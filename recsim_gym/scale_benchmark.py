@@ -25,7 +25,6 @@ import argparse
 import datetime as _dt
 import gc
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -38,6 +37,7 @@ import torch
 
 from recsim_gym.bench_timing import bench_vector, one_device, rss_bytes, run_command, timed
 from recsim_gym.cli_types import positive_int
+from recsim_gym.threads import machine
 
 SCALE_ITEMS = (1_000, 10_000, 100_000, 1_000_000)
 SCALE_BATCHES = (1, 64, 1024, 8192)
@@ -271,7 +271,7 @@ def tables(result: dict[str, Any]) -> str:
 def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Three log-log panels: env user-steps/s per B, selection ms/state, training events/s; "not run" where a part
     has no figures (``--scale-parts`` left it out, or every cell was skipped)."""
-    from recsim_gym.agents.irecgan.plots import pyplot
+    from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -300,9 +300,7 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
         f"{result['date']}  torch {result['torch']}, {result['torch_threads']} thread(s), {result['device']}",
         fontsize=9,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _finish_panel(ax: Any, title: str, xlabel: str, ylabel: str, logy: bool) -> None:
@@ -331,11 +329,7 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "command": run_command(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        **machine(),
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
         "slate_size": SLATE_SIZE,
         "seconds": args.seconds,

@@ -45,6 +45,8 @@ __all__ = [
     "ThreadsWarning",
     "cpu_threads",
     "get_threads",
+    "load_average",
+    "machine",
     "oversubscription",
     "set_threads",
     "uses_cpu_threads",
@@ -131,6 +133,31 @@ def oversubscription(threads: int) -> str | None:
     if threads + max(0.0, load - 1.0) <= cores:
         return None
     return f"{threads} torch threads on {cores} core(s) with load average {load:.1f}"
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages to 0.01 (None where the platform has none), recorded beside timings."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine() -> dict[str, Any]:
+    """The machine and software a benchmark or experiment result was measured on, recorded beside it."""
+    import platform
+
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": load_average(),
+    }
 
 
 def _warn_once() -> None:

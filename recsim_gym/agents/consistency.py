@@ -81,10 +81,9 @@ def cascade_consistency(
 
 def plot_consistency(report: ConsistencyReport, path: str | Path, title: str = "") -> None:
     """Scatter ``Q_j(s, a*_{1:j})`` against ``Q_k(s, a*_{1:k})`` for ``j < k`` (the paper's Figure 5)."""
-    import matplotlib
+    from recsim_gym.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = report.q.shape[1]
     fig, axes = plt.subplots(1, max(k - 1, 1), figsize=(3.2 * max(k - 1, 1), 3.2), squeeze=False)
@@ -99,6 +98,4 @@ def plot_consistency(report: ConsistencyReport, path: str | Path, title: str = "
         ax.set_title(f"gap {report.mean_abs_gap[j]:.3f}, r = {report.correlation[j]:.3f}", fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

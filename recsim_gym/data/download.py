@@ -16,7 +16,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from recsim_gym.assets import DATASETS
 
@@ -106,15 +106,13 @@ def _fetch(url: str, out: IO[bytes], size: int, timeout: float, label: str | Non
     """Stream ``url`` into ``out``, hashing as it goes; stops with an error past ``size`` bytes. (sha256, bytes)."""
     digest = hashlib.sha256()
     n = 0
-    bar: Any = None
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         announced = resp.headers.get("Content-Length")
         if announced is not None and announced.isdigit() and int(announced) != size:
             raise DownloadError(f"{url}: the server announces {int(announced):,} bytes, the release file has {size:,}")
-        if label is not None:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=size, unit="B", unit_scale=True, desc=label)
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=label, disable=label is None)
         try:
             while True:
                 # Ask for one byte more than is still expected: a longer stream is caught at size + 1 bytes.
@@ -126,11 +124,9 @@ def _fetch(url: str, out: IO[bytes], size: int, timeout: float, label: str | Non
                     raise DownloadError(f"{url}: the stream exceeds the release file's {size:,} bytes; refused")
                 out.write(chunk)
                 digest.update(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+                bar.update(len(chunk))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
     return digest.hexdigest(), n
 
 

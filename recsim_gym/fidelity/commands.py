@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recsim_gym.cli_types import comma_list, nonneg_float, positive_float, positive_int, seed_int, writable_dir
+from recsim_gym.ray_units import add_ray_option
 
 __all__ = ["add_commands", "run_fidelity"]
 
@@ -56,8 +57,7 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True, type=writable_dir, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="recompute cells that are already in OUT/cells")
-    ray_help = "run the cells as Ray tasks (ADDRESS, else $RAY_ADDRESS or a local Ray; needs ray)"
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=ray_help)
+    add_ray_option(p, "cells", "; each cell saved as it finishes, so a rerun resumes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_fidelity)
 

@@ -15,7 +15,6 @@ Steps, all seeded from the cell's seed:
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from recsim_gym.fidelity.panel import FixedSlatePolicy, SimulatorGreedy, make_pa
 from recsim_gym.fidelity.rollouts import policy_value, predictive_fit
 from recsim_gym.fidelity.users import WorldUser
 from recsim_gym.fidelity.worlds import World, make_world
+from recsim_gym.threads import load_average
 
 __all__ = ["HELDOUT_SEED_OFFSET", "cell_name", "run_cell", "world_truth"]
 
@@ -72,7 +72,7 @@ def run_cell(
     ``cdqn_budget``: CDQN's training transitions as a fraction of the yml's 200,000 (0: no CDQN).
     """
     start = time.perf_counter()
-    load_start = _loadavg()
+    load_start = load_average()
     world = make_world(world_name, logging)
     mdp, k = world.mdp, world.slate_size
     logs = world.logs(sessions, seed)
@@ -155,10 +155,5 @@ def run_cell(
         "logging_value": logging_value,
         "deployed": deployed,
         "seconds": {"fit": fit_seconds, "cdqn": cdqn_seconds, "total": time.perf_counter() - start},
-        "loadavg": {"start": load_start, "end": _loadavg()},
+        "loadavg": {"start": load_start, "end": load_average()},
     }
-
-
-def _loadavg() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages (None where the platform has none)."""
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None

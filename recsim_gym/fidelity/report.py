@@ -108,7 +108,7 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
     (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
     (dotted, squares); the logging policy (which reads the hidden state) dashed, greedy-belief (greedy on the true
     model from the click history) dotted black."""
-    from recsim_gym.agents.irecgan.plots import pyplot
+    from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -132,6 +132,4 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
     ax.set_ylabel("deployed in the world, % of oracle")
     ax.set_title(f"world {r0['world']}")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

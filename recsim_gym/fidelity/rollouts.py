@@ -17,6 +17,7 @@ import numpy as np
 
 from recsim_gym.envs.synthetic_mdp.logs import SessionLogs
 from recsim_gym.fidelity.users import User
+from recsim_gym.user_models.recsimu.metrics import auc  # tie-averaged ranks, NaN with one class
 
 __all__ = ["PredictiveFit", "Value", "policy_value", "predictive_fit"]
 
@@ -97,18 +98,3 @@ def predictive_fit(user: User, logs: SessionLogs, true_states: bool = False) -> 
         keep = click >= 0
         user.advance(rows[keep], click[keep])
     return PredictiveFit(float(logp.mean()), auc(p_click, logs.click >= 0), int(logs.n_steps))
-
-
-def auc(score: np.ndarray, label: np.ndarray) -> float:
-    """Area under the ROC curve of ``score`` for the binary ``label`` (ties count one half); NaN if one class."""
-    pos, neg = int(label.sum()), int((~label).sum())
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="stable")
-    ranks = np.empty(score.size)
-    sorted_scores = score[order]
-    # Average ranks over ties.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[label].sum() - pos * (pos + 1) / 2.0) / (pos * neg))

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from recsim_gym.data.logs import LogData
 from recsim_gym.user_models.checkpoints import CheckpointSelector
@@ -268,11 +269,7 @@ def train_adversarial(
 
     selector = CheckpointSelector(CHECKPOINTS)
     curve: list[dict[str, float]] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.iterations, desc=f"{config.regularizer} min-max seed {config.seed}")
+    bar = tqdm(total=config.iterations, desc=f"{config.regularizer} min-max seed {config.seed}", disable=not progress)
     start = time.perf_counter()
     running: dict[str, list[float]] = {"behaviour_objective": [], "reward_objective": []}
 
@@ -291,10 +288,7 @@ def train_adversarial(
         # the min-max training itself.
         if selectable:
             selector.offer(it, val, model)
-        if bar is not None:
-            bar.set_postfix(
-                val_p1=f"{val['prec@1']:.1f}", val_p2=f"{val['prec@2']:.1f}", gap=f"{val['reward_gap']:.3f}"
-            )
+        bar.set_postfix(val_p1=f"{val['prec@1']:.1f}", val_p2=f"{val['prec@2']:.1f}", gap=f"{val['reward_gap']:.3f}")
 
     record(0, selectable=False)
     for it in range(1, config.iterations + 1):
@@ -322,16 +316,8 @@ def train_adversarial(
             raise FloatingPointError(f"min-max objectives became {latest} at iteration {it}")
         if it % config.eval_every == 0 or it == config.iterations:
             record(it)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
+    result = TrainResult.of(selector, curve, start, config)
     model.load_state_dict(selector.weights("best-pre1"))
-    return model, TrainResult(
-        checkpoints=selector.checkpoints,
-        best_iteration=selector.best_iteration,
-        best_validation=selector.best_validation,
-        curve=curve,
-        wall_time_s=time.perf_counter() - start,
-        train_config=asdict(config),
-    )
+    return model, result

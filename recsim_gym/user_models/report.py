@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from recsim_gym.figures import pyplot, save_figure
 from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT
 
 
@@ -109,10 +110,7 @@ def write_card(folder: str | Path, config: dict[str, Any]) -> Path:
 def plot_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> Path | None:
     """Save training loss, validation loss and validation prec@1/@2 against iterations; None without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return None
     it = [c["iteration"] for c in curve]
@@ -128,19 +126,14 @@ def plot_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> 
     ax2.set_ylabel("%")
     ax2.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return Path(path)
 
 
 def plot_adversarial_curves(curve: list[dict[str, float]], path: str | Path, title: str) -> Path | None:
     """Both players' objectives, the reward gap and validation prec@k of a min-max run; None without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return None
     it = [c["iteration"] for c in curve]
@@ -162,7 +155,5 @@ def plot_adversarial_curves(curve: list[dict[str, float]], path: str | Path, tit
     axes[2].set_ylabel("%")
     axes[2].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return Path(path)

@@ -23,27 +23,37 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from recsim_gym import assets
-from recsim_gym.data.logs import load_logs
+from recsim_gym.data.logs import LogData, load_logs
 from recsim_gym.io_utils import (
     OutputExistsError,
-    atomic_path,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     check_overwrite,
 )
+from recsim_gym.ray_units import add_ray_option
 from recsim_gym.user_models.adversarial import AdversarialConfig, evaluate_adversarial, train_adversarial
 from recsim_gym.user_models.commands import DEFAULT_L2
+from recsim_gym.user_models.evaluation import mean_sd
 from recsim_gym.user_models.gan_user_model import UserModelConfig
 from recsim_gym.user_models.metrics import reference_metrics
 from recsim_gym.user_models.report import plot_adversarial_curves
-from recsim_gym.user_models.training import CHECKPOINTS, EventTensors, TrainConfig, evaluate_events, train_user_model
+from recsim_gym.user_models.training import (
+    CHECKPOINTS,
+    EventTensors,
+    TrainConfig,
+    TrainResult,
+    evaluate_events,
+    train_user_model,
+)
 
 # Chen et al. Table 1 (prec@1, prec@2 in %, mean ± sd) and a third-party run of the TF code on the same yelp.txt
 # (docs/protocols.md#chen-et-al-table-1).
@@ -90,61 +100,48 @@ def run_one(
     )
     window = model.config.pw_band - 1 if encoder == "pw" else None
     tensors = EventTensors.from_data(data, window)
-    test = data.events("test")
-    nan = {"prec@1": float("nan"), "prec@2": float("nan"), "log_likelihood": float("nan")}
-    scored = {name: nan for name in CHECKPOINTS}
-    for name in CHECKPOINTS if score_test else ():
-        model.load_state_dict(result.checkpoints[name])
-        scored[name] = evaluate_events(model, tensors, data.display, data.click, test)
-    runs = [
-        {
-            "dataset": dataset,
-            "encoder": encoder,
-            "regularizer": "entropy",
-            "seed": seed,
-            "prec@1": scored["best-pre1"]["prec@1"],
-            "prec@2": scored["best-pre2"]["prec@2"],
-            "log_likelihood": scored["best-loss"]["log_likelihood"],
-            "val": {k: v for k, v in result.best_validation.items()},
-            "best_iteration": result.best_iteration,
-            "wall_time_s": result.wall_time_s,
-        }
-    ]
+    test = data.events("test") if score_test else None
+    head = {"dataset": dataset, "encoder": encoder, "regularizer": "entropy", "seed": seed}
+    runs = [{**head, **_scored(model, result, CHECKPOINTS, evaluate_events, tensors, data, test)}]
     if minmax > 0:
         model.load_state_dict(result.checkpoints["best-pre1"])
         adv, adv_result = train_adversarial(
             data, model, AdversarialConfig(regularizer="l2", iterations=minmax, seed=seed), progress=False
         )
         full = EventTensors.from_data(data)
-        adv_scored = {name: nan for name in adv_result.checkpoints}
-        for name in adv_result.checkpoints if score_test else ():
-            adv.load_state_dict(adv_result.checkpoints[name])
-            adv_scored[name] = evaluate_adversarial(adv, full, data.display, data.click, test)
         finite = all(np.isfinite(v) for c in adv_result.curve for k, v in c.items() if not k.startswith("train_"))
-        runs.append(
-            {
-                **runs[0],
-                "regularizer": "l2",
-                "prec@1": adv_scored["best-pre1"]["prec@1"],
-                "prec@2": adv_scored["best-pre2"]["prec@2"],
-                "log_likelihood": adv_scored["best-loss"]["log_likelihood"],
-                "val": adv_result.best_validation,
-                "best_iteration": adv_result.best_iteration,
-                "wall_time_s": adv_result.wall_time_s,
-                "all_finite": finite,
-            }
-        )
+        scored = _scored(adv, adv_result, adv_result.checkpoints, evaluate_adversarial, full, data, test)
+        runs.append({**head, "regularizer": "l2", **scored, "all_finite": finite})
         if curves is not None:
-            with atomic_path(curves) as tmp:
-                plot_adversarial_curves(
-                    adv_result.curve, tmp, f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
-                )
+            title = f"L2 min-max on {dataset} ({encoder.upper()}, seed {seed})"
+            plot_adversarial_curves(adv_result.curve, curves, title)  # written atomically (figures.save_figure)
     return runs
 
 
-def _ms(values: list[float]) -> str:
-    a = np.asarray(values, dtype=float)
-    return f"{a.mean():.1f} ± {a.std(ddof=1) if a.size > 1 else 0.0:.1f}"
+def _scored(
+    model: torch.nn.Module,
+    result: TrainResult,
+    names: Iterable[str],
+    evaluate: Callable[..., dict[str, float]],
+    tensors: EventTensors,
+    data: LogData,
+    test: np.ndarray | None,
+) -> dict[str, Any]:
+    """One run's row figures: test prec@1 / prec@2 / log-likelihood of its best-pre1 / best-pre2 / best-loss
+    checkpoints (NaN when ``test`` is None: the test users are never scored) and its validation record."""
+    nan = {"prec@1": float("nan"), "prec@2": float("nan"), "log_likelihood": float("nan")}
+    scored = {name: nan for name in names}
+    for name in names if test is not None else ():
+        model.load_state_dict(result.checkpoints[name])
+        scored[name] = evaluate(model, tensors, data.display, data.click, test)
+    return {
+        "prec@1": scored["best-pre1"]["prec@1"],
+        "prec@2": scored["best-pre2"]["prec@2"],
+        "log_likelihood": scored["best-loss"]["log_likelihood"],
+        "val": dict(result.best_validation),
+        "best_iteration": result.best_iteration,
+        "wall_time_s": result.wall_time_s,
+    }
 
 
 def table(runs: list[dict], refs: dict[str, dict]) -> str:
@@ -163,9 +160,8 @@ def table(runs: list[dict], refs: dict[str, dict]) -> str:
             paper = PAPER.get((dataset, encoder), "-") if reg == "entropy" else PAPER_L2.get((dataset, encoder), "-")
             tf = TF_REFERENCE.get((dataset, encoder), "-") if reg == "entropy" else TF_L2.get((dataset, encoder), "-")
             lines.append(
-                f"| {dataset} | {name} | {_ms([r['prec@1'] for r in rs])} | "
-                f"{_ms([r['prec@2'] for r in rs])} | {np.mean([r['log_likelihood'] for r in rs]):.3f} | {len(rs)} | "
-                f"{paper} | {tf} | "
+                f"| {dataset} | {name} | {mean_sd([r['prec@1'] for r in rs])} | {mean_sd([r['prec@2'] for r in rs])} | "
+                f"{np.mean([r['log_likelihood'] for r in rs]):.3f} | {len(rs)} | {paper} | {tf} | "
                 f"{np.mean([r['wall_time_s'] for r in rs]):.1f} |"
             )
         for name, r in refs[dataset].items():
@@ -262,15 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         help="val: print only the best validation figures (for choosing hyperparameters without touching test)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar over the runs (stderr)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the (dataset, encoder, seed) fits as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), "
-        "or without ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run (needs ray)",
-    )
+    add_ray_option(p, "(dataset, encoder, seed) fits", "; same results as the local run")
     args = p.parse_args(argv)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     settings = {

@@ -33,30 +33,12 @@ from recsim_gym.cli import main as cli_main
 from recsim_gym.cli_types import positive_int, seed_int, writable_file
 from recsim_gym.data.logs import CLICK, ITEM, PAD, SPLIT, TIME, USER
 from recsim_gym.io_utils import OutputExistsError, atomic_path, check_overwrite
-from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
+from recsim_gym.user_models.gan_user_model import GANUserModel, random_user_model
 
 #: Users simulated together (one batched forward per event step); bounds the memory of a block.
 BLOCK_USERS = 65_536
 #: Rows formatted per write: bounds the memory of the text buffer.
 WRITE_ROWS = 1_000_000
-
-
-def random_user_model(n_items: int, seed: int = 0, hidden: tuple[int, ...] = (64, 64)) -> GANUserModel:
-    """A PW GAN user model with random weights whose utilities are of order 1 and depend on item and history.
-
-    The reference initialisation (std 1e-3) would make every utility ~0 and every choice uniform; here the item
-    table and position weights are standard normal and the MLP layers unit-gain (std ``1 / sqrt(fan_in)``). The
-    global torch RNG is left untouched.
-    """
-    config = UserModelConfig(n_items=n_items, encoder="pw", hidden=hidden, init_std=1.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GANUserModel(config)
-        with torch.no_grad():
-            model.encoder.position_weights.normal_(0.0, 1.0)
-            for layer in model.layers:
-                layer.weight.normal_(0.0, 1.0 / layer.weight.shape[1] ** 0.5)
-    return model.eval().requires_grad_(False)
 
 
 def _distinct_items(rng: np.random.Generator, n_events: int, k: int, n_items: int) -> np.ndarray:
@@ -113,7 +95,7 @@ def sample_logs(
         )
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = random_user_model(n_items, seed)
+    model = random_user_model(n_items, seed=seed, hidden=(64, 64))  # the shipped PW architecture
     n_events = -(-rows // slate_size)
     lengths = rng.integers(1, 2 * mean_events, size=n_events // mean_events + 16)
     while lengths.sum() < n_events:  # rare: draw more users until the events are covered

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from recsim_gym.data.logs import PAD, LogData
 from recsim_gym.threads import cpu_threads
@@ -122,6 +123,18 @@ class TrainResult:
     wall_time_s: float = 0.0
     train_config: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, selector: CheckpointSelector, curve: list[dict[str, float]], start: float, config: Any) -> TrainResult:
+        """The result of a run begun at ``start`` (``time.perf_counter()``) whose checkpoints ``selector`` chose."""
+        return cls(
+            checkpoints=selector.checkpoints,
+            best_iteration=selector.best_iteration,
+            best_validation=selector.best_validation,
+            curve=curve,
+            wall_time_s=time.perf_counter() - start,
+            train_config=asdict(config),
+        )
+
 
 def ranking_copy(model: torch.nn.Module) -> torch.nn.Module:
     """A float64 copy of ``model`` in eval mode, for ranking scores whose ties must not depend on float32 rounding."""
@@ -212,11 +225,9 @@ def train_user_model(
     selector = CheckpointSelector(CHECKPOINTS)
     curve: list[dict[str, float]] = []
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.iterations, desc=f"train {model_config.encoder.upper()} seed {config.seed}")
+    bar = tqdm(
+        total=config.iterations, desc=f"train {model_config.encoder.upper()} seed {config.seed}", disable=not progress
+    )
     start = time.perf_counter()
     running = []
     for it in range(1, config.iterations + 1):
@@ -229,27 +240,16 @@ def train_user_model(
             curve.append({"iteration": it, "train_loss": float(np.mean(running)), **_prefixed(val, "val_")})
             running = []
             selector.offer(it, val, model)
-            if bar is not None:
-                bar.set_postfix(
-                    val_p1=f"{val['prec@1']:.1f}",
-                    val_p2=f"{val['prec@2']:.1f}",
-                    val_loss=f"{val['loss']:.3f}",
-                    best_p1=f"{selector.best_value['best-pre1']:.1f}",
-                )
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    wall = time.perf_counter() - start
+            bar.set_postfix(
+                val_p1=f"{val['prec@1']:.1f}",
+                val_p2=f"{val['prec@2']:.1f}",
+                val_loss=f"{val['loss']:.3f}",
+                best_p1=f"{selector.best_value['best-pre1']:.1f}",
+            )
+        bar.update(1)
+    bar.close()
+    result = TrainResult.of(selector, curve, start, config)
     model.load_state_dict(selector.weights("best-loss"))
-    result = TrainResult(
-        checkpoints=selector.checkpoints,
-        best_iteration=selector.best_iteration,
-        best_validation=selector.best_validation,
-        curve=curve,
-        wall_time_s=wall,
-        train_config=asdict(config),
-    )
     return model, result
 
 

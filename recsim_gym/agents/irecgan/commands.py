@@ -29,6 +29,7 @@ from typing import Any
 
 from recsim_gym.agents.irecgan.experiment import GRID_LOGGING, GRID_SESSIONS
 from recsim_gym.cli_types import nonneg_int, positive_int, seed_int, writable_dir
+from recsim_gym.ray_units import add_ray_option
 
 CONFIGS = ("cpu", "paper")
 
@@ -90,15 +91,7 @@ def add_commands(subparsers: Any) -> None:
         "the cell, seed and configuration flags are ignored",
     )
     p.add_argument("--verbose", type=int, choices=(0, 1), default=0, help="learner verbosity (0 or 1)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the (cell, seed) units as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without "
-        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run, resumable (needs ray)",
-    )
+    add_ray_option(p, "(cell, seed) units", "; same results as the local run, resumable")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_irecgan_experiment)
 

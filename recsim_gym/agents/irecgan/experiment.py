@@ -28,10 +28,8 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,7 +40,9 @@ import numpy as np
 
 from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
-from recsim_gym.agents.irecgan.plots import plot_training_curves, pyplot
+from recsim_gym.agents.irecgan.plots import plot_training_curves
+from recsim_gym.figures import pyplot, save_figure
+from recsim_gym.threads import load_average, machine
 
 try:
     import fcntl
@@ -74,13 +74,6 @@ GRID_SESSIONS = (200, 1000, 10000)
 METHOD_ORDER = ("LSTM", "LSTMD", "PG", "PGU", "IRecGAN")
 #: Which trained branch deploys each method.
 _BRANCHES: dict[str, tuple[str, ...]] = {"PG": ("PG", "LSTM"), "PGU": ("PGU",), "IRecGAN": ("IRecGAN", "LSTMD")}
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # not available on every platform
-        return None
 
 
 def _git_commit() -> str | None:
@@ -134,7 +127,7 @@ def run_seed(
     from recsim_gym.envs.synthetic_mdp.metrics import evaluate_online
     from recsim_gym.envs.synthetic_mdp.policies import make_policy
 
-    load_start = _loadavg()
+    load_start = load_average()
     start = time.perf_counter()
     cell = {"logging": logging, "sessions": int(n_sessions), "seed": int(seed)}
     ckpt = _Checkpoints(checkpoint_dir, cell, start, report)
@@ -219,7 +212,7 @@ def run_seed(
         "pretrain_seconds": pretrain_seconds,
         "branch_seconds": branch_seconds,
         "loadavg_start": load_start,
-        "loadavg_end": _loadavg(),
+        "loadavg_end": load_average(),
         "resumed": ckpt.resumed,
     }
     return {"rows": rows, "timing": timing}
@@ -363,20 +356,14 @@ def _file_lock(path: Path, blocking: bool) -> Iterator[bool]:
 
 def experiment_meta(config: IRecGANConfig, n_rounds: int, eval_sessions: int, argv: Sequence[str] | None) -> dict:
     """Settings, versions and platform recorded beside the results (style guide 7)."""
-    import torch
-
     return {
         "config": dataclasses.asdict(config),
         "n_rounds": int(n_rounds),
         "eval_sessions": int(eval_sessions),
         "command": "recsim-gym " + " ".join(argv) if argv is not None else None,
         "commit": _git_commit(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        **machine(),
         "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -611,9 +598,7 @@ def plot_cell(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
     seeds = max(len(s["seeds"]) for s in summary)
     _draw_cell(ax_cov, ax_rew, summary, f"logging {s0['logging']}, {s0['sessions']:,} sessions, {seeds} seed(s)")
     ax_cov.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
@@ -637,6 +622,4 @@ def plot_grid(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
             seeds = max(len(s["seeds"]) for s in part)
             _draw_cell(ax_cov, ax_rew, part, f"{lg}, {n:,} sessions ({seeds} seed(s))")
     axes[0, 0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -1,4 +1,4 @@
-"""Figures of the IRecGAN learner: its training curves, and the matplotlib loader the experiment's figures share.
+"""Figures of the IRecGAN learner: its training curves.
 
 They sit below both :mod:`recsim_gym.agents.irecgan.irecgan` (``IRecGAN.plot_curves``) and
 :mod:`recsim_gym.agents.irecgan.experiment` (the Figure-2 plots), so that neither imports the other for a figure.
@@ -11,17 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the file-only Agg backend; a one-line ImportError naming the extra without it."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # optional dependency
-        raise ImportError("plots need matplotlib: pip install 'recsim-gym[plots]'") from err
-    return plt
+from recsim_gym.figures import pyplot, save_figure
 
 
 def plot_training_curves(curves: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
@@ -79,6 +69,4 @@ def plot_training_curves(curves: Sequence[Mapping[str, Any]], path: str | os.Pat
         ax.set_title("validation MDP run (disabled)", fontsize=9)
     ax.set_xlabel("round (0: after pre-training)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

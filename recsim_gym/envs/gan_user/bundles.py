@@ -14,7 +14,7 @@ import torch
 
 from recsim_gym import assets
 from recsim_gym.user_models.adversarial import AdversarialUserModel
-from recsim_gym.user_models.gan_user_model import GANUserModel, UserModelConfig
+from recsim_gym.user_models.gan_user_model import GANUserModel, random_user_model
 from recsim_gym.user_models.storage import (
     DEFAULT_CHECKPOINT,
     BundleSource,
@@ -200,25 +200,3 @@ def split_user_model(
     if behaviour is not None and loaded.reward.config.encoder != "pw":
         raise ValueError("a min-max model with a PW phi needs a PW reward network in the environments")
     return loaded.reward, behaviour, loaded
-
-
-def random_user_model(
-    n_items: int = 30, encoder: str = "pw", seed: int = 0, scale: float = 1.0, hidden: tuple[int, ...] = (16, 16)
-) -> GANUserModel:
-    """A random-initialised user model whose utilities are of order ``scale`` (tests, examples, benchmarks).
-
-    The reference initialisation (std 1e-3, position weights 1e-4) makes every utility ~0 and the history irrelevant;
-    here the item tables, MLP and position weights are drawn at a scale where choices depend on item and history.
-    The global torch RNG is left untouched.
-    """
-    cfg = UserModelConfig(n_items=n_items, encoder=encoder, hidden=hidden, init_std=scale)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GANUserModel(cfg)
-        with torch.no_grad():
-            if encoder == "pw":
-                model.encoder.position_weights.normal_(0.0, 1.0)
-            for layer in model.layers:
-                # Unit-gain layers (std 1 / sqrt(fan_in)): utilities keep the scale of the first-layer input.
-                layer.weight.normal_(0.0, 1.0 / layer.weight.shape[1] ** 0.5)
-    return model.eval().requires_grad_(False)

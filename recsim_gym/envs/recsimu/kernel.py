@@ -21,38 +21,28 @@ from recsim_gym.envs import random_streams as rs
 from recsim_gym.user_models.recsimu.model import Discriminator
 
 _MASK64 = (1 << 64) - 1
-_GAMMA = 0x9E3779B97F4A7C15
-_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 STREAM_START, STREAM_FEEDBACK = 0, 1
 CHUNK = 256  # [rows] per pass of RecSimuKernel.probs
 
 
-def mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on a uint64 array (arrays wrap silently)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(_M1)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(_M2)
-    return x ^ (x >> np.uint64(31))
+# Keys and draws are uint64 here; random_streams computes the same 64 bits as int64, hence the views.
+def _i64(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x).astype(np.uint64, copy=False).view(np.int64)
 
 
 def seed_keys(seeds: np.ndarray) -> np.ndarray:
     """Base keys of integer seeds (any int64 or uint64 values)."""
-    return mix(np.asarray(seeds).astype(np.uint64) * np.uint64(_GAMMA) + np.uint64(_GAMMA))
+    return rs.mix(_i64(seeds) * rs.GAMMA + rs.GAMMA).view(np.uint64)
 
 
 def episode_keys(base: np.ndarray, episode: np.ndarray) -> np.ndarray:
     """Key of episode ``episode`` (0, 1, ...) of the slots with base keys ``base``."""
-    return mix(base + (np.asarray(episode).astype(np.uint64) + np.uint64(1)) * np.uint64(_GAMMA))
+    return rs.episode_key(_i64(base), _i64(episode)).view(np.uint64)
 
 
 def draws(keys: np.ndarray, stream: int, t: np.ndarray, count: int) -> np.ndarray:
-    """``(B, count)`` uint64 draws of kind ``stream`` at steps ``t`` ``(B,)``."""
-    counter = ((np.asarray(t).astype(np.uint64) * np.uint64(8) + np.uint64(stream)) << np.uint64(20)) * np.uint64(
-        _GAMMA
-    )
-    j = np.arange(count, dtype=np.uint64) * np.uint64(_GAMMA)
-    return mix((keys + counter)[:, None] + j[None, :])
+    """``(B, count)`` uint64 draws of kind ``stream`` at steps ``t`` ``(B,)`` (:func:`random_streams.draws`)."""
+    return rs.draws(_i64(keys), stream, _i64(t), count).view(np.uint64)
 
 
 def uniform(x: np.ndarray) -> np.ndarray:
@@ -61,8 +51,8 @@ def uniform(x: np.ndarray) -> np.ndarray:
 
 
 def below(x: np.ndarray, n: int) -> np.ndarray:
-    """Multiply-shift map of uint64 draws to ``[0, n)``."""
-    return (((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
+    """Multiply-shift map of uint64 draws to ``[0, n)`` (:func:`random_streams.below`)."""
+    return rs.below(_i64(x), n)
 
 
 def draws_int(key: int, stream: int, t: int, count: int) -> list[int]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from recsim_gym.threads import cpu_threads
 from recsim_gym.user_models.recsimu import losses
@@ -303,22 +304,16 @@ def train_recsimu(
     total = (
         (cfg.pretrain_g if use_g else 0) + cfg.pretrain_d + cfg.rounds * (cfg.d_steps + (cfg.g_steps if use_g else 0))
     )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="update", leave=False)
+    bar = tqdm(total=total, desc=desc, unit="update", leave=False, disable=not progress)
     start = time.perf_counter()
     try:
         if use_g:
             for _ in range(cfg.pretrain_g):  # Algorithm 1, line 3: G on L_G^sup
                 g_step(False, 1.0)
-                if bar:
-                    bar.update(1)
+                bar.update(1)
         for _ in range(cfg.pretrain_d):  # line 5: D on L_D^sup
             d_step(False)
-            if bar:
-                bar.update(1)
+            bar.update(1)
         last_auc = validate(0)
         for r in range(1, cfg.rounds + 1):
             for _ in range(cfg.d_steps):
@@ -328,19 +323,17 @@ def train_recsimu(
                     g_step(cfg.adversarial, cfg.effective_beta())
             if r % cfg.eval_every == 0 or r == cfg.rounds:
                 last_auc = validate(r)
-            if bar:
-                bar.update(cfg.d_steps + (cfg.g_steps if use_g else 0))
-                bar.set_postfix(
-                    d=f"{running['d_loss']:.3f}",
-                    g=f"{running['g_loss']:.3f}",
-                    val_auc=f"{last_auc:.3f}",
-                    val_f1=f"{curves['val_f1'][-1]:.3f}",
-                    best=f"{best['auc']:.3f}",
-                    refresh=False,
-                )
+            bar.update(cfg.d_steps + (cfg.g_steps if use_g else 0))
+            bar.set_postfix(
+                d=f"{running['d_loss']:.3f}",
+                g=f"{running['g_loss']:.3f}",
+                val_auc=f"{last_auc:.3f}",
+                val_f1=f"{curves['val_f1'][-1]:.3f}",
+                best=f"{best['auc']:.3f}",
+                refresh=False,
+            )
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     return TrainResult(
         best["g"],
         best["d"],
@@ -356,10 +349,9 @@ def train_recsimu(
 
 def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> None:
     """Both players' losses, D's real/fake accuracy and the validation AUC against updates, as a PNG (matplotlib)."""
-    import matplotlib
+    from recsim_gym.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     x = curves["update"]
@@ -380,12 +372,10 @@ def plot_curves(curves: dict[str, list[float]], path: str, title: str = "") -> N
 
 def finish_figure(fig: Any, axes: Any, path: str, title: str = "") -> None:
     """Legends on ``axes``, the title, then the PNG written to ``path`` and the figure closed."""
-    import matplotlib.pyplot as plt
+    from recsim_gym.figures import save_figure
 
     for ax in axes:
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
