@@ -679,16 +679,37 @@ def test_ppo_on_batched_env_through_adapter(pw_model):
 
 
 def test_cpu_elu_matches_torch_and_the_numpy_path():
-    """The batched CPU ELU (numpy expm1) equals torch's ELU to rounding and the single env's formula exactly."""
+    """The batched CPU ELU equals torch's ELU to rounding and the single env's formula (same expm1_) exactly."""
     x = torch.randn(257, 64, generator=torch.Generator().manual_seed(0)) * 3
     x[0, :4] = torch.tensor([0.0, -0.0, 1e-8, -1e-8])
     ref = torch.nn.functional.elu(x)
     xn = x.numpy().copy()
     out = evaluators.elu_(x.clone())
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))))
+    neg = np.minimum(xn, 0)
+    evaluators.expm1_(neg)
+    np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, neg))
     leaf = x.clone().requires_grad_(True)
     assert torch.allclose(evaluators.elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
+
+
+@pytest.mark.parametrize("expm1", [evaluators._numpy_expm1_, evaluators._torch_expm1_], ids=["numpy", "torch"])
+def test_either_expm1_keeps_batched_equal_to_single(expm1, pw_model, monkeypatch):
+    """Whichever expm1 a CPU gets, it works in place to 1 ulp of numpy's and both env paths use it alike."""
+    x = np.linspace(-20, 0, 4097, dtype=np.float32).reshape(1, -1)
+    y = x.copy()
+    expm1(y)
+    np.testing.assert_array_max_ulp(y, np.expm1(x), maxulp=1)
+    sizes = []
+
+    def counted(a):
+        sizes.append(a.size)
+        expm1(a)
+
+    monkeypatch.setattr(evaluators, "expm1_", counted)
+    _compare_with_sync(small(pw_model, reward="expected"), AutoresetMode.NEXT_STEP, b=4)
+    width = pw_model.config.hidden[0]
+    assert {K * width, 4 * K * width} <= set(sizes)  # the single envs' numpy path and the batched torch path
 
 
 def test_reset_info_has_the_step_info_schema(pw_model):

@@ -10,7 +10,8 @@ reward of a slate. They are the part of the simulation that is not written once,
   ``embedding_bag``, an LSTM state through its cell, the reward network as one MLP forward over the ``B * k`` items.
 
 Both compute the same formulas (``z = sum_l T_l[c_{t-l}]``, an ELU MLP over ``z + e_a``), so they agree to float32
-rounding; each keeps the exact float operations its env has always used (the ``-v0`` golden trajectories).
+rounding, and on the CPU both ELUs take the one :func:`expm1_` chosen per process (numpy's or torch's, by the CPU), so
+that a batched slot equals its single env bit for bit on one machine.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class NumpyPW:
             # (for x <= 0, expm1(x) >= x), in 3 numpy calls instead of 4 and without two temporaries. ``@ w`` keeps
             # ``w`` a matrix (last layer ``(H, 1)``): a matrix-vector product could round differently.
             t = np.minimum(x, _ZERO)  # a float32 zero: a Python 0 costs numpy a scalar conversion per call
-            np.expm1(t, out=t)
+            expm1_(t)
             np.maximum(x, t, out=x)
             x = x @ w
             x += bias
@@ -206,17 +207,42 @@ class TorchModel:
 def elu_(x: torch.Tensor) -> torch.Tensor:
     """In-place ELU of an activation buffer that belongs to the caller (no autograd).
 
-    On CPU the exponential runs through numpy: ``max(x, expm1(min(x, 0)))`` is the ELU (``expm1(x) >= x``), and
-    numpy's SIMD ``expm1`` is 2-3x faster than torch's ELU kernel here, where the two ELUs were about a third of a
-    batched step at B = 1,024 (BENCHMARKS.md). It is also the formula of :class:`NumpyPW`, so both paths round the
-    same way. Elsewhere torch's in-place ELU.
+    On CPU as ``max(x, expm1(min(x, 0)))`` (the ELU: ``expm1(x) >= x``) with :func:`expm1_`, the formula and the
+    function of :class:`NumpyPW`, so both paths round the same way; either ``expm1`` is 2-8x faster than torch's ELU
+    kernel, where the two ELUs were a third of a batched step at B = 1,024 (docs/lab_notes/speedups.md). Elsewhere
+    torch's in-place ELU.
     """
     if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
         return F.elu(x, inplace=True)
     neg = x.clamp(max=0.0)
-    arr = neg.numpy()
-    np.expm1(arr, out=arr)
+    expm1_(neg.numpy())
     return torch.maximum(x, neg, out=x)
+
+
+def _numpy_expm1_(a: np.ndarray) -> None:
+    np.expm1(a, out=a)
+
+
+def _torch_expm1_(a: np.ndarray) -> None:
+    t = torch.from_numpy(a)  # a view: torch writes into ``a``
+    torch.expm1(t, out=t)
+
+
+def _numpy_has_simd_expm1() -> bool:
+    """Whether numpy's float32 ``expm1`` runs a SIMD loop here: only its AVX-512 (SVML) loop on x86-64 exists."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    return bool(features.get("X86_V4") or features.get("AVX512_SKX"))
+
+
+# ``expm1_(a)``: ``a = expm1(a)`` in place for a float32 array, the one expm1 of both ELUs (the single env's and the
+# batched env's), chosen once per process so that slot i of a batched env equals a single env seeded s + i bit for
+# bit. numpy's where it has its AVX-512 loop (the arithmetic the -v0 ids were recorded with); elsewhere numpy's expm1
+# is a scalar loop, 8x slower than torch's vectorised one on a (5,120, 64) array (40 % of a batched step at
+# B = 1,024 on an AVX2-only EPYC), so torch's, which rounds differently in about 4 % of elements, by one ulp.
+expm1_ = _numpy_expm1_ if _numpy_has_simd_expm1() else _torch_expm1_
 
 
 def _copy_to(model: GANUserModel, device: torch.device) -> GANUserModel:
