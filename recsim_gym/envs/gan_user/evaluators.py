@@ -10,8 +10,8 @@ reward of a slate. They are the part of the simulation that is not written once,
   ``embedding_bag``, an LSTM state through its cell, the reward network as one MLP forward over the ``B * k`` items.
 
 Both compute the same formulas (``z = sum_l T_l[c_{t-l}]``, an ELU MLP over ``z + e_a``), so they agree to float32
-rounding, and on the CPU both ELUs take the one :func:`expm1_` chosen per process (numpy's or torch's, by the CPU), so
-that a batched slot equals its single env bit for bit on one machine.
+rounding (their matrix products come from two BLAS libraries, and on a CPU without AVX-512 their ``expm1`` from two
+math libraries, see :func:`elu_`); the slates and clicks of a batched slot equal those of its single env.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class NumpyPW:
             # (for x <= 0, expm1(x) >= x), in 3 numpy calls instead of 4 and without two temporaries. ``@ w`` keeps
             # ``w`` a matrix (last layer ``(H, 1)``): a matrix-vector product could round differently.
             t = np.minimum(x, _ZERO)  # a float32 zero: a Python 0 costs numpy a scalar conversion per call
-            expm1_(t)
+            np.expm1(t, out=t)
             np.maximum(x, t, out=x)
             x = x @ w
             x += bias
@@ -207,29 +207,30 @@ class TorchModel:
 def elu_(x: torch.Tensor) -> torch.Tensor:
     """In-place ELU of an activation buffer that belongs to the caller (no autograd).
 
-    On CPU as ``max(x, expm1(min(x, 0)))`` (the ELU: ``expm1(x) >= x``) with :func:`expm1_`, the formula and the
-    function of :class:`NumpyPW`, so both paths round the same way; either ``expm1`` is 2-8x faster than torch's ELU
-    kernel, where the two ELUs were a third of a batched step at B = 1,024 (docs/lab_notes/speedups.md). Elsewhere
-    torch's in-place ELU.
+    On CPU as ``max(x, expm1(min(x, 0)))`` (the ELU: ``expm1(x) >= x``, the formula of :class:`NumpyPW`) with
+    :data:`cpu_expm1_`, which is 2-8x faster than torch's ELU kernel (the two ELUs were a third of a batched step at
+    B = 1,024, docs/lab_notes/speedups.md) and, unlike that kernel, rounds an element the same wherever it lies in
+    the array (torch's ELU computes the last few elements of a loop another way), so a slot's floats do not depend on
+    B. Elsewhere torch's in-place ELU.
     """
     if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
         return F.elu(x, inplace=True)
     neg = x.clamp(max=0.0)
-    expm1_(neg.numpy())
+    cpu_expm1_(neg)
     return torch.maximum(x, neg, out=x)
 
 
-def _numpy_expm1_(a: np.ndarray) -> None:
+def _numpy_expm1_(t: torch.Tensor) -> None:
+    a = t.numpy()  # a view: numpy writes into ``t``
     np.expm1(a, out=a)
 
 
-def _torch_expm1_(a: np.ndarray) -> None:
-    t = torch.from_numpy(a)  # a view: torch writes into ``a``
-    torch.expm1(t, out=t)
+def _torch_expm1_(t: torch.Tensor) -> None:
+    t.expm1_()
 
 
-def _numpy_has_simd_expm1() -> bool:
-    """Whether numpy's float32 ``expm1`` runs a SIMD loop here: only its AVX-512 (SVML) loop on x86-64 exists."""
+def numpy_has_simd_expm1() -> bool:
+    """Whether numpy's float32 ``expm1`` runs a SIMD loop here: it has one only for x86-64 with AVX-512 (SVML)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # numpy < 2
@@ -237,12 +238,12 @@ def _numpy_has_simd_expm1() -> bool:
     return bool(features.get("X86_V4") or features.get("AVX512_SKX"))
 
 
-# ``expm1_(a)``: ``a = expm1(a)`` in place for a float32 array, the one expm1 of both ELUs (the single env's and the
-# batched env's), chosen once per process so that slot i of a batched env equals a single env seeded s + i bit for
-# bit. numpy's where it has its AVX-512 loop (the arithmetic the -v0 ids were recorded with); elsewhere numpy's expm1
-# is a scalar loop, 8x slower than torch's vectorised one on a (5,120, 64) array (40 % of a batched step at
-# B = 1,024 on an AVX2-only EPYC), so torch's, which rounds differently in about 4 % of elements, by one ulp.
-expm1_ = _numpy_expm1_ if _numpy_has_simd_expm1() else _torch_expm1_
+# The batched env's CPU expm1 (in place, a contiguous float32 tensor), chosen once per process by the CPU. numpy's
+# where it has its AVX-512 loop: then the same function as the single env's NumpyPW, as the -v0 ids were recorded.
+# Without AVX-512 numpy's expm1 is a scalar loop, 8x slower than torch's vectorised one on a (5,120, 64) array (40 %
+# of a batched step at B = 1,024 on an AVX2-only EPYC): there torch's, which rounds about 4 % of elements one ulp
+# away from numpy's. The single env keeps numpy's: at B = 1 a torch call made a step ~10 % slower.
+cpu_expm1_ = _numpy_expm1_ if numpy_has_simd_expm1() else _torch_expm1_
 
 
 def _copy_to(model: GANUserModel, device: torch.device) -> GANUserModel:
