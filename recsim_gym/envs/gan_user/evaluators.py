@@ -208,10 +208,10 @@ def elu_(x: torch.Tensor) -> torch.Tensor:
     """In-place ELU of an activation buffer that belongs to the caller (no autograd).
 
     On CPU as ``max(x, expm1(min(x, 0)))`` (the ELU: ``expm1(x) >= x``, the formula of :class:`NumpyPW`) with
-    :data:`cpu_expm1_`, which is 2-8x faster than torch's ELU kernel (the two ELUs were a third of a batched step at
-    B = 1,024, docs/lab_notes/speedups.md) and, unlike that kernel, rounds an element the same wherever it lies in
-    the array (torch's ELU computes the last few elements of a loop another way), so a slot's floats do not depend on
-    B. Elsewhere torch's in-place ELU.
+    :data:`cpu_expm1_`: faster than torch's ELU kernel (2x alone, ~10 % inside a B = 1,024 step, where the two ELUs
+    are a third of the step; docs/lab_notes/speedups.md) and, unlike that kernel, it rounds an element the same
+    wherever it lies in the array (torch's ELU computes a loop's last few elements another way), so a slot's floats
+    do not depend on B. Elsewhere torch's in-place ELU.
     """
     if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
         return F.elu(x, inplace=True)
@@ -230,7 +230,7 @@ def _torch_expm1_(t: torch.Tensor) -> None:
 
 
 def numpy_has_simd_expm1() -> bool:
-    """Whether numpy's float32 ``expm1`` runs a SIMD loop here: it has one only for x86-64 with AVX-512 (SVML)."""
+    """Whether numpy's float32 ``expm1`` may run a SIMD loop here: it has one only for x86-64 with AVX-512 (SVML)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # numpy < 2
