@@ -678,17 +678,42 @@ def test_ppo_on_batched_env_through_adapter(pw_model):
     assert np.isfinite(mean)
 
 
-def test_cpu_elu_matches_torch_and_the_numpy_path():
-    """The batched CPU ELU (numpy expm1) equals torch's ELU to rounding and the single env's formula exactly."""
+@pytest.mark.parametrize("expm1", [evaluators._numpy_expm1_, evaluators._torch_expm1_], ids=["numpy", "torch"])
+def test_cpu_elu_matches_torch_and_the_numpy_path(expm1, monkeypatch):
+    """With either expm1 a CPU may get, the batched CPU ELU is the single env's formula with that expm1, equals
+    torch's ELU to rounding (numpy's expm1 to one ulp) and rounds an element the same at any offset of any length."""
+    monkeypatch.setattr(evaluators, "cpu_expm1_", expm1)
     x = torch.randn(257, 64, generator=torch.Generator().manual_seed(0)) * 3
     x[0, :4] = torch.tensor([0.0, -0.0, 1e-8, -1e-8])
     ref = torch.nn.functional.elu(x)
     xn = x.numpy().copy()
     out = evaluators.elu_(x.clone())
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))))
+    np.testing.assert_array_max_ulp(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))), maxulp=1)
+    neg = torch.from_numpy(np.minimum(xn, 0))
+    expm1(neg)
+    np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, neg.numpy()))
+    flat = x.reshape(-1)
+    # A slot's floats must not depend on B: short pieces (a loop's remainder) and long ones at odd offsets.
+    for start, stop in [(i, i + 7) for i in range(0, 640, 10)] + [(5, 1000), (33, 16416)]:
+        np.testing.assert_array_equal(evaluators.elu_(flat[start:stop].clone()).numpy(), out.reshape(-1)[start:stop])
     leaf = x.clone().requires_grad_(True)
     assert torch.allclose(evaluators.elu_(leaf * 1.0), ref)  # autograd tensors take torch's kernel
+
+
+@pytest.mark.parametrize("expm1", [evaluators._numpy_expm1_, evaluators._torch_expm1_], ids=["numpy", "torch"])
+def test_either_cpu_expm1_keeps_batched_equal_to_single(expm1, pw_model, monkeypatch):
+    """Slates, clicks and flags of the batched env equal the single envs' whichever expm1 the CPU gets (rewards and
+    probabilities to float32 rounding); the batched env's ELUs go through the chosen function."""
+    sizes = []
+
+    def counted(t):
+        sizes.append(t.numel())
+        expm1(t)
+
+    monkeypatch.setattr(evaluators, "cpu_expm1_", counted)
+    _compare_with_sync(small(pw_model, reward="expected"), AutoresetMode.NEXT_STEP, b=4)
+    assert 4 * K * pw_model.config.hidden[0] in sizes
 
 
 def test_reset_info_has_the_step_info_schema(pw_model):

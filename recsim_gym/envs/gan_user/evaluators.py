@@ -10,7 +10,8 @@ reward of a slate. They are the part of the simulation that is not written once,
   ``embedding_bag``, an LSTM state through its cell, the reward network as one MLP forward over the ``B * k`` items.
 
 Both compute the same formulas (``z = sum_l T_l[c_{t-l}]``, an ELU MLP over ``z + e_a``), so they agree to float32
-rounding; each keeps the exact float operations its env has always used (the ``-v0`` golden trajectories).
+rounding (their matrix products come from two BLAS libraries, and on a CPU without AVX-512 their ``expm1`` from two
+math libraries, see :func:`elu_`); the slates and clicks of a batched slot equal those of its single env.
 """
 
 from __future__ import annotations
@@ -206,17 +207,43 @@ class TorchModel:
 def elu_(x: torch.Tensor) -> torch.Tensor:
     """In-place ELU of an activation buffer that belongs to the caller (no autograd).
 
-    On CPU the exponential runs through numpy: ``max(x, expm1(min(x, 0)))`` is the ELU (``expm1(x) >= x``), and
-    numpy's SIMD ``expm1`` is 2-3x faster than torch's ELU kernel here, where the two ELUs were about a third of a
-    batched step at B = 1,024 (BENCHMARKS.md). It is also the formula of :class:`NumpyPW`, so both paths round the
-    same way. Elsewhere torch's in-place ELU.
+    On CPU as ``max(x, expm1(min(x, 0)))`` (the ELU: ``expm1(x) >= x``, the formula of :class:`NumpyPW`) with
+    :data:`cpu_expm1_`: faster than torch's ELU kernel (2x alone, ~10 % inside a B = 1,024 step, where the two ELUs
+    are a third of the step; docs/lab_notes/speedups.md) and, unlike that kernel, it rounds an element the same
+    wherever it lies in the array (torch's ELU computes a loop's last few elements another way), so a slot's floats
+    do not depend on B. Elsewhere torch's in-place ELU.
     """
     if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
         return F.elu(x, inplace=True)
     neg = x.clamp(max=0.0)
-    arr = neg.numpy()
-    np.expm1(arr, out=arr)
+    cpu_expm1_(neg)
     return torch.maximum(x, neg, out=x)
+
+
+def _numpy_expm1_(t: torch.Tensor) -> None:
+    a = t.numpy()  # a view: numpy writes into ``t``
+    np.expm1(a, out=a)
+
+
+def _torch_expm1_(t: torch.Tensor) -> None:
+    t.expm1_()
+
+
+def numpy_has_simd_expm1() -> bool:
+    """Whether numpy's float32 ``expm1`` may run a SIMD loop here: it has one only for x86-64 with AVX-512 (SVML)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    return bool(features.get("X86_V4") or features.get("AVX512_SKX"))
+
+
+# The batched env's CPU expm1 (in place, a contiguous float32 tensor), chosen once per process by the CPU. numpy's
+# where it has its AVX-512 loop: then the same function as the single env's NumpyPW, as the -v0 ids were recorded.
+# Without AVX-512 numpy's expm1 is a scalar loop, 8x slower than torch's vectorised one on a (5,120, 64) array (40 %
+# of a batched step at B = 1,024 on an AVX2-only EPYC): there torch's, which rounds about 4 % of elements one ulp
+# away from numpy's. The single env keeps numpy's: at B = 1 a torch call made a step ~10 % slower.
+cpu_expm1_ = _numpy_expm1_ if numpy_has_simd_expm1() else _torch_expm1_
 
 
 def _copy_to(model: GANUserModel, device: torch.device) -> GANUserModel:
