@@ -225,6 +225,7 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._t = 0  # steps taken in the current episode (the kernel's t[0], as a Python int)
         self._no_grad = torch.no_grad() if ops.is_torch else contextlib.nullcontext()
         self._last: tuple[np.ndarray, np.ndarray, int, int] | None = None
+        self._one = self._k.one  # the kernel's fused numpy path of a PW model (None for an LSTM model)
 
     @property
     def _z(self) -> Any:
@@ -317,7 +318,9 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self._t >= self.horizon:
             raise RuntimeError(f"the episode ended (truncated after horizon={self.horizon} steps); call reset()")
         act = validate_slate_action(action, self._n_act, self.slate_size)
-        items, shown, repaired, pos, click, reward, probs = self._user_step(act)
+        one = self._one
+        out = one.step(act, self.strict) if one is not None else self._user_step(act)
+        items, shown, repaired, pos, click, reward, probs = out
         self._t += 1
         self._last = (items, probs, click, pos)
         info = {

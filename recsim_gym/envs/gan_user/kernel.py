@@ -206,6 +206,10 @@ class UserKernel:
         """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most
         recent first, one per row) or a burn-in, and the first candidates."""
         ops = self.ops
+        if histories is None and self.one is not None and self.one.fast_burn:
+            self.one.begin()  # the one numpy user's reset and burn-in on scalars (same draws, same floats)
+            self.sample_candidates(rows)
+            return
         self.keys[rows] = rs.episode_key(self.base[rows], self.episode[rows])
         self.t[rows] = 0
         self.hist[rows] = -1
@@ -215,9 +219,7 @@ class UserKernel:
             for s in self.lstm:
                 s[rows] = 0.0
         self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
-        if histories is None and self.one is not None and self.one.burn_in():
-            pass  # the one numpy user's burn-in, fused (same draws, same floats)
-        elif histories is not None:
+        if histories is not None:
             self._widen(max((h.size for h in histories), default=0) + self.horizon)
             for step in range(max((h.size for h in histories), default=0)):  # oldest click first
                 self.push(ops.tensor([int(h[h.size - 1 - step]) if step < h.size else -1 for h in histories]), rows)
@@ -232,7 +234,7 @@ class UserKernel:
                 u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
                 _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
                 self.push(click, sub)
-        if self.one is not None and not (histories is None and self.one.fast_burn):
+        if self.one is not None:
             self.one.sync()
         self.sample_candidates(rows)
 

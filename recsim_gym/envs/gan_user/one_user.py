@@ -140,6 +140,7 @@ class OneUser:
         self.clicked: set[int] = set()
         self.order: list[int] = []
         self.mask = np.ones(self.n, dtype=np.int8) if self.catalogue else None
+        self.zrow = kernel.z[0]  # the kernel's z (1, H), written in place
 
     def sync(self) -> None:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
@@ -150,6 +151,7 @@ class OneUser:
         if self.mask is not None:
             self.mask.fill(1)
             self.mask[self.order] = 0
+        self.zrow = kern.z[0]
         np.copyto(self.zk, kern.z)
 
     # ----- the user model ------------------------------------------------------------------------------------
@@ -238,9 +240,10 @@ class OneUser:
         kern.n_clicked[0] = count + 1
         if self.mask is not None:
             self.mask[item] = 0
-        # NumpyPW.z of one user: the lag-table rows of the filled lags (histories fill from the front), summed.
+        # NumpyPW.z of one user: the lag-table rows of the filled lags (histories fill from the front), summed
+        # (``sum(axis=0)`` is this ``add.reduce``), into the kernel's z.
         n = min(count + 1, self.window)
-        kern.z = self.table.take(h[:n] + self.lag_offset[:n], axis=0).sum(axis=0)[None, :]
+        np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, self.zrow)
         np.copyto(self.zk, kern.z)
 
     # ----- a step --------------------------------------------------------------------------------------------
@@ -296,22 +299,31 @@ class OneUser:
 
     # ----- a reset -------------------------------------------------------------------------------------------
 
-    def burn_in(self) -> bool:
-        """The burn-in of :meth:`UserKernel.begin` for the episode whose key is set (False: not handled here).
+    def begin(self) -> None:
+        """:meth:`UserKernel.begin` of an episode with a burn-in (``fast_burn``): the episode's key, an empty state,
+        then the burn-in, on scalars.
 
         The same draws as the kernel's: the length from ``BURN_LEN``; per burn-in step ``s`` the i.i.d. ids of
         ``BURN_SLATE`` (all steps drawn in one call: the counters of ``(stream, s)`` do not depend on the others),
         of which the slate is the first ``k`` distinct unclicked ones (the smallest unclicked unused ids if fewer
         are found, as ``sample_distinct`` fills short rows), and the click uniform of ``BURN_CLICK``.
         """
-        if not self.fast_burn:
-            return False
         kern, k, n = self.kern, self.k, self.n
-        self.sync()
-        key = self.key
+        key = rs.episode_key(int(kern.base[0]), int(kern.episode[0]))
+        kern.keys[0] = self.key = key
+        kern.t[0] = 0
+        kern.hist[0] = -1
+        kern.clicked_ids[0] = n
+        kern.n_clicked[0] = 0
+        kern.z.fill(0.0)  # NumpyPW.z of an empty history: a sum of no rows
+        self.zk.fill(0.0)
+        self.zrow = kern.z[0]
+        self.order, self.clicked = [], set()
+        if self.mask is not None:
+            self.mask.fill(1)
         steps = rs.below(rs.draw(key, rs.BURN_LEN, 0), kern.burn_in + 1)
         if not steps:
-            return True
+            return
         counters = np.arange(steps, dtype=np.int64)
         draws = rs.draws(np.full(steps, key, dtype=np.int64), rs.BURN_SLATE, counters, kern.burn_draws)
         for s, ids in enumerate(rs.below(draws, n).tolist()):
@@ -332,7 +344,6 @@ class OneUser:
             _, click, _, _ = self.choose(np.array(slate, dtype=np.int64), _unit(rs.draw(key, rs.BURN_CLICK, s)))
             if click >= 0:
                 self.push(click)
-        return True
 
     def observe(self, catalogue_mask: bool) -> dict[str, np.ndarray]:
         """:meth:`UserKernel.observe_one`: new arrays, none shared with the state."""
