@@ -136,7 +136,8 @@ class OneUser:
         self.catalogue = kernel.num_candidates is None
         # Sampling the burn-in in Python needs i.i.d. draws (a permutation of a tiny catalogue goes the kernel's way).
         self.fast_burn = kernel.burn_draws < self.n
-        self.key = 0
+        self.key = self.t = 0
+        self.clicks: list[float] = []  # the click uniforms of the episode's steps
         self.clicked: set[int] = set()
         self.order: list[int] = []
         self.mask = np.ones(self.n, dtype=np.int8) if self.catalogue else None
@@ -146,6 +147,8 @@ class OneUser:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
         kern = self.kern
         self.key = int(kern.keys[0])
+        self.t = int(kern.t[0])
+        self._draw_clicks()
         self.order = kern.clicked_ids[0, : int(kern.n_clicked[0])].tolist()
         self.clicked = set(self.order)
         if self.mask is not None:
@@ -153,6 +156,13 @@ class OneUser:
             self.mask[self.order] = 0
         self.zrow = kern.z[0]
         np.copyto(self.zk, kern.z)
+
+    def _draw_clicks(self) -> None:
+        """The click uniforms of steps ``0 .. horizon - 1`` of the episode (``ops.uniforms`` of ``CLICK``), drawn
+        at once: the step's draw is then a list look-up, not a splitmix64 on Python ints."""
+        steps = self.kern.horizon
+        raw = rs.draws(np.full(steps, self.key, dtype=np.int64), rs.CLICK, np.arange(steps, dtype=np.int64), 1)
+        self.clicks = (rs.srl(raw[:, 0], 40) * 2.0**-24).tolist()  # 24-bit integers times 2^-24: exact
 
     # ----- the user model ------------------------------------------------------------------------------------
 
@@ -283,8 +293,9 @@ class OneUser:
         else:
             shown, repaired = self.repair(act, acts, strict)
         items = shown if self.catalogue else kern.cands[0].take(shown)
-        t = int(kern.t[0])
-        pos, click, util, probs = self.choose(items, _unit(rs.draw(self.key, rs.CLICK, t)))
+        t = self.t
+        u = self.clicks[t] if t < len(self.clicks) else _unit(rs.draw(self.key, rs.CLICK, t))
+        pos, click, util, probs = self.choose(items, u)
         hit = pos < k
         if kern.reward == "expected":
             reward = float(kern.m.expected_reward(probs[None, :], util[None, :])[0])
@@ -292,7 +303,7 @@ class OneUser:
             reward = float(util[pos]) if hit else 0.0
         if hit:
             self.push(click)
-        kern.t[0] = t + 1
+        kern.t[0] = self.t = t + 1
         if not self.catalogue:
             kern.sample_candidates()
         return items, shown, repaired, pos if hit else -1, click, reward, probs
@@ -311,7 +322,8 @@ class OneUser:
         kern, k, n = self.kern, self.k, self.n
         key = rs.episode_key(int(kern.base[0]), int(kern.episode[0]))
         kern.keys[0] = self.key = key
-        kern.t[0] = 0
+        kern.t[0] = self.t = 0
+        self._draw_clicks()
         kern.hist[0] = -1
         kern.clicked_ids[0] = n
         kern.n_clicked[0] = 0
