@@ -283,10 +283,14 @@ class OneUser:
             c += 1
         return np.array(out, dtype=np.int64), True
 
-    def step(self, act: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray, bool, int, int, float, np.ndarray]:
-        """:meth:`UserKernel.step_one` (same returns) for the validated action ``act`` ``(k,)``."""
+    def step(
+        self, act: np.ndarray, strict: bool, acts: list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, bool, int, int, float, np.ndarray]:
+        """:meth:`UserKernel.step_one` (same returns) for the validated action ``act`` ``(k,)`` (``acts``: its
+        entries as a list, when the caller has it)."""
         kern, k = self.kern, self.k
-        acts = act.tolist()
+        if acts is None:
+            acts = act.tolist()
         distinct = set(acts)
         if self.catalogue and len(distinct) == k and distinct.isdisjoint(self.clicked):
             shown, repaired = act, False  # what repair_row keeps as it is
