@@ -141,7 +141,6 @@ class OneUser:
         self.clicked: set[int] = set()
         self.order: list[int] = []
         self.mask = np.ones(self.n, dtype=np.int8) if self.catalogue else None
-        self.zrow = kernel.z[0]  # the kernel's z (1, H), written in place
 
     def sync(self) -> None:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
@@ -154,7 +153,6 @@ class OneUser:
         if self.mask is not None:
             self.mask.fill(1)
             self.mask[self.order] = 0
-        self.zrow = kern.z[0]
         np.copyto(self.zk, kern.z)
 
     def _draw_clicks(self) -> None:
@@ -251,9 +249,10 @@ class OneUser:
         if self.mask is not None:
             self.mask[item] = 0
         # NumpyPW.z of one user: the lag-table rows of the filled lags (histories fill from the front), summed
-        # (``sum(axis=0)`` is this ``add.reduce``), into the kernel's z.
+        # (``sum(axis=0)`` is this ``add.reduce``), into the kernel's z (keepdims: its (1, H) shape, no view: a
+        # view kept here would not survive pickling as one).
         n = min(count + 1, self.window)
-        np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, self.zrow)
+        np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, kern.z, True)
         np.copyto(self.zk, kern.z)
 
     # ----- a step --------------------------------------------------------------------------------------------
@@ -333,7 +332,6 @@ class OneUser:
         kern.n_clicked[0] = 0
         kern.z.fill(0.0)  # NumpyPW.z of an empty history: a sum of no rows
         self.zk.fill(0.0)
-        self.zrow = kern.z[0]
         self.order, self.clicked = [], set()
         if self.mask is not None:
             self.mask.fill(1)
