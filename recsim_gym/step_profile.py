@@ -178,7 +178,11 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
     z_out, item = np.empty(kern.m.hidden, dtype=np.float32), int(np.flatnonzero(allowed)[0])
     filled = min(count + 1, one.window)
 
-    add("validate_slate_action (slate.py)", lambda: validate_slate_action(a, u._n_act, u.slate_size))
+    def check() -> np.ndarray:  # GANUserEnv.step's check of an int64 action (others: validate_slate_action)
+        acts = a.tolist()
+        return a.copy() if min(acts) >= 0 and max(acts) < u._n_act else a
+
+    add("action check (an int64 array: tolist, range, copy)", check)
 
     def clean() -> bool:  # OneUser.step: distinct entries, none clicked (the slate is shown as it is)
         s = set(act.tolist())
