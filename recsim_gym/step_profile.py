@@ -1,13 +1,16 @@
 """Where the time of one ``gym.make("GANUser-Yelp-v0")`` step goes: ``python -m recsim_gym.step_profile``.
 
 Times, in microseconds per step, the layers of the step (each of Gymnasium's default wrappers, the library's
-thread-switching decorator) and the parts of ``GANUserEnv.step`` (action validation, slate repair, the click draw,
-the user-model arithmetic, the click choice, the history push, the observation and the info dicts), each in a loop
-of its own on the env's live state, and prints a table. The parts are the same calls the step makes, with its
-arguments; what the table calls "glue" is the unwrapped step less the sum of its parts (attribute look-ups, calls,
-tuple packing). One torch thread; a Python loop's own cost per call (an empty call) is subtracted from each figure.
-Times are CPU time of the process (``time.process_time``), which other processes on a busy machine disturb much less
-than the wall clock.
+thread-switching decorator) and the parts of ``GANUserEnv.step``, which runs the kernel's fused one-user path
+(``recsim_gym/envs/gan_user/one_user.py``): action validation, the clean-slate check (and the repair of a slate
+showing a clicked item), the user-model arithmetic, the choice probabilities and the click, the push of the click
+(history, clicked ids, the state embedding), the observation and the info dicts, each in a loop of its own on the
+env's live state, and a reset's cost spread over the steps of its episode; and prints a table. The parts are the
+same calls the step makes, with its arguments; what the table calls "glue" is the unwrapped step less the sum of its
+parts (attribute look-ups, calls, tuple packing, and the cache misses a part does not pay in a loop of its own). One
+torch thread; a Python loop's own cost per call (an empty call) is subtracted from each figure. Times are CPU time
+of the process (``time.process_time``), which other processes on a busy machine disturb much less than the wall
+clock.
 
 Only the single env's PW path (the shipped ids) is profiled; nothing here changes the env.
 """
@@ -121,16 +124,13 @@ def _repair_rate(env: Any, pool: Sequence[np.ndarray], episodes: int = 40) -> fl
 
 def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float = 1.0, repeats: int = 5):
     """Rows ``(part, [us, ...])`` of the step of ``gym.make(env_id, slate_size=...)`` (module docstring)."""
-    from recsim_gym.envs import random_streams as rs
-    from recsim_gym.envs.gan_user.kernel import choice_probs
-    from recsim_gym.envs.gan_user.sampling import choose
     from recsim_gym.envs.slate import validate_slate_action
 
     torch.set_num_threads(1)
     made = gym.make(env_id, slate_size=slate_size)
     u = made.unwrapped
-    kern = u._k  # the env's UserKernel (B = 1)
-    if kern.ops.is_torch or kern.minmax is not None or u.num_candidates is not None:
+    one = u._k.one  # the kernel's fused one-user path (gan_user/one_user.py): what GANUserEnv.step runs
+    if one is None or not one.python_probs or not one.catalogue:
         raise SystemExit("step_profile covers the PW click model without candidates (the shipped ids' default)")
     n, k = int(made.action_space.nvec[0]), slate_size
     pool = action_pool(n, k, None, 4096)
@@ -166,61 +166,70 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
     stack["env.step (undecorated)"] = _Raw()
     whole = interleaved_steps_us(stack, pool, seconds, repeats)
 
-    # The parts of GANUserEnv.step (UserKernel.step with B = 1 in numpy), on the live state (none of them moves the
-    # episode on).
-    ops = kern.ops
+    # The parts of GANUserEnv.step -> OneUser.step, each on the live state with the step's arguments; the parts
+    # that write the state (the click's push) run on scratch copies.
     allowed = u._allowed()
-    # A slate of allowed items (the common case), and one that shows an already clicked item (repaired).
-    a = next(p for p in pool if allowed[p].all())
-    a_rep = next(p for p in pool if not allowed[p].all())[None, :]
-    act = validate_slate_action(a, u._n_act, u.slate_size)[None, :]
-    items = act
-    util = kern.m.utilities(kern.z, items)
-    probs = choice_probs(ops, util)
-    draw = ops.uniforms(kern.keys, rs.CLICK, kern.t)
-    pos_arr = choose(probs, draw)
-    pos = int(pos_arr[0])
-    hist_copy = kern.hist[0].copy()
+    a = next(p for p in pool if allowed[p].all())  # a slate of allowed items (the common case)
+    a_rep = next(p for p in pool if not allowed[p].all())  # one that shows an already clicked item (repaired)
+    act = validate_slate_action(a, u._n_act, u.slate_size)
+    util = one.utilities(act).tolist()
+    kern = u._k
+    hist, ids, count = kern.hist[0].copy(), kern.clicked_ids[0].copy(), int(kern.n_clicked[0])
+    z_out, item = np.empty(kern.m.hidden, dtype=np.float32), int(np.flatnonzero(allowed)[0])
+    filled = min(count + 1, one.window)
 
-    add("validate_slate_action (slate.py)", lambda: validate_slate_action(a, u._n_act, u.slate_size))
-    add(
-        "kernel.repair, allowed slate (k entries: distinct, unclicked)", lambda: kern.repair(act, None, u.strict, False)
-    )
+    def check() -> np.ndarray:  # GANUserEnv.step's check of an int64 action (others: validate_slate_action)
+        acts = a.tolist()
+        return a.copy() if min(acts) >= 0 and max(acts) < u._n_act else a
+
+    add("action check (an int64 array: tolist, range, copy)", check)
+
+    def clean() -> bool:  # OneUser.step: distinct entries, none clicked (the slate is shown as it is)
+        s = set(act.tolist())
+        return len(s) == k and s.isdisjoint(one.clicked)
+
+    add("clean-slate check (tolist, set, isdisjoint)", clean)
     rep = _repair_rate(made, pool)
-    rows.append((f"(kernel.repair, slate with a clicked item: {rep:.0%} of random steps; not in the sum)", []))
-    rep_us = per_call_us(lambda: kern.repair(a_rep, None, u.strict, False), seconds, repeats)
-    rows[-1] = (rows[-1][0], [max(0.0, x - empty) for x in rep_us])
-    add("click draw (ops.uniforms)", lambda: ops.uniforms(kern.keys, rs.CLICK, kern.t))
-    add("utilities: emb[items] + z, 2 ELU-MLP layers", lambda: kern.m.utilities(kern.z, items))
-    add("choice_probs (exp, divide)", lambda: choice_probs(ops, util))
-    add("choose (cumsum, searchsorted)", lambda: choose(probs, draw))
-    add(
-        "click and reward (ops.pick_hit x 2)",
-        lambda: (ops.pick_hit(items, pos_arr, -1), ops.pick_hit(util, pos_arr, 0.0)),
+    acts_rep = a_rep.tolist()
+    rep_us = per_call_us(lambda: one.repair(a_rep, acts_rep, False), seconds, repeats)
+    rows.append(
+        (
+            f"(repair of a slate with a clicked item: {rep:.0%} of random steps; not in the sum)",
+            [max(0.0, x - empty) for x in rep_us],
+        )
     )
+    add("utilities: emb[items] + z, 2 ELU-MLP layers (13 numpy calls)", lambda: one.utilities(act))
+    add("choice probabilities and click (1 exp call, float32 on Python floats)", lambda: one._choose_entropy(util, 0.5))
 
-    def shift() -> None:  # the history shift of push, on a scratch copy
-        hist_copy[1:] = hist_copy[:-1]
-        hist_copy[0] = 7
+    def shift() -> None:  # push: the history shift and the sorted clicked ids, on scratch copies
+        hist[1:] = hist[:-1]
+        hist[0] = item
+        ids[1 : count + 1] = ids[:count]
+        ids[0] = item
 
-    add("push: history shift", shift)
-    add("push: z (sum of lag-table rows)", lambda: kern.m.z(kern.hist))
-    add("sample_candidates (no-op without candidates)", kern.sample_candidates)
+    add("push: history and clicked-id shifts", shift)
+    add(
+        "push: z (sum of lag-table rows) and its k-row copy",
+        lambda: (
+            np.add.reduce(one.table.take(hist[:filled] + one.lag_offset[:filled], 0), 0, None, z_out),
+            np.copyto(one.zk, kern.z),
+        ),
+    )
+    probs = np.zeros(k + 1, dtype=np.float32)
 
     def info() -> dict[str, Any]:
-        clicked = pos < k
-        return {
-            "slate": items[0].copy(),
-            "slate_action": items[0].copy(),
-            "repaired": False,
-            "clicked": clicked,
-            "click_item": int(items[0, pos]) if clicked else -1,
-            "click_position": pos if clicked else -1,
-            "choice_probs": probs,
-        }
+        return {"slate": act.copy(), "slate_action": act.copy(), "repaired": False, "clicked": True,
+                "click_item": item, "click_position": 0, "choice_probs": probs}  # fmt: skip
 
     add("info dict", info)
     add("_obs() (history copy, masks)", u._obs)
+    reset_us = per_call_us(made.reset, seconds, repeats)
+    rows.append(
+        (
+            f"(reset, a burn-in of 0-{u.burn_in} steps; per step of a {u.horizon}-step episode in the harness)",
+            [x / u.horizon for x in reset_us],
+        )
+    )
     made.close()
     wrappers = wrapper_costs_us(gym.make(env_id, slate_size=slate_size), seconds, repeats)
     for name, xs in wrappers.items():

@@ -1,6 +1,7 @@
 """Interleaved A/B of the single GANUser env: a "before" tree vs an "after" tree vs SARDINE, in one run.
 
-Usage: python docs/lab_notes/fastpath_ab.py ROUNDS SECONDS (edit `trees`, `DEV` and `SAR` for your checkouts). Each
+Usage: python docs/lab_notes/fastpath_ab.py ROUNDS SECONDS [BEFORE_TREE AFTER_TREE] (the trees: checkouts of the two
+commits, e.g. `git worktree add --detach /tmp/before main`; edit `DEV` and `SAR` for your interpreters). Each
 simulator is one worker process of recsim_gym/peers_harness.py; round r sends `time` to every worker in turn; the
 summary is the median of the rounds in steps per CPU second (and per wall second). Used for BENCHMARKS.md,
 "Single env fast path (issue 22)". The results also go to /tmp/fastpath_runall.json.
@@ -11,6 +12,8 @@ ROUNDS, SECONDS = int(sys.argv[1]), float(sys.argv[2])
 DEV = "/tmp/devvenv/bin/python"
 SAR = os.path.expanduser("~/.cache/recsim_gym/peers/sardine/venv/bin/python")
 trees = {"before": "/work/wt/fastpath-before", "after": "/work/wt/fastpath"}
+if len(sys.argv) > 4:
+    trees = {"before": sys.argv[3], "after": sys.argv[4]}
 cases = []
 for k in (5, 10):
     for name, tree in trees.items():

@@ -7,6 +7,7 @@ The family, one module per part (see ``docs/architecture.md``):
 | ``env``         | :class:`GANUserEnv`, the single env (one user, B = 1)                                   |
 | ``vector_env``  | :class:`GANUserVectorEnv`, B users in torch on CPU or CUDA (on :mod:`recsim_gym.envs.vector`) |
 | ``kernel``      | :class:`~recsim_gym.envs.gan_user.kernel.UserKernel`: the users' state and dynamics, written once |
+| ``one_user``    | the kernel's fused B = 1 numpy path (the single env's step, reset and observation)      |
 | ``sampling``    | distinct-item sampling, the user's choice, slate repair (numpy and torch alike)        |
 | ``evaluators``  | the user model's numpy PW path and torch path                                           |
 | ``arrays``      | the few array operations numpy and torch spell differently                              |

@@ -19,6 +19,8 @@ from recsim_gym.user_models.storage import DEFAULT_CHECKPOINT
 
 __all__ = ["GANUserEnv", "GANUserOptions", "gan_user_options"]
 
+_INT64 = np.dtype(np.int64)
+
 
 class GANUserOptions(TypedDict, total=False):
     """The keyword arguments both GANUser envs take (the ``Arguments`` table of :class:`GANUserEnv`)."""
@@ -225,6 +227,8 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._t = 0  # steps taken in the current episode (the kernel's t[0], as a Python int)
         self._no_grad = torch.no_grad() if ops.is_torch else contextlib.nullcontext()
         self._last: tuple[np.ndarray, np.ndarray, int, int] | None = None
+        self._one = self._k.one  # the kernel's fused numpy path of a PW model (None for an LSTM model)
+        self._shape = (self.slate_size,)
 
     @property
     def _z(self) -> Any:
@@ -316,8 +320,19 @@ class GANUserEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if self._t >= self.horizon:
             raise RuntimeError(f"the episode ended (truncated after horizon={self.horizon} steps); call reset()")
-        act = validate_slate_action(action, self._n_act, self.slate_size)
-        items, shown, repaired, pos, click, reward, probs = self._user_step(act)
+        one, acts = self._one, None
+        if one is not None and type(action) is np.ndarray and action.dtype is _INT64 and action.shape == self._shape:
+            # The common action (an int64 array of the right shape) checked as validate_slate_action checks it,
+            # entries in range, then copied; anything else goes through it (and its error messages).
+            acts = action.tolist()
+            if min(acts) < 0 or max(acts) >= self._n_act:
+                acts = None
+        if acts is not None:
+            out = one.step(action.copy(), self.strict, acts)  # type: ignore[union-attr]
+        else:
+            act = validate_slate_action(action, self._n_act, self.slate_size)
+            out = one.step(act, self.strict) if one is not None else self._user_step(act)
+        items, shown, repaired, pos, click, reward, probs = out
         self._t += 1
         self._last = (items, probs, click, pos)
         info = {

@@ -27,6 +27,7 @@ import numpy as np
 from recsim_gym.envs import random_streams as rs
 from recsim_gym.envs.gan_user.arrays import NumpyOps, TorchOps
 from recsim_gym.envs.gan_user.evaluators import TorchModel, numpy_pw
+from recsim_gym.envs.gan_user.one_user import OneUser, entropy_probs
 from recsim_gym.envs.gan_user.sampling import (
     allowed_mask,
     choose,
@@ -62,21 +63,8 @@ def choice_probs(ops: Any, util: Array) -> Array:
 
 
 def _choice_probs_one(util: np.ndarray) -> np.ndarray:
-    """:func:`choice_probs` of one user ``(1, k)`` in numpy: the same float32 operations in 5 numpy calls, not 9.
-
-    The maximum is taken in Python (of the float32 values, so the same number); with a NaN utility the result is
-    all NaN either way.
-    """
-    k = util.shape[1]
-    m = np.float32(max(max(util[0].tolist()), 0.0))
-    out = np.empty((1, k + 1), dtype=np.float32)
-    e = out[:, :k]
-    np.subtract(util, m, out=e)
-    np.exp(e, out=e)
-    e0 = np.exp(-m)
-    out[0, k] = e0
-    out /= e.sum() + e0
-    return out
+    """:func:`choice_probs` of one user ``(1, k)`` in numpy: :func:`~.one_user.entropy_probs` of its row."""
+    return entropy_probs(util[0])[None, :]
 
 
 class UserKernel:
@@ -141,6 +129,8 @@ class UserKernel:
         if self.m.model is not None:
             self.lstm = self.m.model.encoder.initial_state(b, ops.device)  # type: ignore[union-attr]
         self.z = ops.full((b, self.m.hidden), 0.0, ops.float32)
+        # The single env's fused path (a PW model in numpy): step, burn-in and observation of the one user.
+        self.one = OneUser(self) if not ops.is_torch and b == 1 else None
 
     def arrays(self) -> list[Array]:
         """The persistent per-user state arrays."""
@@ -208,23 +198,18 @@ class UserKernel:
             self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
 
     def _push_one(self, item: int) -> None:
-        """:meth:`push` of the one numpy user (the single env's hot path): the same update, in place, on scalars."""
+        """:meth:`push` of the one numpy user: :meth:`OneUser.push` of a click (a no-click changes nothing)."""
         if item >= 0:
-            self.hist[0, 1:] = self.hist[0, :-1]
-            self.hist[0, 0] = item
-            count = int(self.n_clicked[0])
-            ids = self.clicked_ids[0]
-            at = int(ids[:count].searchsorted(item))
-            ids[at + 1 : count + 1] = ids[at:count]
-            ids[at] = item
-            self.n_clicked[0] = count + 1
-            # Every click of the episode went into the buffer, front first: it holds min(count + 1, width) of them.
-            self.z = self.m.z(self.hist, None, count + 1)
+            self.one.push(item)  # type: ignore[union-attr]
 
     def begin(self, rows: Array, histories: list[np.ndarray] | None) -> None:
         """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most
         recent first, one per row) or a burn-in, and the first candidates."""
         ops = self.ops
+        if histories is None and self.one is not None and self.one.fast_burn:
+            self.one.begin()  # the one numpy user's reset and burn-in on scalars (same draws, same floats)
+            self.sample_candidates(rows)
+            return
         self.keys[rows] = rs.episode_key(self.base[rows], self.episode[rows])
         self.t[rows] = 0
         self.hist[rows] = -1
@@ -249,6 +234,8 @@ class UserKernel:
                 u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
                 _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
                 self.push(click, sub)
+        if self.one is not None:
+            self.one.sync()
         self.sample_candidates(rows)
 
     def sample_candidates(self, rows: Array | None = None) -> None:
@@ -317,9 +304,9 @@ class UserKernel:
         (new ``(k,)`` arrays; the same array when nothing maps positions to items), the click position and item
         (-1 without a click), the reward and the choice probabilities ``(k + 1,)``.
 
-        numpy (a PW model): the operations of :meth:`step` on the ``(1, k)`` rows and Python scalars, without its
-        ``(B,)`` arrays, masks and selects: the same floats bit for bit, at a fraction of the cost (the single env's
-        hot path). torch (an LSTM model's single env): :meth:`step` itself.
+        numpy (a PW model): :meth:`OneUser.step`, the operations of :meth:`step` on ``(k,)`` rows, buffers and
+        Python scalars, without its ``(B,)`` arrays, masks and selects: the same floats bit for bit, at a fraction
+        of the cost (the single env's hot path). torch (an LSTM model's single env): :meth:`step` itself.
         """
         k = self.slate_size
         if self.ops.is_torch:
@@ -336,47 +323,13 @@ class UserKernel:
                 float(out["reward"][0]),
                 probs,
             )
-        acts = act.tolist()
-        # The common case (distinct ids, none clicked yet) is what repair_row keeps as it is: decided on k entries.
-        if self.num_candidates is None and len(set(acts)) == k:
-            clean = set(acts).isdisjoint(self.clicked_ids[0, : int(self.n_clicked[0])].tolist())
-        else:
-            clean = False
-        shown, repaired = (act, False) if clean else repair_row(act, self.allowed()[0], strict)
-        items = shown if self.num_candidates is None else self.cands[0].take(shown)
-        t = int(self.t[0])
-        row = items[None, :]
-        util = self.m.utilities(self.z, row)
-        probs = self._probs(util, row, self.hist)
-        # choose() and the click draw of ops.uniforms on scalars: the same float32 numbers.
-        pos = int(np.cumsum(probs[0, :k]).searchsorted(rs.unit(rs.draw(int(self.keys[0]), rs.CLICK, t)), "right"))
-        hit = pos < k
-        click = int(items[pos]) if hit else -1
-        if self.reward == "expected":
-            reward = float(self.m.expected_reward(probs, util)[0])
-        else:
-            reward = float(util[0, pos]) if hit else 0.0
-        self._push_one(click)
-        self.t[0] = t + 1
-        self.sample_candidates()
-        return items, shown, repaired, pos if hit else -1, click, reward, probs[0]
+        return self.one.step(act, strict)  # type: ignore[union-attr]
 
     def observe_one(self, catalogue_mask: bool = True) -> dict[str, np.ndarray]:
         """:meth:`observe` of a one-user kernel as ``(m,)``-style host arrays (new arrays, no state aliased)."""
         if self.ops.is_torch:
             return {key: self.ops.host(value)[0] for key, value in self.observe(None, catalogue_mask).items()}
-        hist = self.hist[0, : self.history_length].copy()
-        obs = {"history": hist, "history_mask": (hist >= 0).view(np.int8)}
-        if self.num_candidates is None:
-            if catalogue_mask:
-                mask = np.ones(self.n_items, dtype=np.int8)
-                mask[self.clicked_ids[0, : int(self.n_clicked[0])]] = 0
-                obs["candidate_mask"] = mask
-        else:
-            cands = self.cands[0].copy()
-            obs["candidates"] = cands
-            obs["candidate_mask"] = (cands >= 0).view(np.int8)
-        return obs
+        return self.one.observe(catalogue_mask)  # type: ignore[union-attr]
 
     def repair(self, act: Array, active: Array | None, strict: bool, label: bool) -> tuple[Array, Array]:
         """``(shown, repaired)``: the actions with every active row that repeats an entry or shows a non-candidate
