@@ -369,3 +369,31 @@ def test_generic_learners_example_sb3_and_report(tmp_path):
     proc = subprocess.run([sys.executable, script, "report", "--out", str(tmp_path)], env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "curves.png").exists() and "GANUser-Yelp-v1" in (tmp_path / "table.md").read_text()
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_clicked_ids_are_the_items_action_masks_exclude(pw_model, device):
+    """``clicked_ids()`` (n-independent) names exactly the items ``allowed_entries()`` excludes, single and batched
+    (numpy state, and torch state with torch outputs)."""
+    kw = small(pw_model)
+    single = GANUserEnvV1(**kw)
+    extra = {} if device is None else {"device": device, "array_backend": "torch"}
+    batched = GANUserVectorEnvV1(num_envs=3, **kw, **extra)
+    rng = np.random.default_rng(0)
+    n, seen = single.n_items, 0
+    for step in range(3 * single.horizon):
+        if step % single.horizon == 0:  # whole episodes, reset together (no autoreset step to line up)
+            single.reset(seed=step)
+            batched.reset(seed=step)
+        ids = np.asarray(batched.clicked_ids())
+        allowed = np.asarray(batched.allowed_entries())
+        for row in range(3):
+            real = ids[row][ids[row] < n]
+            seen += real.size
+            assert np.all(np.diff(real) > 0) and np.all(ids[row][real.size :] == n)
+            assert set(real.tolist()) == set(np.flatnonzero(~allowed[row]).tolist())
+        np.testing.assert_array_equal(single.clicked_ids(), ids[0])
+        action = np.stack([rng.choice(n, single.slate_size, replace=False) for _ in range(3)])
+        single.step(action[0])
+        batched.step(action)
+    assert seen > 0

@@ -69,7 +69,9 @@ _V1_DOC = """
     ``allowed_entries()``: ``(n,)`` bool, the action entries that may be shown now (``n`` as the action space: items,
     or candidate positions). ``action_masks()``: the same mask once per slate position, flat ``(k * n,)``, the layout
     sb3-contrib's ``MaskablePPO`` expects for a ``MultiDiscrete([n] * k)`` action (``action_masks().reshape(k, n)``
-    has ``k`` equal rows).
+    has ``k`` equal rows). Both are ``n`` wide; on a large catalogue ``clicked_ids()`` gives the same information
+    in a size that does not grow with it: the ids of every item clicked so far (the burn-in included), ascending,
+    padded with ``n_items``, ``burn_in + horizon + 1`` per user.
 
     ## Version History
 
@@ -122,6 +124,16 @@ class GANUserEnvV1(GANUserEnv):
         """``(k * n,)`` bool: :meth:`allowed_entries` once per slate position (MaskablePPO's layout)."""
         return np.tile(self.allowed_entries(), self.slate_size)
 
+    def clicked_ids(self) -> np.ndarray:
+        """``(w,)`` int64: every item the user has clicked (her starting history included), ascending, padded with
+        ``n``; ``w`` = ``burn_in + horizon + 1`` (wider only after a reset with a longer history).
+
+        The items :meth:`allowed_entries` excludes when there are no sampled candidates, without building anything
+        ``n`` wide (an agent that must not show clicked items reads them here on large catalogues)."""
+        if not self._started:
+            raise RuntimeError("call reset() first")
+        return self._k.clicked_ids[0].copy()
+
 
 @_with_v1_doc
 class GANUserVectorEnvV1(GANUserVectorEnv):
@@ -153,3 +165,10 @@ class GANUserVectorEnvV1(GANUserVectorEnv):
         if isinstance(allowed, torch.Tensor):
             return allowed.repeat(1, self.slate_size)
         return np.tile(allowed, (1, self.slate_size))
+
+    def clicked_ids(self) -> Any:
+        """``(num_envs, w)`` int64: each slot's clicked items, ascending, padded with ``n`` (see
+        :meth:`GANUserEnvV1.clicked_ids`; a tensor with the torch backend)."""
+        if not self._started:
+            raise RuntimeError("call reset() first")
+        return self._out(self._k.clicked_ids.clone() if self._torch else self._k.clicked_ids.copy())
