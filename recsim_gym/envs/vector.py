@@ -143,6 +143,11 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
             return torch.zeros(self.num_envs, dtype=torch.bool, device=self._device)
         return np.zeros(self.num_envs, dtype=bool)
 
+    def _ones_bool(self) -> Array:
+        if self._torch:
+            return torch.ones(self.num_envs, dtype=torch.bool, device=self._device)
+        return np.ones(self.num_envs, dtype=bool)
+
     def _where_true(self, mask: Array) -> Array:
         """Indices of the True entries of ``mask``."""
         return torch.nonzero(mask).squeeze(1) if self._torch else np.flatnonzero(mask)
@@ -254,20 +259,21 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
                 f"slots {self._where_true(self._ended).tolist()} have ended; autoreset is disabled, so reset them with "
                 "reset(options={'reset_mask': mask}) before stepping"
             )
-        restarting = self._copy(self._ended) if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
-        if restarting is not None and not bool(restarting.any()):
-            restarting = None  # the common case: every slot steps
-        active = ~restarting if restarting is not None else ~self._zeros_bool()
+        restarting = None  # the common case: every slot steps
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and bool(self._ended.any()):
+            restarting = self._copy(self._ended)
+        active = ~restarting if restarting is not None else self._ones_bool()
         reward, terminated, truncated, values = self._simulate(act, active)
         if restarting is not None:
             self._restart_slots(self._where_true(restarting))
         ended = terminated | truncated
-        self._ended = self._copy(ended)
+        self._ended = ended  # a new array, and nothing below keeps it (the info gets copies)
 
         info: dict[str, Any] = {}
         step_mask = active
-        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv.
-        reset_rows = restarting if restarting is not None else self._zeros_bool()
+        # Slots reset during this step report the single env's (neutral) reset info at top level, as SyncVectorEnv
+        # (None: no slot did, the common case, which saves the ops and device syncs of an all-False mask).
+        reset_rows = restarting
         if self.autoreset_mode == AutoresetMode.SAME_STEP and bool(ended.any()):
             rows = self._where_true(ended)
             final = {key: self._host(value) for key, value in self._observe(rows).items()}
@@ -279,7 +285,7 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
             info["_final_info"] = self._numpy(ended)
             self._restart_slots(rows)
             step_mask = step_mask & ~ended
-            reset_rows = reset_rows | ended
+            reset_rows = ended if reset_rows is None else reset_rows | ended
         info.update(self._batch_info(values, step_mask, fresh=True, reset=reset_rows))
         return self._obs(), self._out(reward), self._out(terminated), self._out(self._copy(truncated)), info
 
@@ -302,6 +308,7 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
         where = torch.where if self._torch else np.where
         whole = fresh and bool(mask.all())
         out: dict[str, Any] = {}
+        flags = None  # the ``_key`` masks: one copy of ``reporting`` out of the backend, then cheap copies of it
         for key, value in values.items():
             if whole:
                 out[key] = self._out(value)
@@ -312,7 +319,11 @@ class BatchedEnv(VectorEnv[dict[str, np.ndarray], np.ndarray, np.ndarray]):
                 if neutral is not None:
                     v = where(reset.reshape(m.shape), neutral[key], v)  # type: ignore[union-attr]
                 out[key] = self._out(v)
-            out[f"_{key}"] = self._out(self._copy(reporting))
+            if flags is None:
+                flags = self._out(self._copy(reporting))
+            else:
+                flags = flags.copy() if isinstance(flags, np.ndarray) else flags.clone()
+            out[f"_{key}"] = flags
         return out
 
     def render(self) -> tuple[str, ...] | None:

@@ -119,6 +119,7 @@ class TorchOps:
 
     def __init__(self, device: torch.device):
         self.device = device
+        self._earlier: dict[int, torch.Tensor] = {}
 
     def full(self, shape: tuple[int, ...], value: Any, dtype: Any) -> torch.Tensor:
         return torch.full(shape, value, dtype=dtype, device=self.device)
@@ -133,8 +134,11 @@ class TorchOps:
         return x.gather(1, idx)
 
     def earlier(self, d: int) -> torch.Tensor:
-        """``(d, d)`` bool, ``[j, i]``: ``i < j``."""
-        return torch.ones(d, d, dtype=torch.bool, device=self.device).tril(-1)
+        """``(d, d)`` bool, ``[j, i]``: ``i < j`` (cached: two torch calls saved twice per batched step)."""
+        mask = self._earlier.get(d)
+        if mask is None:
+            mask = self._earlier[d] = torch.ones(d, d, dtype=torch.bool, device=self.device).tril(-1)
+        return mask
 
     def clip_min(self, x: torch.Tensor, v: Any) -> torch.Tensor:
         return x.clamp(min=v)
