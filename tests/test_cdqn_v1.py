@@ -145,3 +145,23 @@ def test_v1_agent_saves_loads_and_warns_without_masks(pw_model, tmp_path):
     )
     with pytest.warns(UserWarning, match="action_masks"):
         model.predict(obs, deterministic=True)
+
+
+def test_torch_backend_masks_reach_the_agent(pw_model):
+    """The torch-backend env (the GPU path) returns its masks and observations as tensors: the ``clicked`` ids are
+    read from them and handed back as tensors, equal to those of the numpy env, terminal observations included."""
+    kw = small(pw_model, strict=False)
+    envs = [
+        ClickedIdsVecEnv(make_slate_vec_env("GANUser-v1", 3, 5, {**kw, "array_backend": b})) for b in ("numpy", "torch")
+    ]
+    obs = [e.reset() for e in envs]
+    assert isinstance(obs[1][CLICKED_KEY], torch.Tensor)
+    rng = np.random.default_rng(0)
+    for _ in range(14):
+        np.testing.assert_array_equal(obs[0][CLICKED_KEY], obs[1][CLICKED_KEY].numpy())
+        action = np.stack([rng.choice(N_ITEMS, K, replace=False) for _ in range(3)])
+        out = [e.step(action) for e in envs]
+        obs = [o[0] for o in out]
+        for i in np.flatnonzero(out[0][2]):
+            t0, t1 = (o[3][i]["terminal_observation"][CLICKED_KEY] for o in out)
+            np.testing.assert_array_equal(t0, np.asarray(t1))

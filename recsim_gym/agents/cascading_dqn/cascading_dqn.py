@@ -395,7 +395,7 @@ class CascadingDQN(OffPolicyAlgorithm):
         if CLICKED_KEY in obs_spaces and CLICKED_KEY not in observation:
             n, width = int(self.layout["n"]), int(obs_spaces[CLICKED_KEY].nvec.shape[0])
             if action_masks is None:
-                warnings.warn(MISSING_ACTION_MASKS, stacklevel=2)
+                warnings.warn(MISSING_ACTION_MASKS, stacklevel=3)
                 batch = np.asarray(observation["history"]).shape[:-1]
                 action_masks = np.ones((*batch, n), dtype=bool)
             observation = with_clicked(observation, action_masks, n, width)

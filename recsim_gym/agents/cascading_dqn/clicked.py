@@ -60,8 +60,13 @@ def _masks_of(env: VecEnv) -> Callable[[], np.ndarray] | None:
     while isinstance(inner, VecEnvWrapper):
         inner = inner.venv
     if isinstance(inner, SB3VecEnv):
-        return lambda: np.asarray(method())
-    return lambda: np.stack([np.asarray(m) for m in env.env_method("action_masks")])
+        return lambda: _host(method())
+    return lambda: np.stack([_host(m) for m in env.env_method("action_masks")])
+
+
+def _host(masks: Any) -> np.ndarray:
+    """A numpy copy of masks that may be a torch tensor on an accelerator (the torch-backend envs)."""
+    return masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
 
 
 def needs_clicked(env: VecEnv) -> bool:
@@ -145,10 +150,15 @@ class ClickedIdsVecEnv(VecEnvWrapper):
         masks = self._masks().reshape(self.num_envs, -1)
         return clicked_from_allowed(masks[:, : self.n].astype(bool), self.width)
 
+    @staticmethod
+    def _like(ids: np.ndarray, ref: Any) -> Any:
+        """``ids`` as the env's arrays are: numpy, or a tensor on the device of the torch-backend env's ``ref``."""
+        return torch.as_tensor(ids, device=ref.device) if isinstance(ref, torch.Tensor) else ids
+
     def reset(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         obs = self.venv.reset()
         self._clicked = self._current()
-        return {**obs, CLICKED_KEY: self._clicked}  # type: ignore[dict-item]
+        return {**obs, CLICKED_KEY: self._like(self._clicked, obs["history"])}  # type: ignore[dict-item,index]
 
     def step_wait(self) -> Any:
         obs, rewards, dones, infos = self.venv.step_wait()
@@ -159,11 +169,11 @@ class ClickedIdsVecEnv(VecEnvWrapper):
             if terminal is None or before is None:
                 continue
             row = before[i].copy()
-            last = int(np.asarray(terminal["history"]).reshape(-1)[0])
-            if bool(np.asarray(terminal["history_mask"]).reshape(-1)[0]) and last < self.n and last not in row:
+            last = int(_host(terminal["history"]).reshape(-1)[0])
+            if bool(_host(terminal["history_mask"]).reshape(-1)[0]) and last < self.n and last not in row:
                 free = np.flatnonzero(row >= self.n)
                 if free.size:
                     row[free[0]] = last
                     row.sort()
-            infos[i]["terminal_observation"] = {**terminal, CLICKED_KEY: row}
-        return {**obs, CLICKED_KEY: self._clicked}, rewards, dones, infos
+            infos[i]["terminal_observation"] = {**terminal, CLICKED_KEY: self._like(row, terminal["history"])}
+        return {**obs, CLICKED_KEY: self._like(self._clicked, obs["history"])}, rewards, dones, infos
