@@ -165,3 +165,24 @@ def test_torch_backend_masks_reach_the_agent(pw_model):
         for i in np.flatnonzero(out[0][2]):
             t0, t1 = (o[3][i]["terminal_observation"][CLICKED_KEY] for o in out)
             np.testing.assert_array_equal(t0, np.asarray(t1))
+
+
+@pytest.mark.parametrize("cls", [CascadingDQN, AdditiveDQN])
+def test_v1_trains_exactly_as_v0(pw_model, cls):
+    """-v1's trajectories are -v0's under the same seeds and actions, and the clicked ids exclude what v0's mask
+    excludes: the same seed gives the same weights after warm-up, exploration and learning, and the same slates."""
+    kw = small(pw_model, strict=False)
+    models = []
+    for env_id in ("GANUser-v0", "GANUser-v1"):
+        model = cls("MultiInputPolicy", make_slate_vec_env(env_id, 4, 0, kw), learning_starts=32, batch_size=16, seed=0)
+        model.learn(320)
+        models.append(model)
+    for (name, p0), p1 in zip(models[0].q_net.state_dict().items(), models[1].q_net.state_dict().values(), strict=True):
+        torch.testing.assert_close(p0, p1, rtol=0, atol=0, msg=name)
+    v0 = gym.make_vec("GANUser-v0", num_envs=8, vectorization_mode="vector_entry_point", **kw)
+    v1 = gym.make_vec("GANUser-v1", num_envs=8, vectorization_mode="vector_entry_point", **kw)
+    (o0, _), (o1, _) = v0.reset(seed=4), v1.reset(seed=4)
+    np.testing.assert_array_equal(
+        models[0].predict(o0, deterministic=True)[0],
+        models[1].predict(o1, deterministic=True, action_masks=v1.action_masks())[0],
+    )
