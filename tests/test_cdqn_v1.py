@@ -17,12 +17,12 @@ from recsim_gym.agents.cascading_dqn.cascading_dqn import (
 from recsim_gym.agents.cascading_dqn.clicked import CLICKED_KEY, ClickedIdsVecEnv, clicked_from_allowed
 from recsim_gym.envs.gan_user import random_user_model
 
-N_ITEMS = 30
-K = 3
+N_ITEMS, K = 30, 3  # catalogue size, slate size
 
 
 @pytest.fixture(scope="module")
 def pw_model():
+    """A random PW user model over a 30-item catalogue: episodes of 8 steps exhaust no catalogue, run in ms."""
     return random_user_model(N_ITEMS, "pw", seed=0)
 
 

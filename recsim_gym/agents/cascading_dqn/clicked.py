@@ -31,21 +31,25 @@ __all__ = ["CLICKED_KEY", "ClickedIdsVecEnv", "clicked_from_allowed", "exclude_i
 CLICKED_KEY = "clicked"
 
 
-def _base_attr(env: VecEnv, name: str) -> Any:
-    """Attribute ``name`` of the env behind ``env``: a natively batched env is reached below any Gymnasium vector
-    wrapper (e.g. ``ClickRewardVector``, which does not forward attributes), single envs through ``get_attr``.
-
-    Raises:
-        AttributeError: the env has no such attribute.
-    """
+def _batched(env: VecEnv) -> Any:
+    """The natively batched Gymnasium env behind ``env`` (below any vector wrapper, e.g. ``ClickRewardVector``,
+    which does not forward attributes), or None for a ``DummyVecEnv`` of single envs."""
     from recsim_gym.sb3_vec_env import SB3VecEnv
 
     inner = env
     while isinstance(inner, VecEnvWrapper):
         inner = inner.venv
-    if isinstance(inner, SB3VecEnv):
-        return getattr(inner.venv.unwrapped, name)
-    return env.get_attr(name, [0])[0]
+    return inner.venv.unwrapped if isinstance(inner, SB3VecEnv) else None
+
+
+def _base_attr(env: VecEnv, name: str) -> Any:
+    """Attribute ``name`` of the env behind ``env`` (of its first single env for a ``DummyVecEnv``).
+
+    Raises:
+        AttributeError: the env has no such attribute.
+    """
+    batched = _batched(env)
+    return getattr(batched, name) if batched is not None else env.get_attr(name, [0])[0]
 
 
 def _masks_of(env: VecEnv) -> Callable[[], np.ndarray] | None:
@@ -54,12 +58,7 @@ def _masks_of(env: VecEnv) -> Callable[[], np.ndarray] | None:
         method = _base_attr(env, "action_masks")
     except AttributeError:
         return None
-    from recsim_gym.sb3_vec_env import SB3VecEnv
-
-    inner = env
-    while isinstance(inner, VecEnvWrapper):
-        inner = inner.venv
-    if isinstance(inner, SB3VecEnv):
+    if _batched(env) is not None:
         return lambda: _host(method())
     return lambda: np.stack([_host(m) for m in env.env_method("action_masks")])
 
