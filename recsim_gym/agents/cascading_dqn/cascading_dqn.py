@@ -40,6 +40,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule, TrainFreq
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule, check_for_correct_spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
+from recsim_gym.agents.cascading_dqn.clicked import CLICKED_KEY, ClickedIdsVecEnv, needs_clicked, with_clicked
 from recsim_gym.agents.cascading_dqn.policies import AdditiveQPolicy, CascadingQPolicy, SlateQPolicy
 from recsim_gym.agents.files import (
     SB3_PICKLE,
@@ -50,11 +51,18 @@ from recsim_gym.agents.files import (
     space_to_json,
     write_archive,
 )
-from recsim_gym.agents.guards import MISSING_MASK
+from recsim_gym.agents.guards import MISSING_ACTION_MASKS, MISSING_MASK
 from recsim_gym.agents.sb3_logging import without_log_folder
 from recsim_gym.threads import uses_cpu_threads
 
-__all__ = ["AdditiveDQN", "CascadingDQN", "make_slate_vec_env", "random_slates", "random_unmasked_slates"]
+__all__ = [
+    "AdditiveDQN",
+    "CascadingDQN",
+    "make_slate_vec_env",
+    "random_slates",
+    "random_slates_excluding",
+    "random_unmasked_slates",
+]
 
 SelfCascadingDQN = TypeVar("SelfCascadingDQN", bound="CascadingDQN")
 
@@ -139,6 +147,23 @@ def random_unmasked_slates(batch: int, n: int, k: int, rng: np.random.Generator)
         if bad.size == 0:
             return out
         out[bad] = rng.integers(0, n, size=(bad.size, k), dtype=np.int64)
+
+
+def random_slates_excluding(clicked: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, k)`` uniformly random slates of distinct entries among ``n`` that avoid each row's ``clicked`` ids
+    ``(B, w)`` (padded with ``n``): :func:`random_slates` on the mask they define for small ``B x n``, otherwise
+    :func:`random_unmasked_slates` with the rows that hit a clicked id drawn again (no ``B x n`` array)."""
+    batch = clicked.shape[0]
+    if batch * n <= _DENSE_RANDOM_KEYS or k * 4 > n:
+        allowed = np.ones((batch, n + 1), dtype=bool)
+        np.put_along_axis(allowed, clicked, False, axis=1)
+        return random_slates(allowed[:, :n], k, rng)
+    out = random_unmasked_slates(batch, n, k, rng)
+    while True:
+        bad = np.flatnonzero((out[:, :, None] == clicked[:, None, :]).any(axis=(1, 2)))
+        if bad.size == 0:
+            return out
+        out[bad] = random_unmasked_slates(bad.size, n, k, rng)
 
 
 def _allowed_of(
@@ -335,6 +360,9 @@ class CascadingDQN(OffPolicyAlgorithm):
         n, k = int(self.layout["n"]), int(self.layout["k"])
         batch = next(iter(observation.values())).shape[0] if vectorized else 1
         obs = observation if vectorized else {key: np.asarray(v)[None] for key, v in observation.items()}
+        if CLICKED_KEY in obs:
+            slates = random_slates_excluding(np.asarray(obs[CLICKED_KEY]).reshape(batch, -1), n, k, self._explore_rng)
+            return slates if vectorized else slates[0]
         mask_required = "candidate_mask" in getattr(self.observation_space, "spaces", {})
         allowed = _allowed_of(obs, n, batch, mask_required)
         if allowed is None:
@@ -350,9 +378,27 @@ class CascadingDQN(OffPolicyAlgorithm):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Slates for one observation ``(k,)`` or a batch ``(B, k)``: the cascade, or with probability epsilon
-        (``deterministic=False``) a uniformly random slate of allowed, distinct entries (drawn per row)."""
+        (``deterministic=False``) a uniformly random slate of allowed, distinct entries (drawn per row).
+
+        ``action_masks``: the env's ``action_masks()`` (MaskablePPO's keyword, which
+        :func:`recsim_gym.evaluation.evaluate` passes), needed on an env whose observation has no mask of the items
+        that may be shown (``GANUser-*-v1`` without ``num_candidates``) when ``observation`` comes from the env
+        itself rather than through the agent's own wrapper (which adds the ``clicked`` ids).
+
+        Without them such an observation is acted on as if nothing had been clicked, with a warning (the env then
+        repairs the slates that show a clicked item).
+        """
+        obs_spaces = getattr(self.observation_space, "spaces", {})
+        if CLICKED_KEY in obs_spaces and CLICKED_KEY not in observation:
+            n, width = int(self.layout["n"]), int(obs_spaces[CLICKED_KEY].nvec.shape[0])
+            if action_masks is None:
+                warnings.warn(MISSING_ACTION_MASKS, stacklevel=3)
+                batch = np.asarray(observation["history"]).shape[:-1]
+                action_masks = np.ones((*batch, n), dtype=bool)
+            observation = with_clicked(observation, action_masks, n, width)
         action, state = self.policy.predict(observation, state, episode_start, deterministic)
         if not deterministic and self.exploration_rate > 0:
             vectorized = self.policy.is_vectorized_observation(observation)
@@ -363,6 +409,15 @@ class CascadingDQN(OffPolicyAlgorithm):
             elif self._explore_rng.random() < self.exploration_rate:
                 action = rand
         return action, state
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        """SB3's wrapping, then :class:`~recsim_gym.agents.cascading_dqn.clicked.ClickedIdsVecEnv` on an env whose
+        observation has no mask of the items that may be shown (``GANUser-*-v1`` without ``num_candidates``): the
+        agent keeps the clicked ids in its own observation, so that neither its slates nor the cascade of its
+        targets show a clicked item."""
+        venv = OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+        return ClickedIdsVecEnv(venv) if needs_clicked(venv) else venv
 
     def _sample_action(
         self, learning_starts: int, action_noise: Any = None, n_envs: int = 1

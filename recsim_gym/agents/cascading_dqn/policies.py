@@ -31,6 +31,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from recsim_gym.agents.cascading_dqn.clicked import CLICKED_KEY, exclude_ids
 from recsim_gym.agents.guards import MISSING_MASK, first_nonfinite
 from recsim_gym.agents.top_k import chunk_of
 from recsim_gym.user_models.encoders import PositionWeightEncoder
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 # Observation entries the encoder interprets itself; every other Discrete/Box/MultiBinary entry becomes a feature.
-_KNOWN_KEYS = ("history", "history_mask", "candidate_mask", "candidates", "length")
+_KNOWN_KEYS = ("history", "history_mask", "candidate_mask", "candidates", "length", CLICKED_KEY)
 # Largest B * n * l float32 block a Q evaluation with gradient (or on an accelerator) materialises at once (~64 MB).
 _CHUNK_ELEMENTS = 1 << 24
 # Elements of the reused block of rows that relu_scores builds without gradient on CPU (2 MB: stays in cache).
@@ -172,6 +173,12 @@ class SlateStateEncoder(nn.Module):
         allowed = obs["candidate_mask"].reshape(b, -1) > 0 if "candidate_mask" in obs else None
         ids = obs["candidates"].long().reshape(b, -1) if "candidates" in obs else None
         return state, allowed, ids
+
+    @staticmethod
+    def excluded(obs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """``(B, w)`` entries that must not be shown besides the mask (the ``clicked`` ids the agent adds on envs
+        whose observation has no mask, :mod:`~recsim_gym.agents.cascading_dqn.clicked`), or None."""
+        return obs[CLICKED_KEY].long().reshape(obs[CLICKED_KEY].shape[0], -1) if CLICKED_KEY in obs else None
 
     def features(
         self, ids: torch.Tensor | None, entries: torch.Tensor | None = None, span: tuple[int, int] | None = None
@@ -356,6 +363,7 @@ class CascadingQNetwork(_SlateQNetwork):
         all entries does). Returns the slate ``(B, k)`` and ``Q_k(s, a*_{1:k})`` ``(B,)``.
         """
         state, allowed, ids = self.encoder(obs)
+        excluded = self.encoder.excluded(obs)
         b = state.shape[0]
         blocks = self._blocks(state, ids)
         prefix: list[torch.Tensor] = []
@@ -370,6 +378,8 @@ class CascadingQNetwork(_SlateQNetwork):
                 scores = relu_scores(pre, cand, q)
                 if allowed is not None:
                     scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
+                if excluded is not None:
+                    scores = exclude_ids(scores, excluded, start)
                 for prev in slate:  # never pick an entry twice
                     inside = (prev >= start) & (prev < stop)
                     col = (prev - start).clamp(0, stop - start - 1).unsqueeze(1)
@@ -429,6 +439,7 @@ class AdditiveQNetwork(_SlateQNetwork):
         """Top-``k`` allowed entries by ``Q(s, a)`` (best first) and the sum of their values: a running top-``k``
         over blocks of entries."""
         state, allowed, ids = self.encoder(obs)
+        excluded = self.encoder.excluded(obs)
         pre, q = self.state_in(state), self.out.weight.view(-1)
         top: torch.Tensor | None = None
         slate: torch.Tensor | None = None
@@ -436,6 +447,8 @@ class AdditiveQNetwork(_SlateQNetwork):
             scores = relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q)
             if allowed is not None:
                 scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
+            if excluded is not None:
+                scores = exclude_ids(scores, excluded, start)
             v, i = scores.topk(min(self.k, stop - start), dim=1)
             if top is None or slate is None:
                 top, slate = v, i + start
