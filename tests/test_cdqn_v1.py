@@ -186,3 +186,33 @@ def test_v1_trains_exactly_as_v0(pw_model, cls):
         models[0].predict(o0, deterministic=True)[0],
         models[1].predict(o1, deterministic=True, action_masks=v1.action_masks())[0],
     )
+
+
+def test_clicked_ids_read_without_n_wide_masks_and_the_mask_fallback_agrees(pw_model, monkeypatch):
+    """With the env's ``clicked_ids()`` the wrapper never calls ``action_masks()`` (nothing ``n`` wide per step); an
+    env without that method falls back to its masks, with the same ids at every step and terminal state."""
+    from recsim_gym.envs.gan_user.observation_v1 import GANUserVectorEnvV1
+
+    kw = small(pw_model, strict=False)
+    rng = np.random.default_rng(1)
+    actions = [np.stack([rng.choice(N_ITEMS, K, replace=False) for _ in range(3)]) for _ in range(20)]
+
+    def run():
+        env = ClickedIdsVecEnv(make_slate_vec_env("GANUser-v1", 3, 5, kw))
+        seen = [env.reset()[CLICKED_KEY]]
+        for action in actions:
+            obs, _, dones, infos = env.step(action)
+            seen += [obs[CLICKED_KEY]] + [infos[i]["terminal_observation"][CLICKED_KEY] for i in np.flatnonzero(dones)]
+        return seen
+
+    def no_masks(self):
+        raise AssertionError("action_masks() called although clicked_ids() exists")
+
+    with monkeypatch.context() as m:
+        m.setattr(GANUserVectorEnvV1, "action_masks", no_masks)
+        by_ids = run()
+    monkeypatch.delattr(GANUserVectorEnvV1, "clicked_ids")
+    by_masks = run()
+    assert len(by_ids) == len(by_masks) > 21
+    for a, b in zip(by_ids, by_masks, strict=True):
+        np.testing.assert_array_equal(a, b)

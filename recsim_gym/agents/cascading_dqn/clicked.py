@@ -52,15 +52,17 @@ def _base_attr(env: VecEnv, name: str) -> Any:
     return getattr(batched, name) if batched is not None else env.get_attr(name, [0])[0]
 
 
-def _masks_of(env: VecEnv) -> Callable[[], np.ndarray] | None:
-    """A function returning the env's ``(B, k * n)`` ``action_masks()``, or None when it has none."""
+def _reader(env: VecEnv, method: str) -> Callable[[], np.ndarray] | None:
+    """A function returning, as one numpy array over the ``B`` users, what the env's ``method()`` returns
+    (``action_masks``: ``(B, k * n)``; ``clicked_ids``: ``(B, w)`` ascending ids padded with ``n``, the GANUser -v1
+    shells), or None when the env has no such method."""
     try:
-        method = _base_attr(env, "action_masks")
+        bound = _base_attr(env, method)
     except AttributeError:
         return None
     if _batched(env) is not None:
-        return lambda: _host(method())
-    return lambda: np.stack([_host(m) for m in env.env_method("action_masks")])
+        return lambda: _host(bound())
+    return lambda: np.stack([_host(x) for x in env.env_method(method)])
 
 
 def _host(masks: Any) -> np.ndarray:
@@ -74,7 +76,16 @@ def needs_clicked(env: VecEnv) -> bool:
     obs_spaces = getattr(env.observation_space, "spaces", {})
     if "candidate_mask" in obs_spaces or CLICKED_KEY in obs_spaces:
         return False
-    return _masks_of(env) is not None
+    return _reader(env, "action_masks") is not None
+
+
+def _check_width(counts: np.ndarray, width: int) -> None:
+    """Raise ValueError when a row's count of clicked items exceeds the ``width`` ids the agent keeps."""
+    if counts.size and int(counts.max()) > width:
+        raise ValueError(
+            f"{int(counts.max())} items are clicked but the agent's 'clicked' entry holds {width}: build the agent "
+            "on an env whose burn_in + horizon covers the longest click history"
+        )
 
 
 def clicked_from_allowed(allowed: np.ndarray, width: int) -> np.ndarray:
@@ -88,13 +99,24 @@ def clicked_from_allowed(allowed: np.ndarray, width: int) -> np.ndarray:
     out = np.full((b, width), n, dtype=np.int64)
     rows, cols = np.nonzero(~allowed)
     counts = np.bincount(rows, minlength=b)
-    if counts.size and int(counts.max()) > width:
-        raise ValueError(
-            f"{int(counts.max())} items are clicked but the agent's 'clicked' entry holds {width}: build the agent "
-            "on an env whose burn_in + horizon covers the longest click history"
-        )
+    _check_width(counts, width)
     slot = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
     out[rows, slot] = cols
+    return out
+
+
+def _fit_width(ids: np.ndarray, n: int, width: int) -> np.ndarray:
+    """``(B, width)`` int64 from the env's ascending, ``n``-padded ``(B, w)`` clicked ids (``w`` may differ).
+
+    Raises:
+        ValueError: a row with more than ``width`` clicked items (as :func:`clicked_from_allowed`).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    counts = (ids < n).sum(axis=1)
+    _check_width(counts, width)
+    out = np.full((ids.shape[0], width), n, dtype=np.int64)
+    keep = min(width, ids.shape[1])
+    out[:, :keep] = ids[:, :keep]
     return out
 
 
@@ -123,7 +145,8 @@ class ClickedIdsVecEnv(VecEnvWrapper):
     """Adds the ``clicked`` entry (ids of the items clicked so far, padded with ``n``) to a slate env's observations.
 
     Built by :class:`~recsim_gym.agents.cascading_dqn.cascading_dqn.CascadingDQN` itself for envs where
-    :func:`needs_clicked` holds. The ids come from the env's ``action_masks()`` after each step; the terminal
+    :func:`needs_clicked` holds. The ids come from the env's ``clicked_ids()`` after each step (from its
+    ``action_masks()``, ``O(B x k x n)``, for an env without that method); the terminal
     observation of an ended episode (the next state of its last transition) gets the ids of the step before plus the
     item clicked in that last step (its ``history[0]``), since the env has already reset that slot.
 
@@ -140,12 +163,16 @@ class ClickedIdsVecEnv(VecEnvWrapper):
         obs_space = spaces.Dict({**venv.observation_space.spaces, CLICKED_KEY: spaces.MultiDiscrete([n + 1] * width)})  # type: ignore[attr-defined]
         super().__init__(venv, observation_space=obs_space)
         self._clicked: np.ndarray | None = None
-        masks = _masks_of(venv)
+        masks = _reader(venv, "action_masks")
         if masks is None:
             raise ValueError("ClickedIdsVecEnv needs an env with action_masks() (GANUser-*-v1)")
         self._masks = masks
+        # The env's own clicked ids when it has them: O(B x w) per step instead of an O(B x k x n) mask.
+        self._ids = _reader(venv, "clicked_ids")
 
     def _current(self) -> np.ndarray:
+        if self._ids is not None:
+            return _fit_width(self._ids().reshape(self.num_envs, -1), self.n, self.width)
         masks = self._masks().reshape(self.num_envs, -1)
         return clicked_from_allowed(masks[:, : self.n].astype(bool), self.width)
 
