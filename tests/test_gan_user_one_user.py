@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from recsim_gym.envs.gan_user import GANUserEnv, evaluators, one_user, random_user_model, sampling
+from recsim_gym.envs.gan_user.observation_v1 import GANUserEnvV1
 
 N_ITEMS, K = 60, 5  # 60 > 2 * K + 16 draws: the burn-in is sampled in Python (i.i.d. draws)
 
@@ -120,3 +121,17 @@ def test_action_dtypes_and_no_aliasing(pw_model):
     with pytest.raises(ValueError, match="item ids must lie in"):
         a.reset(seed=0)
         a.step(np.array([0, 1, 2, 3, N_ITEMS], dtype=np.int64))
+
+
+def test_v1_single_env_keeps_nothing_catalogue_wide():
+    """The -v1 single env never builds the fused path's ``(n,)`` mask mirror (its observation has no mask); the v0
+    env builds it at its first observation, equal to the kernel's allowed items."""
+    kw = {"user_model": random_user_model(40, "pw", seed=1), "horizon": 6, "burn_in": 4, "slate_size": 3}
+    v1, v0 = GANUserEnvV1(**kw), GANUserEnv(**kw)
+    for env in (v1, v0):
+        obs, _ = env.reset(seed=2)
+        for step in range(6):
+            obs, *_ = env.step(np.array([step, step + 10, step + 20], dtype=np.int64))
+    assert v1._k.one.mask is None
+    np.testing.assert_array_equal(v0._k.one.mask, v0._k.allowed()[0].astype(np.int8))
+    np.testing.assert_array_equal(obs["candidate_mask"], v0._k.one.mask)

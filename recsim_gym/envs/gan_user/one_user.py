@@ -5,9 +5,9 @@ call overhead and nothing of arithmetic, so its time is the count of calls and P
 :class:`OneUser` runs the kernel's step, burn-in and observation for its one user with as few of them as the same
 floats allow:
 
-* Python mirrors of the clicked items (a set, a sorted list and the ``(n,)`` int8 ``candidate_mask``) kept next to
-  the kernel's arrays, so the common "distinct, none clicked" slate, a repair and the observation's mask need no
-  catalogue-wide array operation per step;
+* Python mirrors of the clicked items (a set, a sorted list and, for v0's observation, the ``(n,)`` int8
+  ``candidate_mask``) kept next to the kernel's arrays, so the common "distinct, none clicked" slate, a repair and
+  the observation's mask need no catalogue-wide array operation per step;
 * the reward network evaluated into preallocated buffers (``out=``: no temporaries);
 * a reset's burn-in drawn for all its steps at once and sampled in Python (the batched kernel's path costs some
   60 array operations per burn-in step on ``(1, .)`` arrays).
@@ -140,7 +140,9 @@ class OneUser:
         self.clicks: list[float] = []  # the click uniforms of the episode's steps
         self.clicked: set[int] = set()
         self.order: list[int] = []
-        self.mask = np.ones(self.n, dtype=np.int8) if self.catalogue else None
+        # The v0 observation's (n,) candidate mask, built at the first observation that asks for it and kept up to
+        # date from then on; -v1 never asks, so its single env keeps nothing n wide.
+        self.mask: np.ndarray | None = None
 
     def sync(self) -> None:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
@@ -364,8 +366,11 @@ class OneUser:
         kern = self.kern
         hist = kern.hist[0, : kern.history_length].copy()
         obs = {"history": hist, "history_mask": np.greater_equal(hist, self.hist_zeros).view(np.int8)}
-        if self.mask is not None:
+        if self.catalogue:
             if catalogue_mask:
+                if self.mask is None:
+                    self.mask = np.ones(self.n, dtype=np.int8)
+                    self.mask[self.order] = 0
                 obs["candidate_mask"] = self.mask.copy()
         else:
             cands = kern.cands[0].copy()
