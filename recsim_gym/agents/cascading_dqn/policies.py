@@ -237,6 +237,18 @@ def relu_scores(pre: torch.Tensor, cand: torch.Tensor, q: torch.Tensor) -> torch
     return torch.cat(parts)
 
 
+def _forbid(
+    scores: torch.Tensor, allowed: torch.Tensor | None, excluded: torch.Tensor | None, start: int
+) -> torch.Tensor:
+    """``scores`` ``(B, C)`` of entries ``start..start+C-1`` with ``-inf`` where the mask ``allowed`` ``(B, n)`` is
+    False and at the ``excluded`` ids ``(B, w)`` (either None: nothing of that kind)."""
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed[:, start : start + scores.shape[1]], float("-inf"))
+    if excluded is not None:
+        scores = exclude_ids(scores, excluded, start)
+    return scores
+
+
 class _SlateQNetwork(nn.Module):
     """Interface shared by the cascading and the additive Q-networks (see the module docstring).
 
@@ -375,16 +387,9 @@ class CascadingQNetwork(_SlateQNetwork):
             best = torch.zeros(b, dtype=torch.int64, device=state.device)
             for start, stop in blocks:
                 cand = self._entry_terms(self.item_in[j], ids, start, stop)  # (C, l) or (B, C, l)
-                scores = relu_scores(pre, cand, q)
-                if allowed is not None:
-                    scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
-                if excluded is not None:
-                    scores = exclude_ids(scores, excluded, start)
-                for prev in slate:  # never pick an entry twice
-                    inside = (prev >= start) & (prev < stop)
-                    col = (prev - start).clamp(0, stop - start - 1).unsqueeze(1)
-                    kept = torch.where(inside.unsqueeze(1), float("-inf"), scores.gather(1, col))
-                    scores = scores.scatter(1, col, kept)
+                scores = _forbid(relu_scores(pre, cand, q), allowed, excluded, start)
+                if slate:  # never pick an entry twice
+                    scores = exclude_ids(scores, torch.stack(slate, dim=1), start)
                 v, i = scores.max(dim=1)
                 better = v > value  # strict: an equal value in a later block keeps the lower entry
                 value = torch.where(better, v, value)
@@ -444,11 +449,9 @@ class AdditiveQNetwork(_SlateQNetwork):
         top: torch.Tensor | None = None
         slate: torch.Tensor | None = None
         for start, stop in self._blocks(state, ids):
-            scores = relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q)
-            if allowed is not None:
-                scores = scores.masked_fill(~allowed[:, start:stop], float("-inf"))
-            if excluded is not None:
-                scores = exclude_ids(scores, excluded, start)
+            scores = _forbid(
+                relu_scores(pre, self._entry_terms(self.item_in, ids, start, stop), q), allowed, excluded, start
+            )
             v, i = scores.topk(min(self.k, stop - start), dim=1)
             if top is None or slate is None:
                 top, slate = v, i + start
