@@ -397,8 +397,9 @@ class CascadingDQN(OffPolicyAlgorithm):
             if action_masks is None:
                 warnings.warn(MISSING_ACTION_MASKS, stacklevel=3)
                 batch = np.asarray(observation["history"]).shape[:-1]
-                action_masks = np.ones((*batch, n), dtype=bool)
-            observation = with_clicked(observation, action_masks, n, width)
+                observation = {**observation, CLICKED_KEY: np.full((*batch, width), n, dtype=np.int64)}  # none
+            else:
+                observation = with_clicked(observation, action_masks, n, width)
         action, state = self.policy.predict(observation, state, episode_start, deterministic)
         if not deterministic and self.exploration_rate > 0:
             vectorized = self.policy.is_vectorized_observation(observation)
