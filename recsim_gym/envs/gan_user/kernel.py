@@ -166,8 +166,9 @@ class UserKernel:
     def push(self, click: Array, rows: Array | None = None) -> None:
         """Append ``click`` (-1 = none) to the histories of all users (or of ``rows``) and refresh their ``z``."""
         ops = self.ops
-        if not ops.is_torch and self.num_users == 1 and rows is None:
-            self._push_one(int(click[0]))
+        if self.one is not None and rows is None:  # the one numpy user: OneUser.push (a no-click changes nothing)
+            if int(click[0]) >= 0:
+                self.one.push(int(click[0]))
             return
         clicked = click >= 0
         if not ops.is_torch and not clicked.any():
@@ -196,11 +197,6 @@ class UserKernel:
             self.z = self.m.z(self.hist, self.lstm)
         else:
             self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
-
-    def _push_one(self, item: int) -> None:
-        """:meth:`push` of the one numpy user: :meth:`OneUser.push` of a click (a no-click changes nothing)."""
-        if item >= 0:
-            self.one.push(item)  # type: ignore[union-attr]
 
     def begin(self, rows: Array, histories: list[np.ndarray] | None) -> None:
         """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most

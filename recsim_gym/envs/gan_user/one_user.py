@@ -58,11 +58,6 @@ def entropy_probs(util: np.ndarray) -> np.ndarray:
 _F32 = struct.Struct("f")
 
 
-def _unit(draw: int) -> float:
-    """``random_streams.unit`` as a Python float: the top 24 bits times 2^-24, exact in float32 and float64."""
-    return rs.srl(draw, 40) * 2.0**-24
-
-
 def _f32(x: float) -> float:
     """``x`` rounded to float32 (as a Python float). A float32 sum, difference, product or quotient computed in
     float64 and rounded so equals the float32 operation itself (53 >= 2 * 24 + 2 bits: double rounding is
@@ -299,7 +294,7 @@ class OneUser:
             shown, repaired = self.repair(act, acts, strict)
         items = shown if self.catalogue else kern.cands[0].take(shown)
         t = self.t
-        u = self.clicks[t] if t < len(self.clicks) else _unit(rs.draw(self.key, rs.CLICK, t))
+        u = self.clicks[t] if t < len(self.clicks) else float(rs.unit(rs.draw(self.key, rs.CLICK, t)))
         pos, click, util, probs = self.choose(items, u)
         hit = pos < k
         if kern.reward == "expected":
@@ -357,7 +352,8 @@ class OneUser:
                 c += 1
             if len(slate) < k:
                 raise RuntimeError("burn-in: fewer unclicked items than a slate (the env's checks prevent this)")
-            _, click, _, _ = self.choose(np.array(slate, dtype=np.int64), _unit(rs.draw(key, rs.BURN_CLICK, s)))
+            u = float(rs.unit(rs.draw(key, rs.BURN_CLICK, s)))
+            _, click, _, _ = self.choose(np.array(slate, dtype=np.int64), u)
             if click >= 0:
                 self.push(click)
 
