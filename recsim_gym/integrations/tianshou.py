@@ -16,7 +16,7 @@ Importing this module needs no tianshou; :func:`slate_policy` imports it when ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -178,9 +178,3 @@ class NativeVectorEnv:
     def close(self) -> None:
         """Close the batched env."""
         self.venv.close()
-
-
-#: A factory with the signature of Tianshou's env factories, for scripts that take one.
-def native_vector_env_factory(env_id: str, **make_kwargs: Any) -> Callable[[int], NativeVectorEnv]:
-    """``num_envs -> NativeVectorEnv(env_id, num_envs, **make_kwargs)``."""
-    return lambda num_envs: NativeVectorEnv(env_id, num_envs, **make_kwargs)

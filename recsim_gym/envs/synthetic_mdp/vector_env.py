@@ -84,11 +84,6 @@ class SyntheticMDPVectorEnv(BatchedEnv):
         """A copy of the clicks so far in each slot's current session ``(B,)``."""
         return self._s.clicks.copy()
 
-    @property
-    def slot_np_randoms(self) -> tuple[np.random.Generator | None, ...]:
-        """The per-slot generators (slot ``i`` after ``reset(seed=s)`` is seeded with ``s + i``)."""
-        return tuple(self._slot_rngs)
-
     def _observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         return self._s.observe(self.observe_state, rows)
 
