@@ -49,6 +49,7 @@ __all__ = [
     "machine",
     "oversubscription",
     "set_threads",
+    "usable_cores",
     "uses_cpu_threads",
 ]
 
@@ -116,6 +117,11 @@ def get_threads() -> int | None:
     return _threads
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one, else ``os.cpu_count()``)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def oversubscription(threads: int) -> str | None:
     """A one-line description when ``threads`` torch threads would compete for cores, else None.
 
@@ -126,7 +132,7 @@ def oversubscription(threads: int) -> str | None:
     if threads <= 1 or not hasattr(os, "getloadavg"):
         return None
     try:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
         load = os.getloadavg()[0]
     except OSError:
         return None

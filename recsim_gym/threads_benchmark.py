@@ -189,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
     if args.out and os.path.exists(args.out):
         p.error(f"{args.out} exists")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from recsim_gym.threads import usable_cores
+
+    cores = usable_cores()
     machine = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "processor": platform.processor() or platform.machine(),

@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from recsim_gym import __version__, assets
 from recsim_gym.cli import CLIError, end_with_json
 from recsim_gym.cli_types import nonneg_float, positive_float, positive_int, seed_int, writable_dir
 from recsim_gym.data.logs import LogData, LogFormatError, load_logs
 from recsim_gym.io_utils import OutputExistsError, atomic_dir, check_overwrite
+from recsim_gym.threads import usable_cores
 from recsim_gym.user_models.adversarial import AdversarialConfig, AdversarialUserModel, train_adversarial
 from recsim_gym.user_models.evaluation import bundle_evaluation, default_eval_split, evaluate_bundle
 from recsim_gym.user_models.gan_user_model import UserModelConfig
@@ -96,7 +99,7 @@ def _write_bundle(
         "best_iteration": result.best_iteration,
         "validation": result.best_validation,
         "wall_time_s": result.wall_time_s,
-        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, torch threads {_torch_threads()}",
+        "machine": f"{platform.machine()}, {usable_cores()} CPU cores, torch threads {torch.get_num_threads()}",
         "recsim_gym_version": __version__,
         "command": command,
         "curve": result.curve,
@@ -165,18 +168,6 @@ def _data_meta(logs: LogData, dataset: str, resplit: int | None, fit_split: str,
     }
 
 
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 def _given(value: Any, default: Any) -> Any:
     """``value`` unless the option was not given (``None``); a given 0 is the parser's to refuse, not a default."""
     return default if value is None else value
@@ -193,8 +184,6 @@ def _check_splits(logs: LogData, fit_split: str, val_split: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
-
     # The models are small: intra-op threads gain little, and on a busy machine two threads can be ~20x slower
     # than one (measured, BENCHMARKS.md). --threads overrides.
     torch.set_num_threads(args.threads)
