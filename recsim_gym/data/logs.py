@@ -411,23 +411,13 @@ def _checked_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
     cols = {c: _integer_column(df, c, where) for c in REQUIRED_COLUMNS}
     for c in (USER, ITEM):
         _check_id_range(df, cols[c], c, where)
-    for c in (USER, ITEM, TIME):
-        if (cols[c] < 0).any():
-            row = int(np.flatnonzero(cols[c] < 0)[0])
-            raise LogFormatError(f"{where}: column {c!r} must be >= 0; row {_row_label(df, row)} has {cols[c][row]}")
-    bad_click = ~np.isin(cols[CLICK], (0, 1))
-    if bad_click.any():
-        row = int(np.flatnonzero(bad_click)[0])
-        raise LogFormatError(
-            f"{where}: column 'is_click' must be 0 or 1; row {_row_label(df, row)} has {cols[CLICK][row]}"
-        )
-    bad_split = ~np.isin(cols[SPLIT], (0, 1, 2))
-    if bad_split.any():
-        row = int(np.flatnonzero(bad_split)[0])
-        raise LogFormatError(
-            f"{where}: column 'tr_val_tst' must be 0 (train), 1 (val) or 2 (test); row {_row_label(df, row)} "
-            f"has {cols[SPLIT][row]}"
-        )
+    allowed = {CLICK: ((0, 1), "must be 0 or 1"), SPLIT: ((0, 1, 2), "must be 0 (train), 1 (val) or 2 (test)")}
+    for c in (USER, ITEM, TIME, CLICK, SPLIT):  # in this order: the first rule broken is the one reported
+        values, rule = allowed.get(c, (None, "must be >= 0"))
+        bad = cols[c] < 0 if values is None else ~np.isin(cols[c], values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise LogFormatError(f"{where}: column {c!r} {rule}; row {_row_label(df, row)} has {cols[c][row]}")
     return cols
 
 
