@@ -380,7 +380,7 @@ class IRecGAN:
 
     def _build(self) -> None:
         c = self.config
-        init_seq, sample_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(3)
+        init_seq = np.random.SeedSequence(self.seed).spawn(3)[0]  # the other two: set_random_seed's streams
         init_gen = torch.Generator().manual_seed(int(init_seq.generate_state(1, np.uint64)[0] >> 1))
         embed = initial_embeddings(self.n_items, c.embed_dim, init_gen)
         # Parameters are initialised under a private copy of the global RNG seeded from ``seed``: deterministic, and
@@ -393,8 +393,7 @@ class IRecGAN:
         self.user_optimizer = torch.optim.Adam(self.user.parameters(), lr=c.lr_user)
         self.agent_optimizer = torch.optim.Adam(self.agent.parameters(), lr=c.lr_agent)
         self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=c.lr_disc)
-        self._generator = torch.Generator().manual_seed(int(sample_seq.generate_state(1, np.uint64)[0] >> 1))
-        self._rng = np.random.default_rng(shuffle_seq)
+        self.set_random_seed(self.seed)
 
     def set_random_seed(self, seed: int) -> None:
         """Reseed the sampling and batch-order streams (not the parameters), as SB3's ``set_random_seed``."""
