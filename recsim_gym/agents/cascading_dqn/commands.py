@@ -28,6 +28,7 @@ import torch
 
 from recsim_gym.cli_types import int_at_least, positive_int, torch_device, writable_dir
 from recsim_gym.io_utils import OutputExistsError, atomic_path, atomic_write_json, atomic_write_text, check_overwrite
+from recsim_gym.ray_units import add_ray_option
 from recsim_gym.threads import cpu_threads, get_threads
 
 __all__ = [
@@ -559,11 +560,9 @@ def plot_comparison(
     rows: Sequence[dict[str, Any]], per_user: dict[str, np.ndarray], outdir: Path, env_id: str, slate_size: int
 ) -> None:
     """Bar chart of reward per step and CTR with 95% intervals, and the per-user CDQN-vs-greedy scatter (Fig. 4)."""
-    import matplotlib
+    from recsim_gym.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = [r["label"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title in ((axes[0], "reward_per_step", "reward per step"), (axes[1], "ctr", "CTR")):
@@ -575,10 +574,7 @@ def plot_comparison(
         lo = min(m - c for m, c in zip(means, cis, strict=True))
         hi = max(m + c for m, c in zip(means, cis, strict=True))
         ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
-    fig.tight_layout()
-    with atomic_path(outdir / "comparison.png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, outdir / "comparison.png", dpi=120)
     if "cdqn" in per_user and "greedy" in per_user:
         x = per_user["greedy"].mean(axis=0)
         y = per_user["cdqn"].mean(axis=0)  # each user: mean over CDQN training seeds
@@ -589,10 +585,7 @@ def plot_comparison(
         ax.set_xlabel("GAN-Greedy episode reward")
         ax.set_ylabel("GAN-CDQN episode reward (mean over seeds)")
         ax.set_title(f"per user, {env_id} k = {slate_size}: CDQN higher for {np.mean(y > x):.0%}")
-        fig.tight_layout()
-        with atomic_path(outdir / "per_user_cdqn_vs_greedy.png") as tmp:
-            fig.savefig(tmp, dpi=120)
-        plt.close(fig)
+        save_figure(fig, outdir / "per_user_cdqn_vs_greedy.png", dpi=120)
 
 
 def benchmark_training(
@@ -791,15 +784,7 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="no progress bars (default: a bar per learner on stderr with transitions and the last checkpoint score)",
     )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run the (policy, seed) units as Ray tasks: on the cluster at ADDRESS ('auto', 'HOST:6379'), or without "
-        "ADDRESS on $RAY_ADDRESS or a Ray started here; same results as the local run, no progress bars (needs ray)",
-    )
+    add_ray_option(p, "(policy, seed) units", "; same results as the local run, no progress bars")
     p.set_defaults(func=_cmd_compare)
 
     b = subparsers.add_parser(
