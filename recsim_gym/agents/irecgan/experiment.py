@@ -42,6 +42,7 @@ from recsim_gym.agents.files import AgentFileError
 from recsim_gym.agents.irecgan.irecgan import METHODS, IRecGAN, IRecGANConfig
 from recsim_gym.agents.irecgan.plots import plot_training_curves
 from recsim_gym.figures import pyplot, save_figure
+from recsim_gym.io_utils import atomic_write_text
 from recsim_gym.threads import load_average, machine
 
 try:
@@ -273,9 +274,7 @@ class _Checkpoints:
         if name is not None and model is not None:
             model.save(self.folder / f"{name}.zip")
         self.progress["seconds"] = self.elapsed()
-        tmp = self.folder / "progress.json.partial"
-        tmp.write_text(json.dumps(self.progress))
-        os.replace(tmp, self.folder / "progress.json")
+        atomic_write_text(self.folder / "progress.json", json.dumps(self.progress))
 
     def remove(self, name: str) -> None:
         if self.folder is not None:
@@ -331,9 +330,7 @@ class ResultsFile:
                 raise ValueError(f"{self.path} already holds {t['logging']}-{t['sessions']} seed {t['seed']}")
             self.data["runs"].extend(result["rows"])
             self.data["timings"].append(t)
-            tmp = self.path.with_name(self.path.name + ".partial")
-            tmp.write_text(json.dumps(self.data, indent=1))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(self.data, indent=1))
 
 
 @contextmanager
