@@ -264,12 +264,23 @@ class _SlateQNetwork(nn.Module):
     projection_cache_elements: int = 1 << 24
 
     def __init__(
-        self, layout: dict[str, Any], state_dim: int, item_dim: int, n_weights: int, init_std: float, hidden: int
+        self,
+        layout: dict[str, Any],
+        hidden: int = 64,
+        state_dim: int = 64,
+        item_dim: int = 64,
+        n_weights: int = 4,
+        init_std: float = 0.1,
     ) -> None:
         super().__init__()
         self.k = int(layout["k"])
         self.hidden = int(hidden)
         self.encoder = SlateStateEncoder(layout, state_dim, item_dim, n_weights, init_std)
+        self._build_heads(self.hidden)
+
+    def _build_heads(self, hidden: int) -> None:
+        """Create the Q-function layers on top of :attr:`encoder` (after it, so parameters initialise in this order)."""
+        raise NotImplementedError
 
     def _entry_terms(self, layer: nn.Linear, ids: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
         """``layer`` applied to the features of entries ``start..stop-1``: ``(C, l)``, or ``(B, C, l)`` with ids.
@@ -330,16 +341,7 @@ class CascadingQNetwork(_SlateQNetwork):
         state_dim, item_dim, n_weights, init_std: see :class:`SlateStateEncoder`.
     """
 
-    def __init__(
-        self,
-        layout: dict[str, Any],
-        hidden: int = 64,
-        state_dim: int = 64,
-        item_dim: int = 64,
-        n_weights: int = 4,
-        init_std: float = 0.1,
-    ) -> None:
-        super().__init__(layout, state_dim, item_dim, n_weights, init_std, hidden)
+    def _build_heads(self, hidden: int) -> None:
         ds, di = self.encoder.state_dim, self.encoder.item_dim
         # L_j = [L_j^s | L_j^p | L_j^a]: state block (with c_j as its bias), prefix block, candidate block.
         self.state_in = nn.ModuleList(nn.Linear(ds, hidden) for _ in range(self.k))
@@ -420,16 +422,7 @@ class AdditiveQNetwork(_SlateQNetwork):
     Args: as :class:`CascadingQNetwork`.
     """
 
-    def __init__(
-        self,
-        layout: dict[str, Any],
-        hidden: int = 64,
-        state_dim: int = 64,
-        item_dim: int = 64,
-        n_weights: int = 4,
-        init_std: float = 0.1,
-    ) -> None:
-        super().__init__(layout, state_dim, item_dim, n_weights, init_std, hidden)
+    def _build_heads(self, hidden: int) -> None:
         self.state_in = nn.Linear(self.encoder.state_dim, hidden)
         self.item_in = nn.Linear(self.encoder.item_dim, hidden, bias=False)
         self.out = nn.Linear(hidden, 1, bias=False)
@@ -524,9 +517,7 @@ class SlateQPolicy(BasePolicy):
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self.q_net_target.requires_grad_(False)
         self.q_net_target.train(False)
-        self.optimizer = self.optimizer_class(
-            [p for p in self.q_net.parameters() if p.requires_grad], lr=lr_schedule(1), **self.optimizer_kwargs
-        )
+        self.refresh_optimizer(lr_schedule(1))
 
     def sync_target(self) -> None:
         """Copy the online network into the target network, frozen parameters included."""
