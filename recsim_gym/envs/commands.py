@@ -61,7 +61,6 @@ def simulate(
     if horizon is not None:  # the env's horizon and the time limit on top of it (see GANUserEnv, Episode End)
         kwargs["horizon"] = kwargs["max_episode_steps"] = horizon
     torch.set_num_threads(1)
-    from recsim_gym.assets import AssetError
     from recsim_gym.user_models.storage import UserModelLoadError
 
     try:
