@@ -184,22 +184,6 @@ def _has_rich() -> bool:
     return importlib.util.find_spec("rich") is not None and importlib.util.find_spec("tqdm") is not None
 
 
-class _TqdmProgress(BaseCallback):
-    """Progress bar over transitions with plain ``tqdm`` (SB3's ``ProgressBarCallback`` also needs ``rich``)."""
-
-    def _on_training_start(self) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=self.locals["total_timesteps"] - self.model.num_timesteps, unit="step")
-
-    def _on_step(self) -> bool:
-        self.bar.update(self.training_env.num_envs)
-        return True
-
-    def _on_training_end(self) -> None:
-        self.bar.close()
-
-
 class CascadingDQN(OffPolicyAlgorithm):
     """Cascading Deep Q-Networks (Chen, Li, Li, Song, Song; "Generative Adversarial User Model for Reinforcement
     Learning Based Recommendation System", ICML 2019, §5, Eqs. 8-11, Algorithm 1).
@@ -492,10 +476,12 @@ class CascadingDQN(OffPolicyAlgorithm):
         """Train for ``total_timesteps`` transitions (``n_envs`` per env step); SB3 callbacks and progress bar.
 
         ``progress_bar=True`` uses SB3's bar when ``rich`` is installed and a plain ``tqdm`` bar otherwise (SB3's
-        own needs both).
+        own needs both): :class:`~recsim_gym.agents.progress.TrainingProgress`, the bar of ``recsim-gym compare``.
         """
         if progress_bar and not _has_rich():
-            bar = _TqdmProgress()
+            from recsim_gym.agents.progress import TrainingProgress
+
+            bar = TrainingProgress()
             callback = [bar] if callback is None else [*(callback if isinstance(callback, list) else [callback]), bar]
             progress_bar = False
         without_log_folder(self)  # no empty tempdir/SB3-<date> folder per learn() (recsim_gym.agents.sb3_logging)
