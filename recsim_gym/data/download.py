@@ -61,7 +61,9 @@ def download_dataset(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / meta["file"]
     if target.exists():
-        if _sha256(target) == sha:
+        from recsim_gym.data.logs import file_sha256  # pandas, only when there is a file to check
+
+        if file_sha256(target) == sha:
             return target
         if not overwrite:
             raise DownloadError(
@@ -128,9 +130,3 @@ def _fetch(url: str, out: IO[bytes], size: int, timeout: float, label: str | Non
         finally:
             bar.close()
     return digest.hexdigest(), n
-
-
-def _sha256(path: Path) -> str:
-    from recsim_gym.data.logs import file_sha256
-
-    return file_sha256(path)
