@@ -302,7 +302,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    rows = []
+    lines = []  # every bundle is read (and checked) before anything is printed
     for mid in sorted(assets.MODELS):
         try:
             cfg = read_bundle_config(assets.model_dir(mid))
@@ -310,25 +310,18 @@ def _models(args: argparse.Namespace) -> int:
             raise CLIError(str(err)) from None
         ev = cfg.get("evaluation", {})
         env_ckpt = ev.get("per_checkpoint", {}).get(ENV_CHECKPOINT, {})
-        rows.append(
-            (
-                mid,
-                ev.get("split"),
-                env_ckpt.get("prec@1"),
-                env_ckpt.get("prec@2"),
-                ev.get("log_likelihood"),
-                ev.get("prec@1"),
-                ev.get("prec@2"),
-            )
-        )
+        ll = ev.get("log_likelihood")
+        log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
+        env_figures = f"{_pct(env_ckpt.get('prec@1'))} {_pct(env_ckpt.get('prec@2'))} {log_lik}"
+        paper = f"{_pct(ev.get('prec@1'))} {_pct(ev.get('prec@2'))}"
+        lines.append(f"{mid:<24} {ev.get('split') or '-':<10} {env_figures}   {paper}")
     # The env checkpoint's figures say how well the simulated users predict clicks; the last pair follows Chen et al.'s
     # protocol (prec@1 of best-pre1, prec@2 of best-pre2), the figures the paper's Table 1 reports.
     print(f"{'':<24} {'':<10} {f'env checkpoint ({ENV_CHECKPOINT})':>25}   {'paper protocol':>15}")
     p1_p2 = f"{'prec@1':>7} {'prec@2':>7}"
     print(f"{'model id':<24} {'scored on':<10} {p1_p2} {'log-lik':>8}   {p1_p2}")
-    for mid, split, e1, e2, ll, p1, p2 in rows:
-        log_lik = f"{ll:8.3f}" if ll is not None else f"{'-':>8}"
-        print(f"{mid:<24} {split or '-':<10} {_pct(e1)} {_pct(e2)} {log_lik}   {_pct(p1)} {_pct(p2)}")
+    for line in lines:
+        print(line)
     print("prec@k in %, log-lik per event; scored on the users the model was not fitted on")
     _recsimu_models()
     return 0
