@@ -31,6 +31,7 @@ from recsim_gym.envs.gan_user.one_user import OneUser, entropy_probs
 from recsim_gym.envs.gan_user.sampling import (
     allowed_mask,
     choose,
+    clear_clicked,
     clicked_among,
     first_occurrence,
     insert_clicked,
@@ -38,6 +39,7 @@ from recsim_gym.envs.gan_user.sampling import (
     repair_row,
     repair_rows,
     sample_distinct,
+    unclicked_at,
     unclicked_int8,
 )
 from recsim_gym.user_models.adversarial import AdversarialUserModel
@@ -124,6 +126,10 @@ class UserKernel:
         # widens the array then); the extra last column is always a pad (see sampling.insert_clicked).
         self.clicked_ids = ops.full((b, burn_in + horizon + 1), self.n_items, i64)
         self.n_clicked = ops.full((b,), 0, i64)
+        # The same clicked items as an (B, n) int8 mask (1 = not clicked), kept only once a v0 observation asks for
+        # its candidate_mask, which is this mask: the observation is then a copy, and "already clicked?" (the slate
+        # check of every step, the burn-in's draws) a gather. The -v1 envs never build it.
+        self.unclicked: Array | None = None
         self.cands = ops.full((b, num_candidates or 0), -1, i64)
         self.lstm: tuple[Any, ...] | None = None
         if self.m.model is not None:
@@ -135,7 +141,8 @@ class UserKernel:
     def arrays(self) -> list[Array]:
         """The persistent per-user state arrays."""
         state = [self.base, self.episode, self.keys, self.t, self.hist, self.clicked_ids, self.n_clicked, self.cands]
-        return state + [self.z] + list(self.lstm or ())
+        mask = [] if self.unclicked is None else [self.unclicked]
+        return state + mask + [self.z] + list(self.lstm or ())
 
     def allowed(self, rows: Array | None = None) -> Array:
         """``(R, n)`` bool: the action entries each user (or each of ``rows``) may show now (unclicked items, or real
@@ -146,6 +153,8 @@ class UserKernel:
             mask = np.ones((1, self.n_items), dtype=bool)  # one user: her count bounds the ids to clear
             mask[0, self.clicked_ids[0, : int(self.n_clicked[0])]] = False
             return mask  # (1, n) and C-contiguous, like the observation arrays
+        if self.unclicked is not None:
+            return (self.unclicked if rows is None else self.unclicked[rows]) > 0
         return allowed_mask(self.ops, self.clicked_ids if rows is None else self.clicked_ids[rows], self.n_items)
 
     def _widen(self, clicks: int) -> None:
@@ -178,6 +187,8 @@ class UserKernel:
         shifted = ops.cat([click[:, None], hist[:, :-1]])
         # numpy only gets here when some user clicked, and its one user (B = 1) then needs no select.
         hist = shifted if not ops.is_torch and clicked.all() else ops.xp.where(col, shifted, hist)
+        if self.unclicked is not None:
+            clear_clicked(ops, self.unclicked, click, rows)
         if rows is None:
             self.clicked_ids = insert_clicked(ops, self.clicked_ids, click, self.n_items)
             self.n_clicked += clicked
@@ -211,6 +222,8 @@ class UserKernel:
         self.hist[rows] = -1
         self.clicked_ids[rows] = self.n_items
         self.n_clicked[rows] = 0
+        if self.unclicked is not None:
+            self.unclicked[rows] = 1
         if self.lstm is not None:
             for s in self.lstm:
                 s[rows] = 0.0
@@ -226,7 +239,7 @@ class UserKernel:
                 live = steps > s  # only the users still in their burn-in are simulated (half of them on average)
                 sub, sub_keys = rows[live], keys[live]
                 raw = ops.draws(sub_keys, rs.BURN_SLATE, s, self.burn_draws)
-                slate = sample_distinct(ops, raw, self.clicked_ids, self.n_items, self.slate_size, sub)
+                slate = sample_distinct(ops, raw, self.clicked_ids, self.n_items, self.slate_size, sub, self.unclicked)
                 u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
                 _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
                 self.push(click, sub)
@@ -258,8 +271,9 @@ class UserKernel:
         obs = {"history": hist, "history_mask": (hist >= 0).view(ops.xp.int8)}
         if self.num_candidates is None:
             if catalogue_mask:
-                clicked = self.clicked_ids if rows is None else self.clicked_ids[rows]
-                obs["candidate_mask"] = unclicked_int8(ops, clicked, self.n_items)
+                if self.unclicked is None:
+                    self.unclicked = unclicked_int8(ops, self.clicked_ids, self.n_items)
+                obs["candidate_mask"] = ops.copy(self.unclicked) if rows is None else self.unclicked[rows]
         else:
             cands = ops.copy(self.cands) if rows is None else self.cands[rows]
             obs["candidates"] = cands
@@ -345,11 +359,15 @@ class UserKernel:
             for r in range(act.shape[0]):
                 shown[r], repaired[r] = repair_row(act[r], allowed[r], strict)
             return shown, repaired
-        if self.num_candidates is None:
-            ok = ~clicked_among(ops, act, self.clicked_ids).any(1)
+        # The entries each row keeps: allowed (unclicked, or a real candidate) and not a repeat of an earlier one.
+        if self.num_candidates is not None:
+            allowed = ops.gather(self.cands, act) >= 0
+        elif self.unclicked is not None:
+            allowed = unclicked_at(ops, self.unclicked, act)
         else:
-            ok = (ops.gather(self.cands, act) >= 0).all(1)
-        bad = ~(ok & first_occurrence(ops, act).all(1))
+            allowed = ~clicked_among(ops, act, self.clicked_ids)
+        kept = allowed & first_occurrence(ops, act)
+        bad = ~kept.all(1)
         if active is not None:
             bad &= active
         if not bool(bad.any()):
@@ -365,12 +383,12 @@ class UserKernel:
         if self.num_candidates is None:
             # The fills are the smallest unclicked ids not kept on the slate: at most L clicked and k kept ids lie
             # below them, so a mask of the first L + 2k ids holds all k of them; no (R, n_items) mask is built.
-            ids, sub = self.clicked_ids[rows], act[rows]
+            ids = self.clicked_ids[rows]
             width = min(self.n_items, ids.shape[1] + 2 * act.shape[1])
-            kept = ~clicked_among(ops, sub, ids) & first_occurrence(ops, sub)
-            act[rows] = repair_rows(ops, sub, allowed_mask(ops, ids.clamp(max=width), width), kept)
+            prefix = allowed_mask(ops, ids.clamp(max=width), width)
         else:
-            act[rows] = repair_rows(ops, act[rows], self.allowed(rows))
+            prefix = self.allowed(rows)
+        act[rows] = repair_rows(ops, act[rows], prefix, kept[rows])
         return act, bad
 
     def step(self, act: Array, active: Array | None, strict: bool, label: bool) -> dict[str, Array]:
