@@ -351,7 +351,7 @@ def test_draws_agree_across_arithmetics():
     assert abs(float(u.mean()) - 0.5) < 0.1
 
 
-@pytest.mark.parametrize("count,n", [(5, 30), (5, 21), (12, 30), (8, 200)])
+@pytest.mark.parametrize("count,n", [(5, 30), (5, 21), (12, 30), (8, 200), (3, 100)])
 def test_sample_distinct_agrees(count, n):
     rng = np.random.default_rng(count + n)
     allowed = rng.random((64, n)) < 0.7
@@ -384,6 +384,13 @@ def test_sample_distinct_agrees(count, n):
     t_args = (torch.as_tensor(raw[::-1].copy()), torch.as_tensor(clicked), n, count, rows, torch.as_tensor(mask))
     np.testing.assert_array_equal(a, sampling.sample_distinct(cpu, *t_args).numpy()[::-1])
     assert sorted(a[0][:3].tolist()) == [0, 1, 2] and a[0][3:].tolist() == [-1] * (count - 3)
+    if d < n:  # i.i.d. draws: the first `count` distinct allowed ids in draw order, then the smallest unused ones
+        for row, draws, mask in zip(a, rs.below(raw, n), allowed, strict=True):
+            want: list[int] = []
+            for v in draws.tolist() + list(range(n)):
+                if mask[v] and v not in want and len(want) < count:
+                    want.append(v)
+            assert row.tolist() == want + [-1] * (count - len(want))
     for row, mask in zip(a[1:], allowed[1:], strict=True):
         got = row[row >= 0]
         assert len(set(got.tolist())) == got.size and mask[got].all()

@@ -69,6 +69,20 @@ def _choice_probs_one(util: np.ndarray) -> np.ndarray:
     return entropy_probs(util[0])[None, :]
 
 
+def _with_rows(ops: Any, dst: Array, rows: Array, block: Array) -> Array:
+    """``dst`` with its rows ``rows`` replaced by ``block``: in place in numpy; in torch a new array gathered from
+    ``dst`` and ``block`` (torch writes an indexed ``(R, n)`` int8 block element by element, ~15x slower than a
+    gather that copies whole rows)."""
+    if not ops.is_torch:
+        dst[rows] = block
+        return dst
+    import torch
+
+    src = torch.arange(dst.shape[0], device=dst.device)
+    src[rows] = torch.arange(dst.shape[0], dst.shape[0] + block.shape[0], device=dst.device)
+    return torch.cat([dst, block]).index_select(0, src)
+
+
 class UserKernel:
     """State and dynamics of ``num_users`` simulated users (see the module docstring).
 
@@ -167,51 +181,43 @@ class UserKernel:
 
     # ----- state ---------------------------------------------------------------------------------------------
 
-    def _lstm_rows(self, rows: Array | None) -> tuple[Any, ...] | None:
-        if self.lstm is None or rows is None:
-            return self.lstm
-        return tuple(s[rows] for s in self.lstm)
-
-    def push(self, click: Array, rows: Array | None = None) -> None:
-        """Append ``click`` (-1 = none) to the histories of all users (or of ``rows``) and refresh their ``z``."""
+    def _after_clicks(self, click: Array, hist: Array, ids: Array, lstm: Any) -> tuple[Array, Array, Array, Any, Array]:
+        """``(clicked, hist, ids, lstm, z)``: new arrays of a block of users after each clicks ``click`` (-1 = none)."""
         ops = self.ops
-        if self.one is not None and rows is None:  # the one numpy user: OneUser.push (a no-click changes nothing)
-            if int(click[0]) >= 0:
-                self.one.push(int(click[0]))
-            return
         clicked = click >= 0
-        if not ops.is_torch and not clicked.any():
-            return  # nothing moves (the torch path does not pay a device sync to know it)
-        hist = self.hist if rows is None else self.hist[rows]
         col = clicked[:, None]
         shifted = ops.cat([click[:, None], hist[:, :-1]])
         # numpy only gets here when some user clicked, and its one user (B = 1) then needs no select.
         hist = shifted if not ops.is_torch and clicked.all() else ops.xp.where(col, shifted, hist)
+        ids = insert_clicked(ops, ids, click, self.n_items)
+        if lstm is not None:
+            lstm = self.m.model.encoder.advance(lstm, click, clicked)
+        return clicked, hist, ids, lstm, self.m.z(hist, lstm)
+
+    def push(self, click: Array) -> None:
+        """Append ``click`` (-1 = none) to the histories of all users and refresh their ``z``."""
+        if self.one is not None:  # the one numpy user: OneUser.push (a no-click changes nothing)
+            if int(click[0]) >= 0:
+                self.one.push(int(click[0]))
+            return
+        if not self.ops.is_torch and not (click >= 0).any():
+            return  # nothing moves (the torch path does not pay a device sync to know it)
+        clicked, self.hist, self.clicked_ids, self.lstm, self.z = self._after_clicks(
+            click, self.hist, self.clicked_ids, self.lstm
+        )
+        self.n_clicked += clicked
         if self.unclicked is not None:
-            clear_clicked(ops, self.unclicked, click, rows)
-        if rows is None:
-            self.clicked_ids = insert_clicked(ops, self.clicked_ids, click, self.n_items)
-            self.n_clicked += clicked
-            self.hist = hist
-        else:
-            self.clicked_ids[rows] = insert_clicked(ops, self.clicked_ids[rows], click, self.n_items)
-            self.n_clicked[rows] += clicked
-            self.hist[rows] = hist
-        if self.lstm is not None:
-            new = self.m.model.encoder.advance(self._lstm_rows(rows), click, clicked)
-            if rows is None:
-                self.lstm = new
-            else:
-                for s, v in zip(self.lstm, new, strict=True):
-                    s[rows] = v
-        if rows is None:
-            self.z = self.m.z(self.hist, self.lstm)
-        else:
-            self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
+            clear_clicked(self.ops, self.unclicked, click)
 
     def begin(self, rows: Array, histories: list[np.ndarray] | None) -> None:
         """Episode ``self.episode[rows]`` of users ``rows``: its key, an empty state, then the histories (most
-        recent first, one per row) or a burn-in, and the first candidates."""
+        recent first, one per row) or a burn-in, and the first candidates.
+
+        The histories and the burn-in run on a block of new arrays holding only these users (not on index gathers
+        and scatters of the kernel's arrays at every simulated step), written back once at the end. The block's
+        users are ordered by burn-in length, longest first, so the users still in their burn-in at a step are a
+        prefix of it, whose arrays are views.
+        """
         ops = self.ops
         if histories is None and self.one is not None and self.one.fast_burn:
             self.one.begin()  # the one numpy user's reset and burn-in on scalars (same draws, same floats)
@@ -219,30 +225,46 @@ class UserKernel:
             return
         self.keys[rows] = rs.episode_key(self.base[rows], self.episode[rows])
         self.t[rows] = 0
-        self.hist[rows] = -1
-        self.clicked_ids[rows] = self.n_items
-        self.n_clicked[rows] = 0
-        if self.unclicked is not None:
-            self.unclicked[rows] = 1
-        if self.lstm is not None:
-            for s in self.lstm:
-                s[rows] = 0.0
-        self.z[rows] = self.m.z(self.hist[rows], self._lstm_rows(rows))
         if histories is not None:
             self._widen(max((h.size for h in histories), default=0) + self.horizon)
+        r, n, i64 = len(rows), self.n_items, ops.int64
+        hist = ops.full((r, self.hist.shape[1]), -1, i64)
+        ids = ops.full((r, self.clicked_ids.shape[1]), n, i64)
+        count = ops.full((r,), 0, i64)
+        mask = None if self.unclicked is None else ops.full((r, n), 1, self.unclicked.dtype)
+        lstm = None if self.lstm is None else tuple(ops.full((r, *s.shape[1:]), 0.0, s.dtype) for s in self.lstm)
+        z = self.m.z(hist, lstm)
+
+        def advance(c: int, click: Array) -> None:
+            """The first ``c`` users of the block click ``click``."""
+            live = None if lstm is None else tuple(s[:c] for s in lstm)
+            clicked, hist[:c], ids[:c], live, z[:c] = self._after_clicks(click, hist[:c], ids[:c], live)
+            count[:c] += clicked
+            if mask is not None:
+                clear_clicked(ops, mask[:c], click)
+            for s, v in zip(lstm or (), live or (), strict=True):
+                s[:c] = v
+
+        if histories is not None:
             for step in range(max((h.size for h in histories), default=0)):  # oldest click first
-                self.push(ops.tensor([int(h[h.size - 1 - step]) if step < h.size else -1 for h in histories]), rows)
-        elif len(rows):
+                advance(r, ops.tensor([int(h[h.size - 1 - step]) if step < h.size else -1 for h in histories]))
+        elif r:
             keys = self.keys[rows]
             steps = rs.below(ops.draws(keys, rs.BURN_LEN, 0, 1)[:, 0], self.burn_in + 1)
-            for s in range(int(steps.max())):
-                live = steps > s  # only the users still in their burn-in are simulated (half of them on average)
-                sub, sub_keys = rows[live], keys[live]
-                raw = ops.draws(sub_keys, rs.BURN_SLATE, s, self.burn_draws)
-                slate = sample_distinct(ops, raw, self.clicked_ids, self.n_items, self.slate_size, sub, self.unclicked)
-                u = ops.uniforms(sub_keys, rs.BURN_CLICK, s)
-                _, click, _, _ = self.choose(self.z[sub], slate, u, self.hist[sub])
-                self.push(click, sub)
+            order = ops.sort(-steps[None, :])[1][0]  # longest burn-in first (stable: ties keep their order)
+            rows, keys, steps = rows[order], keys[order], steps[order]
+            # Users still in their burn-in at each step (half of them on average): one host read for all steps.
+            live_counts = ops.host((steps[None, :] > ops.arange(self.burn_in)[:, None]).sum(1)).tolist()
+            for s, c in enumerate(c for c in live_counts if c > 0):
+                raw = ops.draws(keys[:c], rs.BURN_SLATE, s, self.burn_draws)
+                slate = sample_distinct(ops, raw, ids[:c], n, self.slate_size, None, None if mask is None else mask[:c])
+                u = ops.uniforms(keys[:c], rs.BURN_CLICK, s)
+                advance(c, self.choose(z[:c], slate, u, hist[:c])[1])
+        self.hist[rows], self.clicked_ids[rows], self.n_clicked[rows], self.z[rows] = hist, ids, count, z
+        if mask is not None:
+            self.unclicked = _with_rows(ops, self.unclicked, rows, mask)
+        for s, v in zip(self.lstm or (), lstm or (), strict=True):
+            s[rows] = v
         if self.one is not None:
             self.one.sync()
         self.sample_candidates(rows)
