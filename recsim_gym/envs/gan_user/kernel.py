@@ -405,9 +405,11 @@ class UserKernel:
         if self.num_candidates is None:
             # The fills are the smallest unclicked ids not kept on the slate: at most L clicked and k kept ids lie
             # below them, so a mask of the first L + 2k ids holds all k of them; no (R, n_items) mask is built.
-            ids = self.clicked_ids[rows]
-            width = min(self.n_items, ids.shape[1] + 2 * act.shape[1])
-            prefix = allowed_mask(ops, ids.clamp(max=width), width)
+            width = min(self.n_items, self.clicked_ids.shape[1] + 2 * act.shape[1])
+            if self.unclicked is not None:
+                prefix = self.unclicked[rows, :width] > 0
+            else:
+                prefix = allowed_mask(ops, self.clicked_ids[rows].clamp(max=width), width)
         else:
             prefix = self.allowed(rows)
         act[rows] = repair_rows(ops, act[rows], prefix, kept[rows])
