@@ -351,7 +351,7 @@ def test_draws_agree_across_arithmetics():
     assert abs(float(u.mean()) - 0.5) < 0.1
 
 
-@pytest.mark.parametrize("count,n", [(5, 30), (5, 21), (12, 30), (8, 200)])
+@pytest.mark.parametrize("count,n", [(5, 30), (5, 21), (12, 30), (8, 200), (3, 100)])
 def test_sample_distinct_agrees(count, n):
     rng = np.random.default_rng(count + n)
     allowed = rng.random((64, n)) < 0.7
@@ -378,11 +378,98 @@ def test_sample_distinct_agrees(count, n):
     rows = torch.arange(63, -1, -1)  # the same draws read through a row index into the full state
     c = sampling.sample_distinct(cpu, torch.as_tensor(raw[::-1].copy()), torch.as_tensor(clicked), n, count, rows)
     np.testing.assert_array_equal(a, c.numpy()[::-1])
+    # The same clicked items given as the kernel's (B, n) int8 mask as well: the same samples.
+    mask = allowed.astype(np.int8)
+    np.testing.assert_array_equal(a, sampling.sample_distinct(NumpyOps(), raw, clicked, n, count, unclicked=mask))
+    t_args = (torch.as_tensor(raw[::-1].copy()), torch.as_tensor(clicked), n, count, rows, torch.as_tensor(mask))
+    np.testing.assert_array_equal(a, sampling.sample_distinct(cpu, *t_args).numpy()[::-1])
     assert sorted(a[0][:3].tolist()) == [0, 1, 2] and a[0][3:].tolist() == [-1] * (count - 3)
+    if d < n:  # i.i.d. draws: the first `count` distinct allowed ids in draw order, then the smallest unused ones
+        for row, draws, mask in zip(a, rs.below(raw, n), allowed, strict=True):
+            want: list[int] = []
+            for v in draws.tolist() + list(range(n)):
+                if mask[v] and v not in want and len(want) < count:
+                    want.append(v)
+            assert row.tolist() == want + [-1] * (count - len(want))
     for row, mask in zip(a[1:], allowed[1:], strict=True):
         got = row[row >= 0]
         assert len(set(got.tolist())) == got.size and mask[got].all()
         assert got.size == min(count, mask.sum())
+
+
+def test_insert_clicked_keeps_rows_sorted():
+    """insert_clicked (min/max passes, no search) equals a sorted insertion, repeats and no-click rows included."""
+    rng = np.random.default_rng(1)
+    n, width = 40, 12
+    clicked = np.full((50, width), n, dtype=np.int64)
+    kept: list[list[int]] = [[] for _ in range(50)]
+    for _ in range(width - 1):
+        click = np.where(rng.random(50) < 0.3, -1, rng.integers(0, n, size=50))  # repeats too: no distinct ids assumed
+        for ops in (NumpyOps(), TorchOps(torch.device("cpu"))):
+            got = np.asarray(
+                sampling.insert_clicked(ops, ops.tensor(clicked) if ops.is_torch else clicked, ops.tensor(click), n)
+            )
+            if not ops.is_torch:
+                nxt = got
+            np.testing.assert_array_equal(got, nxt)
+        for i, c in enumerate(click.tolist()):
+            if c >= 0:
+                kept[i] = sorted(kept[i] + [c])
+        clicked = nxt
+        np.testing.assert_array_equal(clicked, [row + [n] * (width - len(row)) for row in kept])
+
+
+def test_clicked_mask_helpers_agree():
+    """clear_clicked and unclicked_at read and write the (B, n) int8 mask the same in numpy and torch."""
+    rng = np.random.default_rng(2)
+    n = 25
+    mask = (rng.random((30, n)) < 0.8).astype(np.int8)
+    click = np.where(rng.random(30) < 0.2, -1, rng.integers(0, n, size=30))
+    rows = rng.permutation(30)[:20]
+    cpu = TorchOps(torch.device("cpu"))
+    want = mask.copy()
+    for r, c in zip(rows.tolist(), click[:20].tolist(), strict=True):
+        if c >= 0:
+            want[r, c] = 0
+    for ops in (NumpyOps(), cpu):
+        m = ops.tensor(mask).to(torch.int8) if ops.is_torch else mask.copy()
+        sampling.clear_clicked(ops, m, ops.tensor(click[:20]), ops.tensor(rows))
+        np.testing.assert_array_equal(np.asarray(m), want)
+        ids = rng.integers(0, n, size=(20, 7))
+        np.testing.assert_array_equal(
+            np.asarray(sampling.unclicked_at(ops, m, ops.tensor(ids), ops.tensor(rows))), want[rows[:, None], ids] > 0
+        )
+        full = ops.tensor(ids[:, :5].repeat(2, axis=0)[:30])
+        np.testing.assert_array_equal(
+            np.asarray(sampling.unclicked_at(ops, m, full)), np.take_along_axis(want, np.asarray(full), 1) > 0
+        )
+    m = mask.copy()
+    sampling.clear_clicked(NumpyOps(), m, click)
+    t = torch.as_tensor(mask)
+    sampling.clear_clicked(cpu, t, torch.as_tensor(click))
+    np.testing.assert_array_equal(t.numpy(), m)
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_batched_clicked_mask_mirrors_clicked_ids(pw_model, mode):
+    """The kernel's (B, n) int8 mask, built at the first v0 observation, stays the clicked ids' mask through steps,
+    autoresets, masked resets and reset histories, and is the observation's candidate_mask."""
+    env = GANUserVectorEnv(num_envs=6, autoreset_mode=mode, **small(pw_model))
+    kern = env._k
+    assert kern.unclicked is None
+    obs, _ = env.reset(seed=5)
+    rng = np.random.default_rng(3)
+    for step in range(30):
+        want = sampling.unclicked_int8(kern.ops, kern.clicked_ids, N_ITEMS)
+        np.testing.assert_array_equal(kern.unclicked.numpy(), want.numpy())
+        np.testing.assert_array_equal(obs["candidate_mask"], want.numpy())
+        if step % 11 == 10:
+            obs, _ = env.reset(options={"reset_mask": rng.random(6) < 0.5, "history": None})
+            continue
+        if step == 15:
+            obs, _ = env.reset(options={"reset_mask": np.eye(6, dtype=bool)[2], "history": [[4, 9, 12, 1]]})
+            continue
+        obs, *_ = env.step(rng.integers(0, N_ITEMS, size=(6, K)))
 
 
 def test_vectorised_repair_agrees_with_rule():

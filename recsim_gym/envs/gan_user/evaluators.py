@@ -154,10 +154,13 @@ class TorchModel:
         self.pw = model.config.encoder == "pw"
         with torch.no_grad():
             if self.pw:
-                table, self.window, n_items = _flat_lag_table(model)
-                self.table = table.to(device)
-                self.lag_offset = (torch.arange(self.window) * n_items).to(device)
-                self.pad_row = self.table.shape[0] - 1
+                # Lag l of item c at row l * (N + 1) + 1 + c, after a row of zeros at l * (N + 1): an empty lag
+                # (c = -1) reads its block's zero row, so a state's rows are its buffer plus one offset per lag.
+                lag = model.encoder.lag_tables().float()  # (L, N, H)
+                self.window, n_items, hidden = lag.shape
+                table = torch.cat([lag.new_zeros(self.window, 1, hidden), lag], dim=1)
+                self.table = table.reshape(-1, hidden).to(device)
+                self.lag_offset = (torch.arange(self.window) * (n_items + 1) + 1).to(device)
                 self.model = None
             else:
                 self.window = 0
@@ -171,9 +174,8 @@ class TorchModel:
         if not self.pw:
             assert self.model is not None and lstm is not None
             return self.model.encoder.embed_state(lstm)
-        h = hist[:, : self.window]
-        idx = torch.where(h >= 0, h + self.lag_offset, self.pad_row)
-        return F.embedding_bag(idx, self.table, mode="sum")
+        # The zero rows of empty lags add nothing: the sum of NumpyPW.z, which reads one shared zero row for them.
+        return F.embedding_bag(hist[:, : self.window] + self.lag_offset, self.table, mode="sum")
 
     def utilities(self, z: torch.Tensor, items: torch.Tensor, pads: bool = True) -> torch.Tensor:
         """``(B, k)`` rewards of items ``(B, k)``; with ``pads``, -1 entries are pads and get -inf."""
