@@ -20,9 +20,11 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("Kendall tau", "kendall_tau", "{:.2f}"),
     ("mean abs. value error", "mean_abs_rel_error", "{:.0%}"),
     ("CDQN deployed, % of oracle", "cdqn_pct", "{:.1f}"),
+    ("PPO deployed, % of oracle", "ppo_pct", "{:.1f}"),
     ("sim-greedy deployed, % of oracle", "greedy_pct", "{:.1f}"),
     ("fit s", "fit_seconds", "{:.0f}"),
     ("CDQN s", "cdqn_seconds", "{:.0f}"),
+    ("PPO s", "ppo_seconds", "{:.0f}"),
 )
 
 
@@ -35,8 +37,10 @@ def _figures(cell: Mapping[str, Any]) -> dict[str, float]:
     deployed = cell.get("deployed") or {}
     return {
         "cdqn_pct": deployed.get("cdqn", {}).get("pct_oracle", math.nan),
+        "ppo_pct": deployed.get("ppo", {}).get("pct_oracle", math.nan),
         "greedy_pct": deployed.get("sim-greedy", {}).get("pct_oracle", math.nan),
         "cdqn_seconds": cell["seconds"].get("cdqn", math.nan),
+        "ppo_seconds": cell["seconds"].get("ppo", math.nan),
         "ll_gap": cell["predictive"]["ll_gap"],
         "sim_auc": cell["predictive"]["sim_auc"],
         "true_auc": cell["predictive"]["true_auc"],
@@ -104,23 +108,26 @@ def policy_table(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Deployed % of oracle against log size, one line per simulator (mean ± sd): CDQN trained in the simulator
-    (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
-    (dotted, squares); the logging policy (which reads the hidden state) dashed, greedy-belief (greedy on the true
-    model from the click history) dotted black."""
+    """Deployed % of oracle against log size, one colour per simulator (mean ± sd): CDQN trained in the simulator
+    (solid, circles; the ``world`` lines are the learners trained in the world, the upper references), PPO (dash-dot,
+    triangles) and the one-step sim-greedy policy (dotted, squares); the logging policy (which reads the hidden state)
+    dashed grey, greedy-belief (greedy on the true model from the click history) dotted black. Simulators are drawn
+    slightly apart along the log-size axis so that the points of one log size do not hide each other."""
     from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, sim in enumerate(sorted({r["simulator"] for r in summary})):
-        for key, style, marker in (("cdqn_pct", "-", "o"), ("greedy_pct", ":", "s")):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sims = sorted({r["simulator"] for r in summary})
+    for i, sim in enumerate(sims):
+        shift = 1.06 ** (i - (len(sims) - 1) / 2)
+        for key, style, marker in (("cdqn_pct", "-", "o"), ("ppo_pct", "-.", "^"), ("greedy_pct", ":", "s")):
             rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r[key])),
                           key=lambda r: r["sessions"])  # fmt: skip
             if not rows:
                 continue
             sd = [0.0 if math.isnan(r[key + "_sd"]) else r[key + "_sd"] for r in rows]
-            label = f"{sim}: {'CDQN' if key == 'cdqn_pct' else 'sim-greedy'}"
-            x, y = [r["sessions"] for r in rows], [r[key] for r in rows]
+            label = f"{sim}: {dict(cdqn_pct='CDQN', ppo_pct='PPO', greedy_pct='sim-greedy')[key]}"
+            x, y = [r["sessions"] * shift for r in rows], [r[key] for r in rows]
             ax.errorbar(x, y, yerr=sd, marker=marker, ls=style, color=f"C{i}", label=label, capsize=3, mfc="none")
     r0 = summary[0]
     ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy (state)")
@@ -131,5 +138,5 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
     ax.set_xlabel("logged sessions")
     ax.set_ylabel("deployed in the world, % of oracle")
     ax.set_title(f"world {r0['world']}")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="x-small", ncol=2)
     save_figure(fig, path, dpi=120)
