@@ -293,3 +293,26 @@ def test_l2_user_leaves_as_its_entropy_model_and_clicks_by_phi(world: World, log
         phi = user.minmax.behaviour_probs(hist, None, items).double().numpy()
     np.testing.assert_allclose(probs[:, -1], leave)
     np.testing.assert_allclose(probs[:, :3], (1 - leave)[:, None] * phi)
+
+
+def test_logging_value_exact_where_enumerable_and_monte_carlo_agrees(world: World) -> None:
+    from recsim_gym.envs.synthetic_mdp.policies import make_policy
+    from recsim_gym.fidelity.worlds import HiddenStatePolicy
+
+    exact, stderr, is_exact = world.logging_value(100, 0)
+    assert is_exact and stderr == 0.0
+    user = WorldUser(world.mdp)
+    mc = policy_value(user, HiddenStatePolicy(make_policy("mix", world.mdp, 3), user), 20_000, 3, world.horizon)
+    assert abs(mc.mean - exact) < 4 * mc.stderr
+
+
+def test_large_world_truth_and_a_cell_on_its_tiny_twin() -> None:
+    large = make_world("syntheticmdp-large")
+    assert (large.mdp.n_states, large.mdp.n_items, large.slate_size) == (50, 1000, 10)
+    assert large.oracle_value() > large.fixed_slate_value(large.mdp.ranking[0, :10]) > 0
+    # The mix band of 1,000 items (C(300, 10) slates) cannot be enumerated: Monte Carlo with its error.
+    value, stderr, exact = large.logging_value(500, 0)
+    assert not exact and 0 < stderr < 0.1 * value
+    cell = run_cell("tiny-large", "world", 100, 0, eval_sessions=300, heldout_sessions=30, cdqn_budget=0, ppo_budget=0)
+    assert cell["kendall_tau"] == 1.0 and cell["logging_exact"] is False
+    assert 0 < cell["logging_value"] < cell["oracle_value"]

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from recsim_gym.envs.synthetic_mdp.oracle import expected_return, policy_click_mass
-from recsim_gym.envs.synthetic_mdp.policies import make_policy
 from recsim_gym.fidelity.fitting import fit_simulator
 from recsim_gym.fidelity.metrics import kendall_tau, relative_error
 from recsim_gym.fidelity.panel import FixedSlatePolicy, SimulatorGreedy, make_panel
@@ -122,7 +120,7 @@ def run_cell(
     names = list(values)
     tau = kendall_tau([values[n]["world"] for n in names], [values[n]["sim"] for n in names])
     oracle = world.oracle_value()
-    logging_value = expected_return(mdp, policy_click_mass(make_policy(logging, mdp, k)), world.horizon).mean
+    logging_value, logging_stderr, logging_exact = world.logging_value(eval_sessions, rollout_seed)
     for name in seconds:
         t = truth[name]
         deployed[name] = {"value": t["value"], "stderr": t["stderr"], "pct_oracle": 100 * t["value"] / oracle}
@@ -159,6 +157,8 @@ def run_cell(
         "mean_abs_rel_error": float(np.mean([abs(values[n]["rel_error"]) for n in names])),
         "oracle_value": oracle,
         "logging_value": logging_value,
+        "logging_stderr": logging_stderr,
+        "logging_exact": logging_exact,
         "deployed": deployed,
         "seconds": {"fit": fit_seconds, **seconds, "total": time.perf_counter() - start},
         "loadavg": {"start": load_start, "end": load_average()},
