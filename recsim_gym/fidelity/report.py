@@ -116,7 +116,7 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
     from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5))
     sims = sorted({r["simulator"] for r in summary})
     for i, sim in enumerate(sims):
         shift = 1.06 ** (i - (len(sims) - 1) / 2)
@@ -135,8 +135,12 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
         pct = 100 * r0["greedy_belief_value"] / r0["oracle_value"]
         ax.axhline(pct, ls=":", color="black", label="greedy on the true model (history)")
     ax.set_xscale("log")
+    sizes = sorted({r["sessions"] for r in summary})
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("logged sessions")
     ax.set_ylabel("deployed in the world, % of oracle")
     ax.set_title(f"world {r0['world']}")
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: 20 entries
+    fig.subplots_adjust(left=0.08, right=0.72)
     save_figure(fig, path, dpi=120)
