@@ -316,3 +316,6 @@ def test_large_world_truth_and_a_cell_on_its_tiny_twin() -> None:
     cell = run_cell("tiny-large", "world", 100, 0, eval_sessions=300, heldout_sessions=30, cdqn_budget=0, ppo_budget=0)
     assert cell["kendall_tau"] == 1.0 and cell["logging_exact"] is False
     assert 0 < cell["logging_value"] < cell["oracle_value"]
+    from recsim_gym.fidelity.report import markdown_table, summarize
+
+    assert "(Monte Carlo)" in markdown_table(summarize([cell]))

@@ -65,6 +65,9 @@ def summarize(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row[key + "_sd"] = float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
         row["oracle_value"] = members[0]["oracle_value"]
         row["logging_value"] = members[0]["logging_value"]
+        # Exact (dynamic programming) unless the cell says otherwise: cells before the large world had no such key.
+        row["logging_exact"] = members[0].get("logging_exact", True)
+        row["logging_stderr"] = members[0].get("logging_stderr", 0.0)
         greedy = [c["values"]["greedy-belief"]["world"] for c in members if "greedy-belief" in c["values"]]
         row["greedy_belief_value"] = float(np.mean(greedy)) if greedy else math.nan
         out.append(row)
@@ -84,9 +87,14 @@ def markdown_table(summary: Sequence[Mapping[str, Any]]) -> str:
     for world in sorted({r["world"] for r in summary}):
         rows = [r for r in summary if r["world"] == world]
         r0 = rows[0]
+        logging = (
+            f", logging policy {r0['logging_value']:.3f} (both exact)"
+            if r0["logging_exact"]
+            else f" (exact), logging policy {r0['logging_value']:.3f} ± {r0['logging_stderr']:.3f} (Monte Carlo)"
+        )
         lines.append(
-            f"World `{world}`: oracle {r0['oracle_value']:.3f} clicks/session, logging policy "
-            f"{r0['logging_value']:.3f} (both exact); true model's click AUC {r0['true_auc']:.3f}."
+            f"World `{world}`: oracle {r0['oracle_value']:.3f} clicks/session{logging}; true model's click AUC "
+            f"{r0['true_auc']:.3f}."
         )
         lines.append("")
         lines.append("| simulator | sessions | seeds | " + " | ".join(c[0] for c in _COLUMNS) + " |")
