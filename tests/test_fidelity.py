@@ -14,8 +14,8 @@ import pytest
 from recsim_gym.cli import main
 from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
-from recsim_gym.fidelity.cdqn import CDQNPolicy, UserVecEnv, train_cdqn
 from recsim_gym.fidelity.fitting import fit_simulator
+from recsim_gym.fidelity.learners import LearnedPolicy, UserVecEnv, train_cdqn, train_ppo
 from recsim_gym.fidelity.metrics import kendall_tau, relative_error
 from recsim_gym.fidelity.panel import BeliefPolicy, FixedSlatePolicy, SimulatorGreedy, make_panel
 from recsim_gym.fidelity.protocol import run_cell
@@ -23,7 +23,7 @@ from recsim_gym.fidelity.rollouts import auc, policy_value, predictive_fit
 from recsim_gym.fidelity.users import WorldUser, true_choice_probs
 from recsim_gym.fidelity.worlds import World, make_world
 
-TINY = dict(eval_sessions=300, heldout_sessions=60, budget=0.005, cdqn_budget=0.005)
+TINY = dict(eval_sessions=300, heldout_sessions=60, budget=0.005, cdqn_budget=0.005, ppo_budget=0.01)
 
 
 class _StateOracle:
@@ -117,7 +117,7 @@ def test_auc_matches_pair_counting() -> None:
 
 
 def test_simulator_equal_to_the_world_ranks_the_panel_as_the_world(world: World) -> None:
-    cell = run_cell("tiny", "world", 200, 0, eval_sessions=4000, heldout_sessions=60, cdqn_budget=0)
+    cell = run_cell("tiny", "world", 200, 0, eval_sessions=4000, heldout_sessions=60, cdqn_budget=0, ppo_budget=0)
     assert cell["kendall_tau"] == 1.0
     assert cell["predictive"]["ll_gap"] == 0.0
     for name, v in cell["values"].items():
@@ -127,7 +127,7 @@ def test_simulator_equal_to_the_world_ranks_the_panel_as_the_world(world: World)
             assert v["sim"] == v["world"], name
 
 
-@pytest.mark.parametrize("simulator", ["gan-pw", "irecgan-u"])
+@pytest.mark.parametrize("simulator", ["gan-pw", "gan-lstm", "gan-pw-l2", "irecgan-u", "recsimu"])
 def test_each_protocol_step_runs_for_a_learned_simulator(simulator: str, world: World, logs) -> None:
     user, info = fit_simulator(simulator, world, logs, seed=0, budget=0.005)
     assert info
@@ -143,10 +143,10 @@ def test_each_protocol_step_runs_for_a_learned_simulator(simulator: str, world: 
     assert 0 < greedy.mean <= 2 * world.oracle_value()
 
     cell = run_cell("tiny", simulator, 200, 0, **TINY)
-    assert set(cell["values"]) == {p.name for p in make_panel(world.mdp, 3, logs)} | {"cdqn"}
+    assert set(cell["values"]) == {p.name for p in make_panel(world.mdp, 3, logs)} | {"cdqn", "ppo"}
     assert -1 <= cell["kendall_tau"] <= 1
-    assert cell["fit"]["cdqn_timesteps"] == 1000
-    for policy in ("cdqn", "sim-greedy"):
+    assert cell["fit"]["cdqn_timesteps"] == 1000 and cell["fit"]["ppo_timesteps"] == 128
+    for policy in ("cdqn", "ppo", "sim-greedy"):
         assert 0 < cell["deployed"][policy]["pct_oracle"] <= 150
     assert math.isfinite(cell["predictive"]["ll_gap"])
     json.dumps(cell)  # the cell file is plain JSON
@@ -155,7 +155,8 @@ def test_each_protocol_step_runs_for_a_learned_simulator(simulator: str, world: 
 def test_cli_resumes_per_cell_and_refuses_other_settings(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     argv = ["fidelity", "--world", "tiny", "--sessions", "150", "--simulators", "world,irecgan-u", "--out", str(out)]
-    argv += ["--eval-sessions", "200", "--heldout-sessions", "40", "--budget", "0.005", "--cdqn-budget", "0", "--quiet"]
+    argv += ["--eval-sessions", "200", "--heldout-sessions", "40", "--budget", "0.005", "--cdqn-budget", "0"]
+    argv += ["--ppo-budget", "0", "--quiet"]
     assert main(argv) == 0
     cells = sorted((out / "cells").glob("*.json"))
     assert [c.name for c in cells] == ["tiny__irecgan-u__n150__s0.json", "tiny__world__n150__s0.json"]
@@ -193,8 +194,29 @@ def test_user_vec_env_ends_sessions_and_restarts_them(world: World) -> None:
 def test_cdqn_trained_in_the_world_runs_as_a_rollout_policy(world: World) -> None:
     model, info = train_cdqn(WorldUser(world.mdp), world.mdp.n_items, 3, world.horizon, seed=0, budget=0.005)
     assert info["cdqn_timesteps"] == 1000
-    v = policy_value(WorldUser(world.mdp), CDQNPolicy(model, world.mdp.n_items), 200, 0, world.horizon)
+    v = policy_value(WorldUser(world.mdp), LearnedPolicy(model, world.mdp.n_items), 200, 0, world.horizon)
     assert 0 < v.mean < 2 * world.oracle_value()
+
+
+def test_ppo_trained_in_the_world_runs_as_a_rollout_policy_with_repaired_slates(world: World) -> None:
+    model, info = train_ppo(WorldUser(world.mdp), world.mdp.n_items, 3, world.horizon, seed=0, budget=0.05)
+    assert info == {"ppo_timesteps": 640, "ppo_envs": 64}
+    policy = LearnedPolicy(model, world.mdp.n_items, "ppo")
+    policy.start(50)
+    slates = policy.act(np.arange(50), np.random.default_rng(0))
+    assert slates.shape == (50, 3) and all(len(set(s)) == 3 for s in slates.tolist())  # repeats repaired
+    v = policy_value(WorldUser(world.mdp), policy, 200, 0, world.horizon)
+    assert 0 < v.mean < 2 * world.oracle_value()
+
+
+def test_user_vec_env_repairs_repeated_items(world: World) -> None:
+    env = UserVecEnv(WorldUser(world.mdp), world.mdp.n_items, 3, num_envs=2, horizon=5, seed=0)
+    env.reset()
+    env.step_async(np.array([[4, 4, 4], [1, 2, 3]]))
+    _, reward, _, _ = env.step_wait()
+    # SyntheticMDP-v0's repair: later repeats become the smallest unused ids, [4, 0, 1].
+    expected = 1 - true_choice_probs(world.mdp, np.zeros(2, int), np.array([[4, 0, 1], [1, 2, 3]]))[:, -1]
+    np.testing.assert_allclose(reward, expected, rtol=1e-6)
 
 
 def test_ray_flag_without_ray_is_a_one_line_error(tmp_path, capsys, monkeypatch) -> None:
@@ -224,7 +246,8 @@ def test_ray_driver_saves_every_cell_its_tasks_return(tmp_path, monkeypatch) -> 
     monkeypatch.setattr(ray_units, "finished", lambda refs: iter(refs.items()))
     out = tmp_path / "r"
     argv = ["fidelity", "--world", "tiny", "--sessions", "100,150", "--simulators", "world", "--out", str(out)]
-    argv += ["--eval-sessions", "100", "--heldout-sessions", "30", "--cdqn-budget", "0", "--ray", "--quiet"]
+    argv += ["--eval-sessions", "100", "--heldout-sessions", "30", "--cdqn-budget", "0", "--ppo-budget", "0"]
+    argv += ["--ray", "--quiet"]
     assert main(argv) == 0
     assert sorted(p.name for p in (out / "cells").glob("*.json")) == [
         "tiny__world__n100__s0.json",
@@ -235,3 +258,64 @@ def test_ray_driver_saves_every_cell_its_tasks_return(tmp_path, monkeypatch) -> 
     submitted.clear()
     assert main(argv) == 0
     assert submitted == {}
+
+
+def test_recsimu_user_reads_p_pos_as_the_page_click_distribution(world: World, logs) -> None:
+    user, info = fit_simulator("recsimu", world, logs, seed=0, budget=0.005)
+    rows = np.arange(3)
+    user.start(3, np.random.default_rng(0))
+    slates = np.array([[0, 1, 2], [3, 4, 5], [9, 10, 11]])
+    p = user.p_pos(rows, slates)
+    probs = user.choice_probs(rows, slates)
+    np.testing.assert_allclose(probs[:, :3], p / np.maximum(1.0, p.sum(axis=1, keepdims=True)))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    # A click appends the whole page, the clicked item positive (class 0), the others negative (class 1).
+    user.advance(rows[:1], np.array([1]))
+    page = user.items[0, -3:]
+    assert sorted(page.tolist()) == [0, 1, 2] and (user.items[0, :-3] == -1).all()
+    np.testing.assert_array_equal(user.feedback[0, -3:], np.where(page == 1, 0, 1))
+    assert (user.items[1:] == -1).all()  # the other sessions did not move
+
+
+def test_l2_user_leaves_as_its_entropy_model_and_clicks_by_phi(world: World, logs) -> None:
+    import torch
+
+    user, info = fit_simulator("gan-pw-l2", world, logs, seed=0, budget=0.005)
+    assert info["l2_iterations"] == 5
+    rows = np.arange(2)
+    user.start(2, np.random.default_rng(0))
+    user.advance(rows[:1], np.array([4]))
+    slates = np.array([[0, 1, 2], [3, 5, 7]])
+    probs = user.choice_probs(rows, slates)
+    hist, items = torch.from_numpy(user.history[rows]), torch.from_numpy(slates)
+    with torch.no_grad():
+        leave = user.model.choice_probs(hist, items)[:, -1].double().numpy()
+        phi = user.minmax.behaviour_probs(hist, None, items).double().numpy()
+    np.testing.assert_allclose(probs[:, -1], leave)
+    np.testing.assert_allclose(probs[:, :3], (1 - leave)[:, None] * phi)
+
+
+def test_logging_value_exact_where_enumerable_and_monte_carlo_agrees(world: World) -> None:
+    from recsim_gym.envs.synthetic_mdp.policies import make_policy
+    from recsim_gym.fidelity.worlds import HiddenStatePolicy
+
+    exact, stderr, is_exact = world.logging_value(100, 0)
+    assert is_exact and stderr == 0.0
+    user = WorldUser(world.mdp)
+    mc = policy_value(user, HiddenStatePolicy(make_policy("mix", world.mdp, 3), user), 20_000, 3, world.horizon)
+    assert abs(mc.mean - exact) < 4 * mc.stderr
+
+
+def test_large_world_truth_and_a_cell_on_its_tiny_twin() -> None:
+    large = make_world("syntheticmdp-large")
+    assert (large.mdp.n_states, large.mdp.n_items, large.slate_size) == (50, 1000, 10)
+    assert large.oracle_value() > large.fixed_slate_value(large.mdp.ranking[0, :10]) > 0
+    # The mix band of 1,000 items (C(300, 10) slates) cannot be enumerated: Monte Carlo with its error.
+    value, stderr, exact = large.logging_value(500, 0)
+    assert not exact and 0 < stderr < 0.1 * value
+    cell = run_cell("tiny-large", "world", 100, 0, eval_sessions=300, heldout_sessions=30, cdqn_budget=0, ppo_budget=0)
+    assert cell["kendall_tau"] == 1.0 and cell["logging_exact"] is False
+    assert 0 < cell["logging_value"] < cell["oracle_value"]
+    from recsim_gym.fidelity.report import markdown_table, summarize
+
+    assert "(Monte Carlo)" in markdown_table(summarize([cell]))

@@ -24,8 +24,8 @@ def add_commands(subparsers: Any) -> None:
         description=(
             "For each (simulator, log size, seed) cell: log sessions of the world's logging policy, fit the "
             "simulator, score its predictions against the true model, value a panel of policies in it and in the "
-            "world (Kendall tau, relative errors), and deploy CDQN trained in it in the world (% of oracle). One JSON "
-            "per cell in OUT/cells (a rerun skips finished cells); OUT/fidelity.md and OUT/fidelity.png are "
+            "world (Kendall tau, relative errors), and deploy CDQN and PPO trained in it in the world (% of oracle). "
+            "One JSON per cell in OUT/cells (a rerun skips finished cells); OUT/fidelity.md and OUT/fidelity.png are "
             "rewritten from all cells at the end of every run."
         ),
     )
@@ -55,6 +55,12 @@ def add_commands(subparsers: Any) -> None:
         default=0.1,
         help="CDQN's training transitions as a fraction of the yml's 200,000 (default 0.1; 0: no CDQN, step 5 off)",
     )
+    p.add_argument(
+        "--ppo-budget",
+        type=nonneg_float,
+        default=1.0,
+        help="PPO's training transitions as a fraction of agents/ppo.yml's 12,800 (default 1.0; 0: no PPO)",
+    )
     p.add_argument("--out", required=True, type=writable_dir, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="recompute cells that are already in OUT/cells")
     add_ray_option(p, "cells", "; each cell saved as it finishes, so a rerun resumes")
@@ -77,7 +83,7 @@ def run_fidelity(args: argparse.Namespace) -> int:
         raise CLIError(f"unknown simulator(s) {unknown}; choose from {list(SIMULATORS)}")
     if args.ray is not None:
         require("ray")
-    if args.cdqn_budget > 0:
+    if args.cdqn_budget > 0 or args.ppo_budget > 0:
         require("stable_baselines3")
     out = Path(args.out)
     cells_dir = out / "cells"
@@ -88,6 +94,7 @@ def run_fidelity(args: argparse.Namespace) -> int:
         "budget": args.budget,
         "logging": args.logging,
         "cdqn_budget": args.cdqn_budget,
+        "ppo_budget": args.ppo_budget,
     }
     todo = []
     for n in sessions:

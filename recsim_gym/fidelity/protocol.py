@@ -8,8 +8,8 @@ Steps, all seeded from the cell's seed:
    history, next to the true model's own figures (it knows the logged hidden state); ``ll_gap`` = truth - simulator;
 4. policy-evaluation fidelity: the panel's values in the world (exact for fixed slates, else Monte Carlo) and in the
    simulator (Monte Carlo, the same random numbers), Kendall tau of the two orders and each relative error;
-5. policy-optimisation fidelity: CDQN trained in the simulator (in the world for the ``world`` row, the upper
-   reference) joins the panel, and its world value is reported as % of the oracle's exact value; so is the
+5. policy-optimisation fidelity: CDQN and PPO trained in the simulator (in the world for the ``world`` row, the upper
+   references) join the panel, and their world values are reported as % of the oracle's exact value; so is the
    one-step ``sim-greedy`` policy (the simulator's top items for the history), which needs no training.
 """
 
@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from recsim_gym.envs.synthetic_mdp.oracle import expected_return, policy_click_mass
-from recsim_gym.envs.synthetic_mdp.policies import make_policy
 from recsim_gym.fidelity.fitting import fit_simulator
 from recsim_gym.fidelity.metrics import kendall_tau, relative_error
 from recsim_gym.fidelity.panel import FixedSlatePolicy, SimulatorGreedy, make_panel
@@ -66,10 +64,12 @@ def run_cell(
     budget: float = 1.0,
     logging: str = "mix",
     cdqn_budget: float = 0.1,
+    ppo_budget: float = 1.0,
 ) -> dict[str, Any]:
     """Run one cell (see the module docstring); returns the cell's record.
 
-    ``cdqn_budget``: CDQN's training transitions as a fraction of the yml's 200,000 (0: no CDQN).
+    ``cdqn_budget``: CDQN's training transitions as a fraction of the yml's 200,000 (0: no CDQN); ``ppo_budget``:
+    PPO's as a fraction of its yml's 12,800 (0: no PPO).
     """
     start = time.perf_counter()
     load_start = load_average()
@@ -89,19 +89,22 @@ def run_cell(
     sim_fit = predictive_fit(user, heldout, true_states=simulator == "world")
 
     deployed: dict[str, Any] = {}
-    cdqn_seconds = 0.0
-    if cdqn_budget > 0:
-        # Step 5: CDQN trained in the simulator (in the world for the world row: the upper reference) joins the
-        # panel, so it is valued in both, and its world value is the deployed figure.
-        from recsim_gym.fidelity.cdqn import CDQNPolicy, train_cdqn
+    seconds: dict[str, float] = {}
+    # Step 5: each learner trained in the simulator (in the world for the world row: the upper reference) joins the
+    # panel, so it is valued in both, and its world value is the deployed figure.
+    for name, learner_budget in (("cdqn", cdqn_budget), ("ppo", ppo_budget)):
+        if learner_budget <= 0:
+            continue
+        from recsim_gym.fidelity import learners
 
-        t_cdqn = time.perf_counter()
-        model, cdqn_info = train_cdqn(user, mdp.n_items, k, world.horizon, seed, cdqn_budget)
-        cdqn_seconds = time.perf_counter() - t_cdqn
-        fit_info.update(cdqn_info)
-        cdqn = CDQNPolicy(model, mdp.n_items)
-        panel.append(cdqn)
-        truth.update(world_truth(world, [cdqn], eval_sessions, rollout_seed))
+        train = learners.train_cdqn if name == "cdqn" else learners.train_ppo
+        t_learn = time.perf_counter()
+        model, learn_info = train(user, mdp.n_items, k, world.horizon, seed, learner_budget)
+        seconds[name] = time.perf_counter() - t_learn
+        fit_info.update(learn_info)
+        policy = learners.LearnedPolicy(model, mdp.n_items, name)
+        panel.append(policy)
+        truth.update(world_truth(world, [policy], eval_sessions, rollout_seed))
     values = {}
     for policy in panel:
         v = policy_value(user, policy, eval_sessions, rollout_seed, world.horizon)
@@ -117,10 +120,10 @@ def run_cell(
     names = list(values)
     tau = kendall_tau([values[n]["world"] for n in names], [values[n]["sim"] for n in names])
     oracle = world.oracle_value()
-    logging_value = expected_return(mdp, policy_click_mass(make_policy(logging, mdp, k)), world.horizon).mean
-    if "cdqn" in values:
-        t = truth["cdqn"]
-        deployed["cdqn"] = {"value": t["value"], "stderr": t["stderr"], "pct_oracle": 100 * t["value"] / oracle}
+    logging_value, logging_stderr, logging_exact = world.logging_value(eval_sessions, rollout_seed)
+    for name in seconds:
+        t = truth[name]
+        deployed[name] = {"value": t["value"], "stderr": t["stderr"], "pct_oracle": 100 * t["value"] / oracle}
     if hasattr(user, "top_items"):
         # The simulator tracks the world's click history and ranks the items; the world answers.
         v = policy_value(WorldUser(mdp), SimulatorGreedy(user, k), eval_sessions, rollout_seed, world.horizon)
@@ -136,6 +139,7 @@ def run_cell(
             "budget": budget,
             "logging": logging,
             "cdqn_budget": cdqn_budget,
+            "ppo_budget": ppo_budget,
             "horizon": world.horizon,
         },
         "fit": fit_info,
@@ -153,7 +157,9 @@ def run_cell(
         "mean_abs_rel_error": float(np.mean([abs(values[n]["rel_error"]) for n in names])),
         "oracle_value": oracle,
         "logging_value": logging_value,
+        "logging_stderr": logging_stderr,
+        "logging_exact": logging_exact,
         "deployed": deployed,
-        "seconds": {"fit": fit_seconds, "cdqn": cdqn_seconds, "total": time.perf_counter() - start},
+        "seconds": {"fit": fit_seconds, **seconds, "total": time.perf_counter() - start},
         "loadavg": {"start": load_start, "end": load_average()},
     }

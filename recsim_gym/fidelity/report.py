@@ -20,9 +20,11 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("Kendall tau", "kendall_tau", "{:.2f}"),
     ("mean abs. value error", "mean_abs_rel_error", "{:.0%}"),
     ("CDQN deployed, % of oracle", "cdqn_pct", "{:.1f}"),
+    ("PPO deployed, % of oracle", "ppo_pct", "{:.1f}"),
     ("sim-greedy deployed, % of oracle", "greedy_pct", "{:.1f}"),
     ("fit s", "fit_seconds", "{:.0f}"),
     ("CDQN s", "cdqn_seconds", "{:.0f}"),
+    ("PPO s", "ppo_seconds", "{:.0f}"),
 )
 
 
@@ -35,8 +37,10 @@ def _figures(cell: Mapping[str, Any]) -> dict[str, float]:
     deployed = cell.get("deployed") or {}
     return {
         "cdqn_pct": deployed.get("cdqn", {}).get("pct_oracle", math.nan),
+        "ppo_pct": deployed.get("ppo", {}).get("pct_oracle", math.nan),
         "greedy_pct": deployed.get("sim-greedy", {}).get("pct_oracle", math.nan),
         "cdqn_seconds": cell["seconds"].get("cdqn", math.nan),
+        "ppo_seconds": cell["seconds"].get("ppo", math.nan),
         "ll_gap": cell["predictive"]["ll_gap"],
         "sim_auc": cell["predictive"]["sim_auc"],
         "true_auc": cell["predictive"]["true_auc"],
@@ -61,6 +65,9 @@ def summarize(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row[key + "_sd"] = float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
         row["oracle_value"] = members[0]["oracle_value"]
         row["logging_value"] = members[0]["logging_value"]
+        # Exact (dynamic programming) unless the cell says otherwise: cells before the large world had no such key.
+        row["logging_exact"] = members[0].get("logging_exact", True)
+        row["logging_stderr"] = members[0].get("logging_stderr", 0.0)
         greedy = [c["values"]["greedy-belief"]["world"] for c in members if "greedy-belief" in c["values"]]
         row["greedy_belief_value"] = float(np.mean(greedy)) if greedy else math.nan
         out.append(row)
@@ -80,9 +87,14 @@ def markdown_table(summary: Sequence[Mapping[str, Any]]) -> str:
     for world in sorted({r["world"] for r in summary}):
         rows = [r for r in summary if r["world"] == world]
         r0 = rows[0]
+        logging = (
+            f", logging policy {r0['logging_value']:.3f} (both exact)"
+            if r0["logging_exact"]
+            else f" (exact), logging policy {r0['logging_value']:.3f} ± {r0['logging_stderr']:.3f} (Monte Carlo)"
+        )
         lines.append(
-            f"World `{world}`: oracle {r0['oracle_value']:.3f} clicks/session, logging policy "
-            f"{r0['logging_value']:.3f} (both exact); true model's click AUC {r0['true_auc']:.3f}."
+            f"World `{world}`: oracle {r0['oracle_value']:.3f} clicks/session{logging}; true model's click AUC "
+            f"{r0['true_auc']:.3f}."
         )
         lines.append("")
         lines.append("| simulator | sessions | seeds | " + " | ".join(c[0] for c in _COLUMNS) + " |")
@@ -104,23 +116,26 @@ def policy_table(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Deployed % of oracle against log size, one line per simulator (mean ± sd): CDQN trained in the simulator
-    (solid; the ``world`` line is CDQN trained in the world, the upper reference) and the one-step sim-greedy policy
-    (dotted, squares); the logging policy (which reads the hidden state) dashed, greedy-belief (greedy on the true
-    model from the click history) dotted black."""
+    """Deployed % of oracle against log size, one colour per simulator (mean ± sd): CDQN trained in the simulator
+    (solid, circles; the ``world`` lines are the learners trained in the world, the upper references), PPO (dash-dot,
+    triangles) and the one-step sim-greedy policy (dotted, squares); the logging policy (which reads the hidden state)
+    dashed grey, greedy-belief (greedy on the true model from the click history) dotted black. Simulators are drawn
+    slightly apart along the log-size axis so that the points of one log size do not hide each other."""
     from recsim_gym.figures import pyplot, save_figure
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, sim in enumerate(sorted({r["simulator"] for r in summary})):
-        for key, style, marker in (("cdqn_pct", "-", "o"), ("greedy_pct", ":", "s")):
+    fig, ax = plt.subplots(figsize=(9, 5))
+    sims = sorted({r["simulator"] for r in summary})
+    for i, sim in enumerate(sims):
+        shift = 1.06 ** (i - (len(sims) - 1) / 2)
+        for key, style, marker in (("cdqn_pct", "-", "o"), ("ppo_pct", "-.", "^"), ("greedy_pct", ":", "s")):
             rows = sorted((r for r in summary if r["simulator"] == sim and not math.isnan(r[key])),
                           key=lambda r: r["sessions"])  # fmt: skip
             if not rows:
                 continue
             sd = [0.0 if math.isnan(r[key + "_sd"]) else r[key + "_sd"] for r in rows]
-            label = f"{sim}: {'CDQN' if key == 'cdqn_pct' else 'sim-greedy'}"
-            x, y = [r["sessions"] for r in rows], [r[key] for r in rows]
+            label = f"{sim}: {dict(cdqn_pct='CDQN', ppo_pct='PPO', greedy_pct='sim-greedy')[key]}"
+            x, y = [r["sessions"] * shift for r in rows], [r[key] for r in rows]
             ax.errorbar(x, y, yerr=sd, marker=marker, ls=style, color=f"C{i}", label=label, capsize=3, mfc="none")
     r0 = summary[0]
     ax.axhline(100 * r0["logging_value"] / r0["oracle_value"], ls="--", color="gray", label="logging policy (state)")
@@ -128,8 +143,12 @@ def plot_deployed(summary: Sequence[Mapping[str, Any]], path: str | os.PathLike[
         pct = 100 * r0["greedy_belief_value"] / r0["oracle_value"]
         ax.axhline(pct, ls=":", color="black", label="greedy on the true model (history)")
     ax.set_xscale("log")
+    sizes = sorted({r["sessions"] for r in summary})
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("logged sessions")
     ax.set_ylabel("deployed in the world, % of oracle")
     ax.set_title(f"world {r0['world']}")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: 20 entries
+    fig.subplots_adjust(left=0.08, right=0.72)
     save_figure(fig, path, dpi=120)
