@@ -768,7 +768,7 @@ def test_ppo_on_batched_env_through_adapter(pw_model):
 @pytest.mark.parametrize("expm1", [evaluators._numpy_expm1_, evaluators._torch_expm1_], ids=["numpy", "torch"])
 def test_cpu_elu_matches_torch_and_the_numpy_path(expm1, monkeypatch):
     """With either expm1 a CPU may get, the batched CPU ELU is the single env's formula with that expm1, equals
-    torch's ELU to rounding (numpy's expm1 to one ulp) and rounds an element the same at any offset of any length."""
+    torch's ELU to rounding (the exact expm1 to 3 ulp) and rounds an element the same at any offset of any length."""
     monkeypatch.setattr(evaluators, "cpu_expm1_", expm1)
     x = torch.randn(257, 64, generator=torch.Generator().manual_seed(0)) * 3
     x[0, :4] = torch.tensor([0.0, -0.0, 1e-8, -1e-8])
@@ -776,7 +776,11 @@ def test_cpu_elu_matches_torch_and_the_numpy_path(expm1, monkeypatch):
     xn = x.numpy().copy()
     out = evaluators.elu_(x.clone())
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_max_ulp(out.numpy(), np.where(xn > 0, xn, np.expm1(np.minimum(xn, 0))), maxulp=1)
+    # Against float64's expm1 rounded to float32, not against numpy's float32 expm1: on AVX-512 numpy takes Intel's
+    # SVML expm1, up to 2 ulp from the exact value, while torch's is within 0.5 ulp, so the two differ by up to 2 ulp
+    # on an AVX-512 Xeon. 3 ulp is the bound numpy's own tests allow its SIMD float32 exp.
+    exact = np.expm1(np.minimum(xn, 0).astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_max_ulp(out.numpy(), np.where(xn > 0, xn, exact), maxulp=3)
     neg = torch.from_numpy(np.minimum(xn, 0))
     expm1(neg)
     np.testing.assert_array_equal(out.numpy(), np.where(xn > 0, xn, neg.numpy()))
