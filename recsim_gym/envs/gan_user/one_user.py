@@ -100,6 +100,15 @@ def _python_sum_matches(k: int) -> bool:
     return True
 
 
+def _counters(stream: int, steps: int, count: int) -> np.ndarray:
+    """``(steps * count,)`` int64: ``(((t * 8 + stream) << J_BITS) + j) * GAMMA`` (wrapped) for step ``t`` and draw
+    ``j``, row-major: ``rs.mix(key + counters)`` is ``rs.draws`` of ``(stream, t)`` for every ``t`` (``draws`` adds
+    ``((t * 8 + stream) << J_BITS) * GAMMA`` and ``j * GAMMA`` to the key: the same sum modulo 2^64)."""
+    t = np.arange(steps, dtype=np.int64)[:, None]
+    j = np.arange(count, dtype=np.int64)
+    return ((((t * 8 + stream) << rs.J_BITS) + j) * rs.GAMMA).ravel()
+
+
 class OneUser:
     """The fused B = 1 numpy path of a :class:`~recsim_gym.envs.gan_user.kernel.UserKernel` (module docstring).
 
@@ -125,12 +134,25 @@ class OneUser:
             for (w, b), out in zip(m.layers, self.bufs[1:], strict=True)
         ]  # fmt: skip
         self.zk = np.zeros((k, hidden), dtype=f32)  # the state embedding z in each of the k rows
-        self.hist_zeros = np.zeros(kernel.history_length, dtype=np.int64)
+        # history_mask of f filled entries (histories fill from the front, one distinct item per click): a copy of
+        # row f, not a comparison and a view per observation.
+        m_obs = kernel.history_length
+        self.hist_masks = (np.arange(m_obs)[None, :] < np.arange(m_obs + 1)[:, None]).astype(np.int8)
         self.entropy = kernel.minmax is None
+        self.expected = kernel.reward == "expected"
         self.python_probs = self.entropy and _python_sum_matches(k)
         self.catalogue = kernel.num_candidates is None
         # Sampling the burn-in in Python needs i.i.d. draws (a permutation of a tiny catalogue goes the kernel's way).
         self.fast_burn = kernel.burn_draws < self.n
+        # A reset's draws of all its streams in one splitmix64 over a key-free table of counters (see begin()).
+        horizon, burn_in, burn_draws = kernel.horizon, kernel.burn_in, kernel.burn_draws
+        self.reset_counters = np.concatenate(
+            [
+                _counters(rs.CLICK, horizon, 1),
+                _counters(rs.BURN_CLICK, burn_in, 1),
+                _counters(rs.BURN_SLATE, burn_in, burn_draws),
+            ]
+        )
         self.key = self.t = 0
         self.clicks: list[float] = []  # the click uniforms of the episode's steps
         self.clicked: set[int] = set()
@@ -172,31 +194,44 @@ class OneUser:
         x = self.bufs[0]
         self.emb.take(items, 0, x, "clip")
         x += self.zk
-        minimum, expm1, maximum, matmul = np.minimum, np.expm1, np.maximum, np.matmul
+        # np.dot, not matmul: both hand these C-contiguous float32 operands to the same BLAS call (sgemm for
+        # (k, H) @ (H, H'), sgemv for a one-column w), so the same floats, but dot's call costs ~250 ns less (a
+        # 0.8 us matmul of (5, 64) @ (64, 64) in 0.55 us). Outputs passed positionally where numpy allows it
+        # (not minimum and maximum, which deprecate it): parsing an ``out=`` keyword costs ~20 ns.
+        minimum, expm1, maximum, dot, add = np.minimum, np.expm1, np.maximum, np.dot, np.add
         for w, bias, t, zeros, y in self.layers:
             minimum(x, zeros, out=t)
             expm1(t, t)
             maximum(x, t, out=x)
-            matmul(x, w, y)
-            y += bias
+            dot(x, w, y)
+            add(y, bias, y)
             x = y
         return x[:, 0]
 
-    def choose(self, items: np.ndarray, u: float) -> tuple[int, int, np.ndarray, np.ndarray]:
-        """``(pos, click, util, probs)`` of the user shown ``items`` ``(k,)`` with click uniform ``u``: position
-        (``k`` = none), clicked item (-1), utilities ``(k,)`` (a buffer view) and probabilities ``(k + 1,)``."""
+    def choose(
+        self, items: np.ndarray, u: float, ids: list[int] | None = None
+    ) -> tuple[int, int, np.ndarray, np.ndarray, float]:
+        """``(pos, click, util, probs, value)`` of the user shown ``items`` ``(k,)`` (``ids``: the same as a list,
+        when the caller has it) with click uniform ``u``: position (``k`` = none), clicked item (-1), utilities
+        ``(k,)`` (a buffer view), probabilities ``(k + 1,)`` and the clicked item's utility (0.0 without a click:
+        the click reward, a Python float equal to ``float(util[pos])``)."""
         kern, k = self.kern, self.k
         util = self.utilities(items)
         if self.python_probs:
-            pos, probs = self._choose_entropy(util.tolist(), u)
-            return pos, int(items[pos]) if pos < k else -1, util, probs
+            values = util.tolist()  # the float32 utilities as Python floats (exactly)
+            pos, probs = self._choose_entropy(values, u)
+            if pos == k:
+                return k, -1, util, probs, 0.0
+            return pos, int(items[pos]) if ids is None else ids[pos], util, probs, values[pos]
         if self.entropy:
             probs = entropy_probs(util)
         else:
             probs = kern._probs(util[None, :], items[None, :], kern.hist)[0]
         # The kernel's choose(): the cumulative sum is non-decreasing, so "how many are <= u" is a binary search.
         pos = int(probs[:k].cumsum().searchsorted(u, "right"))
-        return pos, int(items[pos]) if pos < k else -1, util, probs
+        if pos == k:
+            return k, -1, util, probs, 0.0
+        return pos, int(items[pos]), util, probs, float(util[pos])
 
     def _choose_entropy(self, util: list[float], u: float) -> tuple[int, np.ndarray]:
         """:func:`entropy_probs` and the inverse-CDF choice with the float32 arithmetic on Python floats.
@@ -284,29 +319,28 @@ class OneUser:
     ) -> tuple[np.ndarray, np.ndarray, bool, int, int, float, np.ndarray]:
         """:meth:`UserKernel.step_one` (same returns) for the validated action ``act`` ``(k,)`` (``acts``: its
         entries as a list, when the caller has it)."""
-        kern, k = self.kern, self.k
+        kern = self.kern
         if acts is None:
             acts = act.tolist()
         distinct = set(acts)
-        if self.catalogue and len(distinct) == k and distinct.isdisjoint(self.clicked):
-            shown, repaired = act, False  # what repair_row keeps as it is
+        if self.catalogue and len(distinct) == self.k and distinct.isdisjoint(self.clicked):
+            shown, repaired, items, ids = act, False, act, acts  # what repair_row keeps as it is
         else:
             shown, repaired = self.repair(act, acts, strict)
-        items = shown if self.catalogue else kern.cands[0].take(shown)
+            items, ids = (shown, None) if self.catalogue else (kern.cands[0].take(shown), None)
         t = self.t
         u = self.clicks[t] if t < len(self.clicks) else float(rs.unit(rs.draw(self.key, rs.CLICK, t)))
-        pos, click, util, probs = self.choose(items, u)
-        hit = pos < k
-        if kern.reward == "expected":
+        pos, click, util, probs, reward = self.choose(items, u, ids)
+        if self.expected:
             reward = float(kern.m.expected_reward(probs[None, :], util[None, :])[0])
-        else:
-            reward = float(util[pos]) if hit else 0.0
-        if hit:
+        if click >= 0:
             self.push(click)
+        else:
+            pos = -1
         kern.t[0] = self.t = t + 1
         if not self.catalogue:
             kern.sample_candidates()
-        return items, shown, repaired, pos if hit else -1, click, reward, probs
+        return items, shown, repaired, pos, click, reward, probs
 
     # ----- a reset -------------------------------------------------------------------------------------------
 
@@ -315,15 +349,22 @@ class OneUser:
         then the burn-in, on scalars.
 
         The same draws as the kernel's: the length from ``BURN_LEN``; per burn-in step ``s`` the i.i.d. ids of
-        ``BURN_SLATE`` (all steps drawn in one call: the counters of ``(stream, s)`` do not depend on the others),
-        of which the slate is the first ``k`` distinct unclicked ones (the smallest unclicked unused ids if fewer
-        are found, as ``sample_distinct`` fills short rows), and the click uniform of ``BURN_CLICK``.
+        ``BURN_SLATE``, of which the slate is the first ``k`` distinct unclicked ones (the smallest unclicked unused
+        ids if fewer are found, as ``sample_distinct`` fills short rows), and the click uniform of ``BURN_CLICK``.
+        Those of every step that may come, and the episode's ``CLICK`` uniforms, are drawn in one call (the
+        counters of ``(stream, s)`` do not depend on the others): a longest burn-in's, of which the first
+        ``steps`` are used.
         """
         kern, k, n = self.kern, self.k, self.n
         key = rs.episode_key(int(kern.base[0]), int(kern.episode[0]))
         kern.keys[0] = self.key = key
         kern.t[0] = self.t = 0
-        self._draw_clicks()
+        # Every draw the episode may need from CLICK, BURN_CLICK and BURN_SLATE (rs.draws of each) in one mix: a
+        # dozen numpy calls for all, not a dozen per stream and a Python splitmix64 per burn-in click.
+        draws = rs.mix(self.reset_counters + key)
+        horizon, burn_in = kern.horizon, kern.burn_in
+        uniforms = (rs.srl(draws[: horizon + burn_in], 40) * 2.0**-24).tolist()  # rs.unit's values: exact
+        self.clicks, burn_clicks = uniforms[:horizon], uniforms[horizon:]
         kern.hist[0] = -1
         kern.clicked_ids[0] = n
         kern.n_clicked[0] = 0
@@ -335,9 +376,9 @@ class OneUser:
         steps = rs.below(rs.draw(key, rs.BURN_LEN, 0), kern.burn_in + 1)
         if not steps:
             return
-        counters = np.arange(steps, dtype=np.int64)
-        draws = rs.draws(np.full(steps, key, dtype=np.int64), rs.BURN_SLATE, counters, kern.burn_draws)
-        for s, ids in enumerate(rs.below(draws, n).tolist()):
+        width = kern.burn_draws
+        slates = rs.below(draws[horizon + burn_in : horizon + burn_in + steps * width], n).reshape(steps, width)
+        for s, ids in enumerate(slates.tolist()):
             clicked, slate, seen = self.clicked, [], set()
             for v in ids:
                 if v not in clicked and v not in seen:
@@ -352,16 +393,15 @@ class OneUser:
                 c += 1
             if len(slate) < k:
                 raise RuntimeError("burn-in: fewer unclicked items than a slate (the env's checks prevent this)")
-            u = float(rs.unit(rs.draw(key, rs.BURN_CLICK, s)))
-            _, click, _, _ = self.choose(np.array(slate, dtype=np.int64), u)
+            click = self.choose(np.array(slate, dtype=np.int64), burn_clicks[s], slate)[1]
             if click >= 0:
                 self.push(click)
 
     def observe(self, catalogue_mask: bool) -> dict[str, np.ndarray]:
         """:meth:`UserKernel.observe_one`: new arrays, none shared with the state."""
         kern = self.kern
-        hist = kern.hist[0, : kern.history_length].copy()
-        obs = {"history": hist, "history_mask": np.greater_equal(hist, self.hist_zeros).view(np.int8)}
+        m = kern.history_length
+        obs = {"history": kern.hist[0, :m].copy(), "history_mask": self.hist_masks[min(len(self.order), m)].copy()}
         if self.catalogue:
             if catalogue_mask:
                 if self.mask is None:
