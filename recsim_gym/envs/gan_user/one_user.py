@@ -243,25 +243,35 @@ class OneUser:
         floats rounds each once).
         """
         k = self.k
-        m = max(max(util), 0.0)
+        m = max(util)
+        if m < 0.0:  # max(max(util), 0.0): a NaN maximum stays NaN
+            m = 0.0
         shifted = [v - m for v in util]
         shifted.append(-m)
-        e = np.exp(np.array(shifted, dtype=np.float32)).tolist()
+        exps = np.exp(np.array(shifted, dtype=np.float32))
+        e = exps.tolist()
         pack, unpack = _F32.pack, _F32.unpack
-        if k < 8:  # _pairwise_sum, inline: a sequential sum
-            total = -0.0
-            for v in e[:k]:
+        if k < 8:  # _pairwise_sum, inline: a sequential sum from -0.0, then 0.0 + the sum
+            total = e[0]  # -0.0 + e[0]: exact, no rounding to do
+            for v in e[1:k]:
                 total = unpack(pack(total + v))[0]
-            total = unpack(pack(0.0 + total))[0]
+            total = 0.0 + total  # exact too (a float32 number), and -0.0 becomes 0.0 as in float32
         else:
             total = _pairwise_sum(e[:k])
         total = unpack(pack(total + e[k]))[0]
-        probs = np.array([v / total for v in e], dtype=np.float32)
-        c = 0.0
-        for pos, p in enumerate(probs[:k].tolist()):
-            c = unpack(pack(c + p))[0]  # the float32 cumulative sum, up to the first entry above u
+        # One float32 division of the exponentials by the (float32) total: correctly rounded like v / total in
+        # float64 rounded to float32 (NEP 50: the Python float operand does not widen the float32 array).
+        probs = exps / total
+        cum = probs.tolist()
+        c = cum[0]  # the float32 cumulative sum (0.0 + the first entry: exact), up to the first entry above u
+        pos = 0
+        while True:
             if c > u or c != c:  # searchsorted sorts a NaN above every number
                 return pos, probs
+            pos += 1
+            if pos == k:
+                break
+            c = unpack(pack(c + cum[pos]))[0]
         return k, probs
 
     def push(self, item: int) -> None:
@@ -281,11 +291,12 @@ class OneUser:
         if self.mask is not None:
             self.mask[item] = 0
         # NumpyPW.z of one user: the lag-table rows of the filled lags (histories fill from the front), summed
-        # (``sum(axis=0)`` is this ``add.reduce``), into the kernel's z (keepdims: its (1, H) shape, no view: a
-        # view kept here would not survive pickling as one).
+        # (``sum(axis=0)`` is this ``add.reduce``), as a new (1, H) kernel z (keepdims; reducing into the old
+        # array costs ~150 ns more, and the kernel's batched push replaces z too), then copied to the k rows of zk
+        # (a slice assignment: ~150 ns less than np.copyto).
         n = min(count + 1, self.window)
-        np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, kern.z, True)
-        np.copyto(self.zk, kern.z)
+        kern.z = z = np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, None, True)
+        self.zk[...] = z
 
     # ----- a step --------------------------------------------------------------------------------------------
 
