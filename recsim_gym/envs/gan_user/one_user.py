@@ -137,7 +137,9 @@ class OneUser:
         # history_mask of f filled entries (histories fill from the front, one distinct item per click): a copy of
         # row f, not a comparison and a view per observation.
         m_obs = kernel.history_length
-        self.hist_masks = (np.arange(m_obs)[None, :] < np.arange(m_obs + 1)[:, None]).astype(np.int8)
+        self.hist_masks = list((np.arange(m_obs)[None, :] < np.arange(m_obs + 1)[:, None]).astype(np.int8))
+        self.rows = np.empty(self.window, dtype=np.int64)  # the lag-table rows of a full window (push)
+        self.views: tuple[np.ndarray, ...] | None = None  # see _views()
         self.entropy = kernel.minmax is None
         self.expected = kernel.reward == "expected"
         self.python_probs = self.entropy and _python_sum_matches(k)
@@ -160,6 +162,20 @@ class OneUser:
         # The v0 observation's (n,) candidate mask, built at the first observation that asks for it and kept up to
         # date from then on; -v1 never asks, so its single env keeps nothing n wide.
         self.mask: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views do not survive pickling or deepcopy as views (each becomes an array of its own): rebuilt after.
+        return {**self.__dict__, "views": None}
+
+    def _views(self) -> tuple[np.ndarray, ...]:
+        """``(hist, clicked_ids, hist[0], hist[0, 1:], hist[0, :-1], hist[0, :window], hist[0, :m],
+        clicked_ids[0])``: the kernel's state arrays and views of their one row, made once (each view costs a
+        numpy call per use otherwise) and made again when the kernel has replaced an array or after unpickling."""
+        kern = self.kern
+        hist, ids = kern.hist, kern.clicked_ids
+        h = hist[0]
+        self.views = (hist, ids, h, h[1:], h[:-1], h[: self.window], h[: kern.history_length], ids[0])
+        return self.views
 
     def sync(self) -> None:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
@@ -277,14 +293,16 @@ class OneUser:
     def push(self, item: int) -> None:
         """Append a click (``item >= 0``) to the history and the clicked items, and refresh ``z``."""
         kern = self.kern
-        h = kern.hist[0]
-        h[1:] = h[:-1]
+        views = self.views
+        if views is None or views[0] is not kern.hist or views[1] is not kern.clicked_ids:
+            views = self._views()
+        _, _, h, later, earlier, full, _, ids = views
+        later[...] = earlier  # h[1:] = h[:-1]
         h[0] = item
         count = len(self.order)
         at = bisect.bisect_left(self.order, item)
         self.order.insert(at, item)
         self.clicked.add(item)
-        ids = kern.clicked_ids[0]
         ids[at + 1 : count + 1] = ids[at:count]
         ids[at] = item
         kern.n_clicked[0] = count + 1
@@ -294,8 +312,12 @@ class OneUser:
         # (``sum(axis=0)`` is this ``add.reduce``), as a new (1, H) kernel z (keepdims; reducing into the old
         # array costs ~150 ns more, and the kernel's batched push replaces z too), then copied to the k rows of zk
         # (a slice assignment: ~150 ns less than np.copyto).
-        n = min(count + 1, self.window)
-        kern.z = z = np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, None, True)
+        if count + 1 >= self.window:  # a full window (the common case): the rows in a buffer, no slices
+            rows = np.add(full, self.lag_offset, self.rows)
+        else:
+            n = count + 1
+            rows = h[:n] + self.lag_offset[:n]
+        kern.z = z = np.add.reduce(self.table.take(rows, 0), 0, None, None, True)
         self.zk[...] = z
 
     # ----- a step --------------------------------------------------------------------------------------------
@@ -411,8 +433,11 @@ class OneUser:
     def observe(self, catalogue_mask: bool) -> dict[str, np.ndarray]:
         """:meth:`UserKernel.observe_one`: new arrays, none shared with the state."""
         kern = self.kern
+        views = self.views
+        if views is None or views[0] is not kern.hist or views[1] is not kern.clicked_ids:
+            views = self._views()
         m = kern.history_length
-        obs = {"history": kern.hist[0, :m].copy(), "history_mask": self.hist_masks[min(len(self.order), m)].copy()}
+        obs = {"history": views[6].copy(), "history_mask": self.hist_masks[min(len(self.order), m)].copy()}
         if self.catalogue:
             if catalogue_mask:
                 if self.mask is None:
