@@ -133,6 +133,14 @@ class OneUser:
              np.zeros((k, w.shape[0]), dtype=f32), out)
             for (w, b), out in zip(m.layers, self.bufs[1:], strict=True)
         ]  # fmt: skip
+        # A one-column last layer (the reward) as an (H,) vector into a (k,) buffer: np.dot hands a (H,) vector and
+        # an (H, 1) column to the same sgemv (same stride), so the same floats, and the utilities need no [:, 0]
+        # view per evaluation.
+        self.flat = self.layers[-1][0].shape[1] == 1
+        if self.flat:
+            w, bias, t, zeros, _ = self.layers[-1]
+            self.bufs[-1] = np.empty(k, dtype=f32)
+            self.layers[-1] = (np.ascontiguousarray(w[:, 0]), np.ascontiguousarray(bias[:, 0]), t, zeros, self.bufs[-1])
         self.zk = np.zeros((k, hidden), dtype=f32)  # the state embedding z in each of the k rows
         # history_mask of f filled entries (histories fill from the front, one distinct item per click): a copy of
         # row f, not a comparison and a view per observation.
@@ -222,7 +230,7 @@ class OneUser:
             dot(x, w, y)
             add(y, bias, y)
             x = y
-        return x[:, 0]
+        return x if self.flat else x[:, 0]
 
     def choose(
         self, items: np.ndarray, u: float, ids: list[int] | None = None
