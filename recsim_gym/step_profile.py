@@ -200,7 +200,7 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
             [max(0.0, x - empty) for x in rep_us],
         )
     )
-    add("utilities: emb[items] + z, 2 ELU-MLP layers (13 numpy calls)", lambda: one.utilities(act))
+    add("utilities: emb[items] + z, 2 ELU-MLP layers (12 numpy calls)", lambda: one.utilities(act))
     add("choice probabilities and click (1 exp call, float32 on Python floats)", lambda: one._choose_entropy(util, 0.5))
 
     def shift() -> None:  # push: the history shift and the sorted clicked ids, on scratch copies
