@@ -175,7 +175,9 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
     util = one.utilities(act).tolist()
     kern = u._k
     hist, ids, count = kern.hist[0].copy(), kern.clicked_ids[0].copy(), int(kern.n_clicked[0])
-    z_out, item = np.empty(kern.m.hidden, dtype=np.float32), int(np.flatnonzero(allowed)[0])
+    item = int(np.flatnonzero(allowed)[0])
+    later, earlier, full = hist[1:], hist[:-1], hist[: one.window]  # OneUser's row views (made once there)
+    rows_buf = np.empty(one.window, dtype=np.int64)
     filled = min(count + 1, one.window)
 
     def check() -> np.ndarray:  # GANUserEnv.step's check of an int64 action (others: validate_slate_action)
@@ -198,23 +200,26 @@ def profile(env_id: str = "GANUser-Yelp-v0", slate_size: int = 5, seconds: float
             [max(0.0, x - empty) for x in rep_us],
         )
     )
-    add("utilities: emb[items] + z, 2 ELU-MLP layers (13 numpy calls)", lambda: one.utilities(act))
+    add("utilities: emb[items] + z, 2 ELU-MLP layers (12 numpy calls)", lambda: one.utilities(act))
     add("choice probabilities and click (1 exp call, float32 on Python floats)", lambda: one._choose_entropy(util, 0.5))
 
     def shift() -> None:  # push: the history shift and the sorted clicked ids, on scratch copies
-        hist[1:] = hist[:-1]
+        later[...] = earlier
         hist[0] = item
         ids[1 : count + 1] = ids[:count]
         ids[0] = item
 
     add("push: history and clicked-id shifts", shift)
-    add(
-        "push: z (sum of lag-table rows) and its k-row copy",
-        lambda: (
-            np.add.reduce(one.table.take(hist[:filled] + one.lag_offset[:filled], 0), 0, None, z_out),
-            np.copyto(one.zk, kern.z),
-        ),
-    )
+
+    def z_update() -> None:  # push: z (a full window's rows through the buffer, as OneUser.push) and its k rows
+        if filled == one.window:
+            rows = np.add(full, one.lag_offset, rows_buf)
+        else:
+            rows = hist[:filled] + one.lag_offset[:filled]
+        z = np.add.reduce(one.table.take(rows, 0), 0, None, None, True)
+        one.zk[...] = z
+
+    add("push: z (sum of lag-table rows) and its k-row copy", z_update)
     probs = np.zeros(k + 1, dtype=np.float32)
 
     def info() -> dict[str, Any]:

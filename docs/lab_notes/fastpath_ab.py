@@ -1,7 +1,8 @@
 """Interleaved A/B of the single GANUser env: a "before" tree vs an "after" tree vs SARDINE, in one run.
 
 Usage: python docs/lab_notes/fastpath_ab.py ROUNDS SECONDS [BEFORE_TREE AFTER_TREE] (the trees: checkouts of the two
-commits, e.g. `git worktree add --detach /tmp/before main`; edit `DEV` and `SAR` for your interpreters). Each
+commits, e.g. `git worktree add --detach /tmp/before main`; edit `DEV` for your interpreter; SARDINE's is
+`$SARDINE_PYTHON`, by default the peers cache's). Each
 simulator is one worker process of recsim_gym/peers_harness.py; round r sends `time` to every worker in turn; the
 summary is the median of the rounds in steps per CPU second (and per wall second). Used for BENCHMARKS.md,
 "Single env fast path (issue 22)". The results also go to /tmp/fastpath_runall.json.
@@ -10,7 +11,7 @@ summary is the median of the rounds in steps per CPU second (and per wall second
 import json, os, statistics, subprocess, sys, time
 ROUNDS, SECONDS = int(sys.argv[1]), float(sys.argv[2])
 DEV = "/tmp/devvenv/bin/python"
-SAR = os.path.expanduser("~/.cache/recsim_gym/peers/sardine/venv/bin/python")
+SAR = os.environ.get("SARDINE_PYTHON", os.path.expanduser("~/.cache/recsim_gym/peers/sardine/venv/bin/python"))
 trees = {"before": "/work/wt/fastpath-before", "after": "/work/wt/fastpath"}
 if len(sys.argv) > 4:
     trees = {"before": sys.argv[3], "after": sys.argv[4]}

@@ -100,6 +100,15 @@ def _python_sum_matches(k: int) -> bool:
     return True
 
 
+def _counters(stream: int, steps: int, count: int) -> np.ndarray:
+    """``(steps * count,)`` int64: ``(((t * 8 + stream) << J_BITS) + j) * GAMMA`` (wrapped) for step ``t`` and draw
+    ``j``, row-major: ``rs.mix(key + counters)`` is ``rs.draws`` of ``(stream, t)`` for every ``t`` (``draws`` adds
+    ``((t * 8 + stream) << J_BITS) * GAMMA`` and ``j * GAMMA`` to the key: the same sum modulo 2^64)."""
+    t = np.arange(steps, dtype=np.int64)[:, None]
+    j = np.arange(count, dtype=np.int64)
+    return ((((t * 8 + stream) << rs.J_BITS) + j) * rs.GAMMA).ravel()
+
+
 class OneUser:
     """The fused B = 1 numpy path of a :class:`~recsim_gym.envs.gan_user.kernel.UserKernel` (module docstring).
 
@@ -124,13 +133,36 @@ class OneUser:
              np.zeros((k, w.shape[0]), dtype=f32), out)
             for (w, b), out in zip(m.layers, self.bufs[1:], strict=True)
         ]  # fmt: skip
+        # A one-column last layer (the reward) as an (H,) vector into a (k,) buffer: np.dot hands a (H,) vector and
+        # an (H, 1) column to the same sgemv (same stride), so the same floats, and the utilities need no [:, 0]
+        # view per evaluation.
+        self.flat = self.layers[-1][0].shape[1] == 1
+        if self.flat:
+            w, bias, t, zeros, _ = self.layers[-1]
+            self.bufs[-1] = np.empty(k, dtype=f32)
+            self.layers[-1] = (np.ascontiguousarray(w[:, 0]), np.ascontiguousarray(bias[:, 0]), t, zeros, self.bufs[-1])
         self.zk = np.zeros((k, hidden), dtype=f32)  # the state embedding z in each of the k rows
-        self.hist_zeros = np.zeros(kernel.history_length, dtype=np.int64)
+        # history_mask of f filled entries (histories fill from the front, one distinct item per click): a copy of
+        # row f, not a comparison and a view per observation.
+        m_obs = kernel.history_length
+        self.hist_masks = list((np.arange(m_obs)[None, :] < np.arange(m_obs + 1)[:, None]).astype(np.int8))
+        self.rows = np.empty(self.window, dtype=np.int64)  # the lag-table rows of a full window (push)
+        self.views: tuple[np.ndarray, ...] | None = None  # see _views()
         self.entropy = kernel.minmax is None
+        self.expected = kernel.reward == "expected"
         self.python_probs = self.entropy and _python_sum_matches(k)
         self.catalogue = kernel.num_candidates is None
         # Sampling the burn-in in Python needs i.i.d. draws (a permutation of a tiny catalogue goes the kernel's way).
         self.fast_burn = kernel.burn_draws < self.n
+        # A reset's draws of all its streams in one splitmix64 over a key-free table of counters (see begin()).
+        horizon, burn_in, burn_draws = kernel.horizon, kernel.burn_in, kernel.burn_draws
+        self.reset_counters = np.concatenate(
+            [
+                _counters(rs.CLICK, horizon, 1),
+                _counters(rs.BURN_CLICK, burn_in, 1),
+                _counters(rs.BURN_SLATE, burn_in, burn_draws),
+            ]
+        )
         self.key = self.t = 0
         self.clicks: list[float] = []  # the click uniforms of the episode's steps
         self.clicked: set[int] = set()
@@ -138,6 +170,20 @@ class OneUser:
         # The v0 observation's (n,) candidate mask, built at the first observation that asks for it and kept up to
         # date from then on; -v1 never asks, so its single env keeps nothing n wide.
         self.mask: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views do not survive pickling or deepcopy as views (each becomes an array of its own): rebuilt after.
+        return {**self.__dict__, "views": None}
+
+    def _views(self) -> tuple[np.ndarray, ...]:
+        """``(hist, clicked_ids, hist[0], hist[0, 1:], hist[0, :-1], hist[0, :window], hist[0, :m],
+        clicked_ids[0])``: the kernel's state arrays and views of their one row, made once (each view costs a
+        numpy call per use otherwise) and made again when the kernel has replaced an array or after unpickling."""
+        kern = self.kern
+        hist, ids = kern.hist, kern.clicked_ids
+        h = hist[0]
+        self.views = (hist, ids, h, h[1:], h[:-1], h[: self.window], h[: kern.history_length], ids[0])
+        return self.views
 
     def sync(self) -> None:
         """Rebuild the mirrors (key, clicked items, mask, replicated ``z``) from the kernel's arrays."""
@@ -172,31 +218,44 @@ class OneUser:
         x = self.bufs[0]
         self.emb.take(items, 0, x, "clip")
         x += self.zk
-        minimum, expm1, maximum, matmul = np.minimum, np.expm1, np.maximum, np.matmul
+        # np.dot, not matmul: both hand these C-contiguous float32 operands to the same BLAS call (sgemm for
+        # (k, H) @ (H, H'), sgemv for a one-column w), so the same floats, but dot's call costs ~250 ns less (a
+        # 0.8 us matmul of (5, 64) @ (64, 64) in 0.55 us). Outputs passed positionally where numpy allows it
+        # (not minimum and maximum, which deprecate it): parsing an ``out=`` keyword costs ~20 ns.
+        minimum, expm1, maximum, dot, add = np.minimum, np.expm1, np.maximum, np.dot, np.add
         for w, bias, t, zeros, y in self.layers:
             minimum(x, zeros, out=t)
             expm1(t, t)
             maximum(x, t, out=x)
-            matmul(x, w, y)
-            y += bias
+            dot(x, w, y)
+            add(y, bias, y)
             x = y
-        return x[:, 0]
+        return x if self.flat else x[:, 0]
 
-    def choose(self, items: np.ndarray, u: float) -> tuple[int, int, np.ndarray, np.ndarray]:
-        """``(pos, click, util, probs)`` of the user shown ``items`` ``(k,)`` with click uniform ``u``: position
-        (``k`` = none), clicked item (-1), utilities ``(k,)`` (a buffer view) and probabilities ``(k + 1,)``."""
+    def choose(
+        self, items: np.ndarray, u: float, ids: list[int] | None = None
+    ) -> tuple[int, int, np.ndarray, np.ndarray, float]:
+        """``(pos, click, util, probs, value)`` of the user shown ``items`` ``(k,)`` (``ids``: the same as a list,
+        when the caller has it) with click uniform ``u``: position (``k`` = none), clicked item (-1), utilities
+        ``(k,)`` (a buffer view), probabilities ``(k + 1,)`` and the clicked item's utility (0.0 without a click:
+        the click reward, a Python float equal to ``float(util[pos])``)."""
         kern, k = self.kern, self.k
         util = self.utilities(items)
         if self.python_probs:
-            pos, probs = self._choose_entropy(util.tolist(), u)
-            return pos, int(items[pos]) if pos < k else -1, util, probs
+            values = util.tolist()  # the float32 utilities as Python floats (exactly)
+            pos, probs = self._choose_entropy(values, u)
+            if pos == k:
+                return k, -1, util, probs, 0.0
+            return pos, int(items[pos]) if ids is None else ids[pos], util, probs, values[pos]
         if self.entropy:
             probs = entropy_probs(util)
         else:
             probs = kern._probs(util[None, :], items[None, :], kern.hist)[0]
         # The kernel's choose(): the cumulative sum is non-decreasing, so "how many are <= u" is a binary search.
         pos = int(probs[:k].cumsum().searchsorted(u, "right"))
-        return pos, int(items[pos]) if pos < k else -1, util, probs
+        if pos == k:
+            return k, -1, util, probs, 0.0
+        return pos, int(items[pos]), util, probs, float(util[pos])
 
     def _choose_entropy(self, util: list[float], u: float) -> tuple[int, np.ndarray]:
         """:func:`entropy_probs` and the inverse-CDF choice with the float32 arithmetic on Python floats.
@@ -208,49 +267,66 @@ class OneUser:
         floats rounds each once).
         """
         k = self.k
-        m = max(max(util), 0.0)
+        m = max(util)
+        if m < 0.0:  # max(max(util), 0.0): a NaN maximum stays NaN
+            m = 0.0
         shifted = [v - m for v in util]
         shifted.append(-m)
-        e = np.exp(np.array(shifted, dtype=np.float32)).tolist()
+        exps = np.exp(np.array(shifted, dtype=np.float32))
+        e = exps.tolist()
         pack, unpack = _F32.pack, _F32.unpack
-        if k < 8:  # _pairwise_sum, inline: a sequential sum
-            total = -0.0
-            for v in e[:k]:
+        if k < 8:  # _pairwise_sum, inline: a sequential sum from -0.0, then 0.0 + the sum
+            total = e[0]  # -0.0 + e[0]: exact, no rounding to do
+            for v in e[1:k]:
                 total = unpack(pack(total + v))[0]
-            total = unpack(pack(0.0 + total))[0]
+            total = 0.0 + total  # exact too (a float32 number), and -0.0 becomes 0.0 as in float32
         else:
             total = _pairwise_sum(e[:k])
         total = unpack(pack(total + e[k]))[0]
-        probs = np.array([v / total for v in e], dtype=np.float32)
-        c = 0.0
-        for pos, p in enumerate(probs[:k].tolist()):
-            c = unpack(pack(c + p))[0]  # the float32 cumulative sum, up to the first entry above u
+        # One float32 division of the exponentials by the (float32) total: correctly rounded like v / total in
+        # float64 rounded to float32 (NEP 50: the Python float operand does not widen the float32 array).
+        probs = exps / total
+        cum = probs.tolist()
+        c = cum[0]  # the float32 cumulative sum (0.0 + the first entry: exact), up to the first entry above u
+        pos = 0
+        while True:
             if c > u or c != c:  # searchsorted sorts a NaN above every number
                 return pos, probs
+            pos += 1
+            if pos == k:
+                break
+            c = unpack(pack(c + cum[pos]))[0]
         return k, probs
 
     def push(self, item: int) -> None:
         """Append a click (``item >= 0``) to the history and the clicked items, and refresh ``z``."""
         kern = self.kern
-        h = kern.hist[0]
-        h[1:] = h[:-1]
+        views = self.views
+        if views is None or views[0] is not kern.hist or views[1] is not kern.clicked_ids:
+            views = self._views()
+        _, _, h, later, earlier, full, _, ids = views
+        later[...] = earlier  # h[1:] = h[:-1]
         h[0] = item
         count = len(self.order)
         at = bisect.bisect_left(self.order, item)
         self.order.insert(at, item)
         self.clicked.add(item)
-        ids = kern.clicked_ids[0]
         ids[at + 1 : count + 1] = ids[at:count]
         ids[at] = item
         kern.n_clicked[0] = count + 1
         if self.mask is not None:
             self.mask[item] = 0
         # NumpyPW.z of one user: the lag-table rows of the filled lags (histories fill from the front), summed
-        # (``sum(axis=0)`` is this ``add.reduce``), into the kernel's z (keepdims: its (1, H) shape, no view: a
-        # view kept here would not survive pickling as one).
-        n = min(count + 1, self.window)
-        np.add.reduce(self.table.take(h[:n] + self.lag_offset[:n], 0), 0, None, kern.z, True)
-        np.copyto(self.zk, kern.z)
+        # (``sum(axis=0)`` is this ``add.reduce``), as a new (1, H) kernel z (keepdims; reducing into the old
+        # array costs ~150 ns more, and the kernel's batched push replaces z too), then copied to the k rows of zk
+        # (a slice assignment: ~150 ns less than np.copyto).
+        if count + 1 >= self.window:  # a full window (the common case): the rows in a buffer, no slices
+            rows = np.add(full, self.lag_offset, self.rows)
+        else:
+            n = count + 1
+            rows = h[:n] + self.lag_offset[:n]
+        kern.z = z = np.add.reduce(self.table.take(rows, 0), 0, None, None, True)
+        self.zk[...] = z
 
     # ----- a step --------------------------------------------------------------------------------------------
 
@@ -284,29 +360,28 @@ class OneUser:
     ) -> tuple[np.ndarray, np.ndarray, bool, int, int, float, np.ndarray]:
         """:meth:`UserKernel.step_one` (same returns) for the validated action ``act`` ``(k,)`` (``acts``: its
         entries as a list, when the caller has it)."""
-        kern, k = self.kern, self.k
+        kern = self.kern
         if acts is None:
             acts = act.tolist()
         distinct = set(acts)
-        if self.catalogue and len(distinct) == k and distinct.isdisjoint(self.clicked):
-            shown, repaired = act, False  # what repair_row keeps as it is
+        if self.catalogue and len(distinct) == self.k and distinct.isdisjoint(self.clicked):
+            shown, repaired, items, ids = act, False, act, acts  # what repair_row keeps as it is
         else:
             shown, repaired = self.repair(act, acts, strict)
-        items = shown if self.catalogue else kern.cands[0].take(shown)
+            items, ids = (shown, None) if self.catalogue else (kern.cands[0].take(shown), None)
         t = self.t
         u = self.clicks[t] if t < len(self.clicks) else float(rs.unit(rs.draw(self.key, rs.CLICK, t)))
-        pos, click, util, probs = self.choose(items, u)
-        hit = pos < k
-        if kern.reward == "expected":
+        pos, click, util, probs, reward = self.choose(items, u, ids)
+        if self.expected:
             reward = float(kern.m.expected_reward(probs[None, :], util[None, :])[0])
-        else:
-            reward = float(util[pos]) if hit else 0.0
-        if hit:
+        if click >= 0:
             self.push(click)
+        else:
+            pos = -1
         kern.t[0] = self.t = t + 1
         if not self.catalogue:
             kern.sample_candidates()
-        return items, shown, repaired, pos if hit else -1, click, reward, probs
+        return items, shown, repaired, pos, click, reward, probs
 
     # ----- a reset -------------------------------------------------------------------------------------------
 
@@ -315,15 +390,22 @@ class OneUser:
         then the burn-in, on scalars.
 
         The same draws as the kernel's: the length from ``BURN_LEN``; per burn-in step ``s`` the i.i.d. ids of
-        ``BURN_SLATE`` (all steps drawn in one call: the counters of ``(stream, s)`` do not depend on the others),
-        of which the slate is the first ``k`` distinct unclicked ones (the smallest unclicked unused ids if fewer
-        are found, as ``sample_distinct`` fills short rows), and the click uniform of ``BURN_CLICK``.
+        ``BURN_SLATE``, of which the slate is the first ``k`` distinct unclicked ones (the smallest unclicked unused
+        ids if fewer are found, as ``sample_distinct`` fills short rows), and the click uniform of ``BURN_CLICK``.
+        Those of every step that may come, and the episode's ``CLICK`` uniforms, are drawn in one call (the
+        counters of ``(stream, s)`` do not depend on the others): a longest burn-in's, of which the first
+        ``steps`` are used.
         """
         kern, k, n = self.kern, self.k, self.n
         key = rs.episode_key(int(kern.base[0]), int(kern.episode[0]))
         kern.keys[0] = self.key = key
         kern.t[0] = self.t = 0
-        self._draw_clicks()
+        # Every draw the episode may need from CLICK, BURN_CLICK and BURN_SLATE (rs.draws of each) in one mix: a
+        # dozen numpy calls for all, not a dozen per stream and a Python splitmix64 per burn-in click.
+        draws = rs.mix(self.reset_counters + key)
+        horizon, burn_in = kern.horizon, kern.burn_in
+        uniforms = (rs.srl(draws[: horizon + burn_in], 40) * 2.0**-24).tolist()  # rs.unit's values: exact
+        self.clicks, burn_clicks = uniforms[:horizon], uniforms[horizon:]
         kern.hist[0] = -1
         kern.clicked_ids[0] = n
         kern.n_clicked[0] = 0
@@ -335,9 +417,9 @@ class OneUser:
         steps = rs.below(rs.draw(key, rs.BURN_LEN, 0), kern.burn_in + 1)
         if not steps:
             return
-        counters = np.arange(steps, dtype=np.int64)
-        draws = rs.draws(np.full(steps, key, dtype=np.int64), rs.BURN_SLATE, counters, kern.burn_draws)
-        for s, ids in enumerate(rs.below(draws, n).tolist()):
+        width = kern.burn_draws
+        slates = rs.below(draws[horizon + burn_in : horizon + burn_in + steps * width], n).reshape(steps, width)
+        for s, ids in enumerate(slates.tolist()):
             clicked, slate, seen = self.clicked, [], set()
             for v in ids:
                 if v not in clicked and v not in seen:
@@ -352,16 +434,18 @@ class OneUser:
                 c += 1
             if len(slate) < k:
                 raise RuntimeError("burn-in: fewer unclicked items than a slate (the env's checks prevent this)")
-            u = float(rs.unit(rs.draw(key, rs.BURN_CLICK, s)))
-            _, click, _, _ = self.choose(np.array(slate, dtype=np.int64), u)
+            click = self.choose(np.array(slate, dtype=np.int64), burn_clicks[s], slate)[1]
             if click >= 0:
                 self.push(click)
 
     def observe(self, catalogue_mask: bool) -> dict[str, np.ndarray]:
         """:meth:`UserKernel.observe_one`: new arrays, none shared with the state."""
         kern = self.kern
-        hist = kern.hist[0, : kern.history_length].copy()
-        obs = {"history": hist, "history_mask": np.greater_equal(hist, self.hist_zeros).view(np.int8)}
+        views = self.views
+        if views is None or views[0] is not kern.hist or views[1] is not kern.clicked_ids:
+            views = self._views()
+        m = kern.history_length
+        obs = {"history": views[6].copy(), "history_mask": self.hist_masks[min(len(self.order), m)].copy()}
         if self.catalogue:
             if catalogue_mask:
                 if self.mask is None:
