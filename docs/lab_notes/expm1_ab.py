@@ -7,7 +7,12 @@ every case for SECONDS of CPU time. Printed: per tree and case, the median (rang
 second, and native / SyncVectorEnv per round. Results also go to /tmp/expm1_ab.json.
 """
 
-import json, os, statistics, subprocess, sys, time
+import json
+import statistics
+import sys
+import time
+
+from ab_workers import run_rounds, start_workers
 
 WORKER = r'''
 import json, sys, time, warnings
@@ -58,28 +63,14 @@ for line in sys.stdin:
 
 ROUNDS, SECONDS = int(sys.argv[1]), float(sys.argv[2])
 trees = dict(arg.split("=", 1) for arg in sys.argv[3:])
-workers = {}
-for name, tree in trees.items():
-    env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1")
-    p = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(SECONDS)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/tmp",
-    )
-    print(name, p.stdout.readline().strip(), flush=True)
-    workers[name] = p
-res = {name: [] for name in trees}
+workers = start_workers(WORKER, str(SECONDS), trees)
 start = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-loads = [os.getloadavg()[0]]
-for r in range(ROUNDS):
-    for name, p in (workers.items() if r % 2 == 0 else reversed(list(workers.items()))):
-        p.stdin.write("time\n")
-        p.stdin.flush()
-        res[name].append(json.loads(p.stdout.readline().partition(" ")[2]))
-    loads.append(os.getloadavg()[0])
-    print("round", r + 1, time.strftime("%H:%M:%S"), f"load {loads[-1]:.1f}", flush=True)
-for p in workers.values():
-    p.stdin.write("quit\n")
-    p.stdin.flush()
+res, loads = run_rounds(
+    workers,
+    ROUNDS,
+    lambda line: json.loads(line.partition(" ")[2]),  # "TIMED {...}"
+    lambda r, load: print("round", r + 1, time.strftime("%H:%M:%S"), f"load {load:.1f}", flush=True),
+)
 summary = {}
 for name, rounds in res.items():
     for c in rounds[0]:

@@ -8,10 +8,10 @@ action pool, resets included; round r asks each worker in turn for SECONDS of CP
 """
 
 import json
-import os
 import statistics
-import subprocess
 import sys
+
+from ab_workers import run_rounds, start_workers
 
 WORKER = r"""
 import json, sys, time, warnings
@@ -40,26 +40,7 @@ for line in sys.stdin:
 
 ROUNDS, SECONDS = int(sys.argv[1]), float(sys.argv[2])
 trees = dict(arg.split("=", 1) for arg in sys.argv[3:])
-workers = {}
-for name, tree in trees.items():
-    env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1")
-    p = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(SECONDS)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/tmp",
-    )  # fmt: skip
-    print(name, p.stdout.readline().strip(), flush=True)
-    workers[name] = p
-res: dict[str, list[float]] = {name: [] for name in trees}
-loads = [os.getloadavg()[0]]
-for r in range(ROUNDS):
-    for name, p in workers.items() if r % 2 == 0 else reversed(list(workers.items())):
-        p.stdin.write("time\n")
-        p.stdin.flush()
-        res[name].append(json.loads(p.stdout.readline()))
-    loads.append(os.getloadavg()[0])
-for p in workers.values():
-    p.stdin.write("quit\n")
-    p.stdin.flush()
+res, loads = run_rounds(start_workers(WORKER, str(SECONDS), trees), ROUNDS, json.loads)
 first = next(iter(trees))
 for name, xs in res.items():
     ratio = statistics.median(x / b for x, b in zip(xs, res[first], strict=True))

@@ -9,11 +9,11 @@ runs when its episode restarts (every 50 steps in the benchmark, all slots toget
 """
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+from ab_workers import run_rounds, start_workers
 
 WORKER = r"""
 import json, sys, time, warnings
@@ -44,27 +44,9 @@ for line in sys.stdin:
 
 ROUNDS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
 trees = dict(arg.split("=", 1) for arg in sys.argv[3:])
-workers = {}
-for name, tree in trees.items():
-    env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1")
-    p = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(REPEATS)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/tmp",
-    )  # fmt: skip
-    print(name, p.stdout.readline().strip(), flush=True)
-    workers[name] = p
-res: dict[str, list[float]] = {name: [] for name in trees}
+workers = start_workers(WORKER, str(REPEATS), trees)
 start = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-loads = [os.getloadavg()[0]]
-for r in range(ROUNDS):
-    for name, p in workers.items() if r % 2 == 0 else reversed(list(workers.items())):
-        p.stdin.write("time\n")
-        p.stdin.flush()
-        res[name].append(json.loads(p.stdout.readline()))
-    loads.append(os.getloadavg()[0])
-for p in workers.values():
-    p.stdin.write("quit\n")
-    p.stdin.flush()
+res, loads = run_rounds(workers, ROUNDS, json.loads)
 first = next(iter(trees))
 for name, ms in res.items():
     ratio = [a / b for a, b in zip(ms, res[first], strict=True)]
