@@ -16,7 +16,8 @@ __all__ = ["add_commands", "run_fidelity"]
 def add_commands(subparsers: Any) -> None:
     """Add the ``fidelity`` verb to the ``recsim-gym`` parser."""
     from recsim_gym.fidelity.fitting import SIMULATORS
-    from recsim_gym.fidelity.worlds import WORLDS
+    from recsim_gym.fidelity.gan_world import GAN_WORLDS, GANWorld
+    from recsim_gym.fidelity.worlds import ALL_WORLDS, World
 
     p = subparsers.add_parser(
         "fidelity",
@@ -29,7 +30,12 @@ def add_commands(subparsers: Any) -> None:
             "rewritten from all cells at the end of every run."
         ),
     )
-    p.add_argument("--world", choices=sorted(WORLDS), default="syntheticmdp", help="the world (default: syntheticmdp)")
+    p.add_argument(
+        "--world",
+        choices=ALL_WORLDS,
+        default="syntheticmdp",
+        help=f"the world (default: syntheticmdp; learned worlds: {', '.join(GAN_WORLDS)})",
+    )
     p.add_argument(
         "--sessions", type=comma_list(positive_int), default=[1000], help="comma-separated log sizes (default: 1000)"
     )
@@ -41,7 +47,13 @@ def add_commands(subparsers: Any) -> None:
         default=list(SIMULATORS),
         help=f"comma-separated, from {','.join(SIMULATORS)} (all)",
     )
-    p.add_argument("--logging", choices=("random", "max", "mix"), default="mix", help="logging policy (mix)")
+    p.add_argument(
+        "--logging",
+        choices=sorted({*World.LOGGING, *GANWorld.LOGGING}),
+        default=None,
+        help=f"logging policy (default: mix in an MDP world, of {'/'.join(World.LOGGING)}; popularity in a learned "
+        f"world, of {'/'.join(GANWorld.LOGGING)})",
+    )
     p.add_argument(
         "--eval-sessions", type=positive_int, default=2000, help="Monte-Carlo sessions per policy value (2000)"
     )
@@ -74,8 +86,10 @@ def run_fidelity(args: argparse.Namespace) -> int:
 
     from recsim_gym.cli import CLIError, require
     from recsim_gym.fidelity.fitting import SIMULATORS
+    from recsim_gym.fidelity.gan_world import GAN_WORLDS, GANWorld
     from recsim_gym.fidelity.protocol import cell_name, run_cell
     from recsim_gym.fidelity.report import load_cells, markdown_table, plot_deployed, policy_table, summarize
+    from recsim_gym.fidelity.worlds import World
 
     sessions, sims = args.sessions, args.simulators
     unknown = [s for s in sims if s not in SIMULATORS]
@@ -85,6 +99,10 @@ def run_fidelity(args: argparse.Namespace) -> int:
         require("ray")
     if args.cdqn_budget > 0 or args.ppo_budget > 0:
         require("stable_baselines3")
+    logging = args.logging or ("popularity" if args.world in GAN_WORLDS else "mix")
+    allowed = GANWorld.LOGGING if args.world in GAN_WORLDS else World.LOGGING
+    if logging not in allowed:
+        raise CLIError(f"world {args.world!r} logs with {'/'.join(allowed)}, not --logging {logging}")
     out = Path(args.out)
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +110,7 @@ def run_fidelity(args: argparse.Namespace) -> int:
         "eval_sessions": args.eval_sessions,
         "heldout_sessions": args.heldout_sessions,
         "budget": args.budget,
-        "logging": args.logging,
+        "logging": logging,
         "cdqn_budget": args.cdqn_budget,
         "ppo_budget": args.ppo_budget,
     }

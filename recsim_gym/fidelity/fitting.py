@@ -31,7 +31,8 @@ from typing import Any
 
 from recsim_gym.data.logs import load_logs
 from recsim_gym.envs.synthetic_mdp.logs import SessionLogs
-from recsim_gym.fidelity.users import GANUser, IRecGANUser, L2GANUser, RecSimuUser, WorldUser
+from recsim_gym.fidelity.gan_world import GANWorld
+from recsim_gym.fidelity.users import GANUser, IRecGANUser, L2GANUser, RecSimuUser
 from recsim_gym.fidelity.worlds import World
 
 __all__ = ["SIMULATORS", "fit_simulator"]
@@ -45,14 +46,16 @@ FIT_SPLIT = (0.8, 0.2, 0.0)
 L2_ITERATIONS = 1000
 
 
-def fit_simulator(name: str, world: World, logs: SessionLogs, seed: int, budget: float = 1.0) -> tuple[Any, dict]:
+def fit_simulator(
+    name: str, world: World | GANWorld, logs: SessionLogs, seed: int, budget: float = 1.0
+) -> tuple[Any, dict]:
     """Fit simulator ``name`` on ``logs``; returns ``(user, info)`` (``info``: what was trained, for the cell file).
 
     Raises:
         ValueError: an unknown simulator name.
     """
     if name == "world":
-        return WorldUser(world.mdp), {}
+        return world.user(), {}
     if name in ("gan-pw", "gan-lstm"):
         model, info = _fit_gan(world, logs, seed, budget, name.split("-")[1])
         return GANUser(model), info
@@ -65,7 +68,9 @@ def fit_simulator(name: str, world: World, logs: SessionLogs, seed: int, budget:
     raise ValueError(f"unknown simulator {name!r}; choose from {list(SIMULATORS)}")
 
 
-def _fit_gan(world: World, logs: SessionLogs, seed: int, budget: float, encoder: str, checkpoint: str = "best-loss"):
+def _fit_gan(
+    world: World | GANWorld, logs: SessionLogs, seed: int, budget: float, encoder: str, checkpoint: str = "best-loss"
+):
     """A Shannon-entropy GAN user model and its info; ``checkpoint``: the one loaded (``best-loss`` by default)."""
     from recsim_gym.user_models.gan_user_model import UserModelConfig
     from recsim_gym.user_models.training import TrainConfig, train_user_model
@@ -74,7 +79,7 @@ def _fit_gan(world: World, logs: SessionLogs, seed: int, budget: float, encoder:
     train = TrainConfig(seed=seed)
     train.iterations = max(1, int(round(train.iterations * budget)))
     train.eval_every = min(train.eval_every, train.iterations)
-    config = UserModelConfig(n_items=world.mdp.n_items, encoder=encoder)
+    config = UserModelConfig(n_items=world.n_items, encoder=encoder)
     model, result = train_user_model(data, config, train, False)
     if checkpoint != "best-loss":
         model.load_state_dict(result.checkpoints[checkpoint])
@@ -82,7 +87,7 @@ def _fit_gan(world: World, logs: SessionLogs, seed: int, budget: float, encoder:
     return model.eval(), info
 
 
-def _fit_gan_l2(world: World, logs: SessionLogs, seed: int, budget: float) -> tuple[L2GANUser, dict]:
+def _fit_gan_l2(world: World | GANWorld, logs: SessionLogs, seed: int, budget: float) -> tuple[L2GANUser, dict]:
     from recsim_gym.user_models.adversarial import AdversarialConfig, train_adversarial
 
     # The min-max starts from the entropy fit's best-pre1 checkpoint, as --init-checkpoint's default (the code's).
@@ -96,7 +101,7 @@ def _fit_gan_l2(world: World, logs: SessionLogs, seed: int, budget: float) -> tu
     return L2GANUser(model, reward), info
 
 
-def _fit_recsimu(world: World, logs: SessionLogs, seed: int, budget: float) -> tuple[RecSimuUser, dict]:
+def _fit_recsimu(world: World | GANWorld, logs: SessionLogs, seed: int, budget: float) -> tuple[RecSimuUser, dict]:
     from recsim_gym.user_models.recsimu.experiments import prepare
     from recsim_gym.user_models.recsimu.training import RecSimuTrainConfig, train_recsimu
 
@@ -108,10 +113,10 @@ def _fit_recsimu(world: World, logs: SessionLogs, seed: int, budget: float) -> t
     res = train_recsimu(prep.splits["train"], prep.splits["val"], prep.model_config(), prep.embeddings, config)
     _, disc = res.models()
     info = {**scaled, "best_round": res.best_round, "history_len": prep.history_len, "upsample": res.upsample}
-    return RecSimuUser(disc, prep.history_len, res.upsample, world.mdp.n_items), info
+    return RecSimuUser(disc, prep.history_len, res.upsample, world.n_items), info
 
 
-def _fit_irecgan_u(world: World, logs: SessionLogs, seed: int, budget: float) -> tuple[IRecGANUser, dict]:
+def _fit_irecgan_u(world: World | GANWorld, logs: SessionLogs, seed: int, budget: float) -> tuple[IRecGANUser, dict]:
     from recsim_gym.agents.irecgan import CPU_CONFIG, IRecGAN
     from recsim_gym.agents.irecgan.rollouts import sessions_from_logs
 
@@ -121,7 +126,7 @@ def _fit_irecgan_u(world: World, logs: SessionLogs, seed: int, budget: float) ->
         method="LSTM",
         config=dict(CPU_CONFIG),
         seed=seed,
-        n_items=world.mdp.n_items,
+        n_items=world.n_items,
         slate_size=world.slate_size,
         pretrain_agent_epochs=0,
         pretrain_user_epochs=epochs,
