@@ -16,7 +16,7 @@ from recsim_gym.envs.synthetic_mdp import SyntheticMDP
 from recsim_gym.envs.synthetic_mdp.oracle import oracle_expected_return
 from recsim_gym.fidelity.fitting import fit_simulator
 from recsim_gym.fidelity.learners import LearnedPolicy, UserVecEnv, train_cdqn, train_ppo
-from recsim_gym.fidelity.metrics import kendall_tau, relative_error
+from recsim_gym.fidelity.metrics import kendall_tau, relative_error, weighted_value_error
 from recsim_gym.fidelity.panel import BeliefPolicy, FixedSlatePolicy, SimulatorGreedy, make_panel
 from recsim_gym.fidelity.protocol import run_cell
 from recsim_gym.fidelity.rollouts import auc, policy_value, predictive_fit
@@ -105,6 +105,17 @@ def test_kendall_tau() -> None:
     assert relative_error(1.5, 1.0) == 0.5
     with pytest.raises(ValueError):
         relative_error(1.0, 0.0)
+
+
+def test_weighted_value_error_counts_each_policy_by_its_worth() -> None:
+    assert weighted_value_error([2.0, 4.0], [2.0, 4.0]) == 0.0
+    # A near-worthless policy valued 10x too high: 900 % in the mean of relative errors, 0.36 / 10.04 here.
+    assert weighted_value_error([0.4, 10.0], [0.04, 10.0]) == pytest.approx(0.36 / 10.04)
+    assert weighted_value_error([1.0, 5.0], [2.0, 4.0]) == pytest.approx(2 / 6)  # errors of either sign add up
+    with pytest.raises(ValueError):
+        weighted_value_error([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        weighted_value_error([1.0], [0.0])
 
 
 def test_auc_matches_pair_counting() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["kendall_tau", "relative_error"]
+__all__ = ["kendall_tau", "relative_error", "weighted_value_error"]
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
@@ -38,3 +38,18 @@ def relative_error(simulated: float, true: float) -> float:
     if true == 0:
         raise ValueError("the true value is 0: the relative error is undefined")
     return (simulated - true) / true
+
+
+def weighted_value_error(simulated: Sequence[float], true: Sequence[float]) -> float:
+    """``sum |simulated - true| / sum true`` over a panel: each policy's relative error weighted by its true value.
+
+    The mean of the relative errors counts a policy worth 0.04 clicks per session, valued 0.4, as a 900 % error that
+    outweighs every other policy; weighting by worth makes the figure say how far off the panel's values are where
+    the value is. 0 for a simulator that values every policy as the world does.
+    """
+    if len(simulated) != len(true):
+        raise ValueError(f"simulated and true must pair up, got {len(simulated)} and {len(true)} values")
+    total = math.fsum(true)
+    if total <= 0:
+        raise ValueError("the true values sum to 0 or less: the weighted error is undefined")
+    return math.fsum(abs(s - t) for s, t in zip(simulated, true, strict=True)) / total

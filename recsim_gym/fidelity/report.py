@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from recsim_gym.fidelity.metrics import weighted_value_error
+
 __all__ = ["load_cells", "markdown_table", "plot_deployed", "policy_table", "summarize"]
 
 #: (column title, how to read the figure from a cell, format) of the table, in order.
@@ -19,6 +21,7 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("click AUC", "sim_auc", "{:.3f}"),
     ("Kendall tau", "kendall_tau", "{:.2f}"),
     ("mean abs. value error", "mean_abs_rel_error", "{:.0%}"),
+    ("weighted value error", "weighted_value_error", "{:.0%}"),
     ("CDQN deployed, % of oracle", "cdqn_pct", "{:.1f}"),
     ("PPO deployed, % of oracle", "ppo_pct", "{:.1f}"),
     ("sim-greedy deployed, % of oracle", "greedy_pct", "{:.1f}"),
@@ -46,6 +49,10 @@ def _figures(cell: Mapping[str, Any]) -> dict[str, float]:
         "true_auc": cell["predictive"]["true_auc"],
         "kendall_tau": cell["kendall_tau"],
         "mean_abs_rel_error": cell["mean_abs_rel_error"],
+        # From the values, not stored in the cell: cells written before this column read the same.
+        "weighted_value_error": weighted_value_error(
+            [v["sim"] for v in cell["values"].values()], [v["world"] for v in cell["values"].values()]
+        ),
         "fit_seconds": cell["seconds"]["fit"],
     }
 
