@@ -5,7 +5,12 @@ Usage, from the root of the branch to measure, with main checked out at /work/wt
     git show e017f46:recsim_gym/envs/gan_user.py > runs/old_gan_user.py
     PYTHONPATH=$PWD python docs/lab_notes/ab_single_step.py ROUNDS SECONDS [runs/old_gan_user.py]
 """
-import importlib.abc, importlib.util, statistics, sys, time
+
+import importlib.abc
+import importlib.util
+import statistics
+import sys
+import time
 from pathlib import Path
 
 BEFORE = Path("/work/wt/fastpath-before/recsim_gym/envs/gan_user")
@@ -30,31 +35,41 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, _Finder())
+import before_gan_user as old  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import recsim_gym  # noqa: E402
 import recsim_gym.envs.gan_user as new  # noqa: E402
-import before_gan_user as old  # noqa: E402
 from recsim_gym.benchmark import action_pool  # noqa: E402
 
 assert not recsim_gym.__file__.startswith(str(BEFORE.parents[2])), "run from the tree to measure, not main"
 assert old.GANUserEnv is not new.GANUserEnv
 torch.set_num_threads(1)
 gym.register("GANUserBefore-Yelp-v0", entry_point=old.GANUserEnv, max_episode_steps=50, kwargs={"dataset": "yelp"})
-gym.register("GANUserBefore-Yelp-vec-v0", entry_point=old.GANUserEnv, vector_entry_point=old.GANUserVectorEnv,
-             max_episode_steps=50, kwargs={"dataset": "yelp"})
+gym.register(
+    "GANUserBefore-Yelp-vec-v0",
+    entry_point=old.GANUserEnv,
+    vector_entry_point=old.GANUserVectorEnv,
+    max_episode_steps=50,
+    kwargs={"dataset": "yelp"},
+)
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
 pool = action_pool(804, 5, None, 4096, seed=0)
-spec = importlib.util.spec_from_file_location("old_gan_user", sys.argv[3] if len(sys.argv) > 3 else "runs/old_gan_user.py")
+spec = importlib.util.spec_from_file_location(
+    "old_gan_user", sys.argv[3] if len(sys.argv) > 3 else "runs/old_gan_user.py"
+)
 e017 = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(e017)
 gym.register("GANUserE017-Yelp-v0", entry_point=e017.GANUserEnv, max_episode_steps=50, kwargs={"dataset": "yelp"})
-envs = {"pre-refactor (e017f46)": gym.make("GANUserE017-Yelp-v0"), "before (main)": gym.make("GANUserBefore-Yelp-v0"),
-        "after (fastpath)": gym.make("GANUser-Yelp-v0")}
+envs = {
+    "pre-refactor (e017f46)": gym.make("GANUserE017-Yelp-v0"),
+    "before (main)": gym.make("GANUserBefore-Yelp-v0"),
+    "after (fastpath)": gym.make("GANUser-Yelp-v0"),
+}
 # Same trajectories: the two classes must agree bit for bit on a few seeded episodes.
 for seed in range(5):
     [e.reset(seed=seed) for e in envs.values()]
@@ -81,17 +96,24 @@ for r in range(rounds):
         res[name].append(statistics.median(per[name]))
     print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in res.items()), flush=True)
 for name, v in res.items():
-    print(f"single {name}: median {statistics.median(v):.1f} us/step (range {min(v):.1f}-{max(v):.1f}) over {rounds} rounds")
-ratios = [a / b for a, b in zip(res["before (main)"], res["after (fastpath)"])]
-r2 = [a / b for a, b in zip(res["after (fastpath)"], res["pre-refactor (e017f46)"])]
+    print(
+        f"single {name}: median {statistics.median(v):.1f} us/step"
+        f" (range {min(v):.1f}-{max(v):.1f}) over {rounds} rounds"
+    )
+ratios = [a / b for a, b in zip(res["before (main)"], res["after (fastpath)"], strict=True)]
+r2 = [a / b for a, b in zip(res["after (fastpath)"], res["pre-refactor (e017f46)"], strict=True)]
 print(f"single after/pre-refactor per round: median {statistics.median(r2):.3f} (range {min(r2):.3f}-{max(r2):.3f})")
-print(f"single before/after per round: median {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
+print(
+    f"single before/after per round: median {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})"
+)
 
 # Batched env (torch, B = 256): must not get slower.
 B = 256
 vp = action_pool(804, 5, B, 64, seed=1)
-vecs = {"before (main)": gym.make_vec("GANUserBefore-Yelp-vec-v0", num_envs=B, vectorization_mode="vector_entry_point"),
-        "after (fastpath)": gym.make_vec("GANUser-Yelp-v0", num_envs=B, vectorization_mode="vector_entry_point")}
+vecs = {
+    "before (main)": gym.make_vec("GANUserBefore-Yelp-vec-v0", num_envs=B, vectorization_mode="vector_entry_point"),
+    "after (fastpath)": gym.make_vec("GANUser-Yelp-v0", num_envs=B, vectorization_mode="vector_entry_point"),
+}
 vres = {n: [] for n in vecs}
 for v in vecs.values():
     v.reset(seed=0)

@@ -26,7 +26,9 @@ acts = np.argsort(rng.random((64, 4096, 50)), axis=2)[:, :, :10].astype(np.int64
 def digest(parts):
     h = hashlib.sha256()
     for p in parts:
-        h.update(repr(p).encode() if not isinstance(p, dict) else repr(sorted((k, np.asarray(v).tolist()) for k, v in p.items())).encode())
+        if isinstance(p, dict):
+            p = sorted((k, np.asarray(v).tolist()) for k, v in p.items())
+        h.update(repr(p).encode())
     return h.hexdigest()[:16]
 
 env = gym.make("SyntheticMDP-v0")
@@ -73,7 +75,12 @@ def main() -> None:
     for i in range(rounds):
         for name, tree in trees.items():
             line = subprocess.run(
-                [sys.executable, "-c", CHILD], env={**env, "PYTHONPATH": tree}, cwd=tree, capture_output=True, text=True, check=True
+                [sys.executable, "-c", CHILD],
+                env={**env, "PYTHONPATH": tree},
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
             assert line[0].startswith(tree), (line[0], tree)
             out[name].append(line[1:])
@@ -83,9 +90,11 @@ def main() -> None:
     for name, rows in out.items():
         s = [float(r[2]) for r in rows]
         b = [float(r[3]) for r in rows]
-        print(f"{name}: single median {statistics.median(s):.2f} µs ({min(s):.2f}-{max(s):.2f}); batched median "
-              f"{statistics.median(b):.1f} ns/user-step ({min(b):.1f}-{max(b):.1f}) = "
-              f"{1e9 / statistics.median(b):,.0f} user-steps per CPU second")
+        print(
+            f"{name}: single median {statistics.median(s):.2f} µs ({min(s):.2f}-{max(s):.2f}); batched median "
+            f"{statistics.median(b):.1f} ns/user-step ({min(b):.1f}-{max(b):.1f}) = "
+            f"{1e9 / statistics.median(b):,.0f} user-steps per CPU second"
+        )
     ratio = statistics.median(float(r[2]) for r in out["before"]) / statistics.median(float(r[2]) for r in out["after"])
     print(f"single env: {ratio:.2f}x fewer CPU µs per step after")
 

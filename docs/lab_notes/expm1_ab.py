@@ -14,7 +14,7 @@ import time
 
 from ab_workers import run_rounds, start_workers
 
-WORKER = r'''
+WORKER = r"""
 import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import gymnasium as gym, torch
@@ -59,7 +59,7 @@ for line in sys.stdin:
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         out[name] = {"cpu_rate": calls * width / cpu, "wall_rate": calls * width / wall}
     print("TIMED " + json.dumps(out), flush=True)
-'''
+"""
 
 ROUNDS, SECONDS = int(sys.argv[1]), float(sys.argv[2])
 trees = dict(arg.split("=", 1) for arg in sys.argv[3:])
