@@ -35,13 +35,17 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, _Finder())
-import before_gan_user as old  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import recsim_gym  # noqa: E402
 import recsim_gym.envs.gan_user as new  # noqa: E402
+
+# isort: split
+# The aliased "before" tree is imported only after main's recsim_gym and its gan_user, as when this was measured.
+import before_gan_user as old  # noqa: E402
+
 from recsim_gym.benchmark import action_pool  # noqa: E402
 
 assert not recsim_gym.__file__.startswith(str(BEFORE.parents[2])), "run from the tree to measure, not main"
